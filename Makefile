@@ -1,0 +1,49 @@
+# Groundswell: every target sets up what it needs first (a .venv installed from pyproject.toml).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/data/dagster
+
+.PHONY: run test lint format ui sandbox setup clean
+
+setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+# Reinstall only when pyproject.toml is newer than the last install.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## run: the whole pipeline once, headless (starts the sandbox platforms when no keys are set)
+run: setup
+	$(BIN)/python -m pipelines run
+
+## test: lint, then the whole test suite
+test: setup lint
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## ui: the Dagster UI on http://127.0.0.1:3000 (with the sandbox when no keys are set)
+ui: setup
+	$(BIN)/python -m pipelines ui
+
+## sandbox: the simulated platforms alone; prints .env lines to paste
+sandbox: setup
+	$(BIN)/python -m sandbox serve
+
+clean:
+	rm -rf $(VENV) data/dagster

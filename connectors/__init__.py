@@ -1,0 +1,1 @@
+"""Plain clients for the platforms Groundswell reads and writes. Imports nothing of ours."""

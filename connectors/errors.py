@@ -1,0 +1,39 @@
+"""Typed errors a user can act on: each names the platform and says what to do."""
+
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    """A platform answered in a way we cannot use."""
+
+    def __init__(self, platform: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{platform}: {message}")
+        self.platform = platform
+        self.status = status
+
+
+class AuthError(PlatformError):
+    """401/403: the key is wrong, expired or lacks access. Never retried."""
+
+
+class NotFoundError(PlatformError):
+    """404: the resource (list id, person, tag) does not exist for this key."""
+
+
+class BadResponseError(PlatformError):
+    """The body was not the JSON the platform documents (an HTML error page, a cut-off body)."""
+
+
+class RetryableError(PlatformError):
+    """429, 5xx or a network fault: worth trying again after a pause."""
+
+
+class RequestRejected(PlatformError):
+    """Another 4xx: the platform refused this one operation, with its own title and detail."""
+
+    def __init__(
+        self, platform: str, message: str, status: int, title: str = "", detail: str = ""
+    ) -> None:
+        super().__init__(platform, message, status)
+        self.title = title
+        self.detail = detail

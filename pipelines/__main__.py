@@ -1,0 +1,98 @@
+"""`python -m pipelines run|ui`: what `make run` and `make ui` call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.sandbox_process import SandboxProcess, sandbox_args
+
+
+def _with_sandbox_if_needed() -> SandboxProcess | None:
+    settings.load_env()
+    if not settings.wants_sandbox():
+        return None
+    print("No platform keys configured: starting the sandbox platforms on loopback.", flush=True)
+    sandbox = SandboxProcess(sandbox_args())
+    os.environ.update(sandbox.start())
+    return sandbox
+
+
+def run() -> int:
+    """Materialise the whole job once, headless, and print a summary."""
+    import dagster as dg
+
+    from pipelines.definitions import JOB_NAME, build_definitions
+    from pipelines.summary import summarise
+
+    sandbox = _with_sandbox_if_needed()
+    try:
+        defs = build_definitions()
+        job = defs.resolve_job_def(JOB_NAME)
+        instance = (
+            dg.DagsterInstance.get()
+            if os.environ.get("DAGSTER_HOME")
+            else dg.DagsterInstance.ephemeral()
+        )
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        exports_dir = Path(settings.get("EXPORTS_DIR"))
+        exports = sorted(exports_dir.glob("*.csv")) if exports_dir.is_dir() else []
+        print(summarise(settings.get("WAREHOUSE_PATH"), result.run_id, exports))
+        if not result.success:
+            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+            print(
+                f"\nThe run did not finish cleanly; failed steps: {', '.join(failed)}",
+                file=sys.stderr,
+            )
+            for event in result.all_events:
+                if event.is_step_failure and event.step_failure_data.error:
+                    print(
+                        f"  {event.step_key}: {event.step_failure_data.error.message.strip()}",
+                        file=sys.stderr,
+                    )
+            return 1
+        print("\nDone. `make ui` shows the run and every asset.")
+        return 0
+    finally:
+        if sandbox:
+            sandbox.stop()
+
+
+def ui() -> int:
+    """The Dagster UI on 127.0.0.1:3000, with the sandbox running when no keys are set."""
+    sandbox = _with_sandbox_if_needed()
+    try:
+        return subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                "3000",
+            ]
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if sandbox:
+            sandbox.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    parser.add_argument("command", choices=["run", "ui"])
+    args = parser.parse_args(argv)
+    return run() if args.command == "run" else ui()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

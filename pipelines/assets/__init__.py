@@ -1,0 +1,1 @@
+"""Assets by group: sources, identity, engagement, outbound."""

@@ -1,0 +1,86 @@
+"""Outbound assets: tier tags to Mailchimp, activation lists to organisers."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from connectors.errors import AuthError, NotFoundError
+from pipelines.assets.engagement import _ladder_or_fail
+from pipelines.push import push_mailchimp_tags
+from pipelines.resources import GroundswellSettings, MailchimpResource, open_warehouse
+from transforms.exports import write_list_exports
+from transforms.outbound import mailchimp_tier_plan
+
+
+@dg.asset(
+    group_name="outbound",
+    kinds={"python", "mailchimp"},
+    pool="warehouse",
+    deps=["ladder", "person_sources"],
+    description="Each Mailchimp member's tier as a namespaced tag; only changes since the last push.",
+)
+def mailchimp_tier_tags(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    mailchimp: MailchimpResource,
+    groundswell: GroundswellSettings,
+) -> dg.MaterializeResult:
+    if not mailchimp.configured:
+        context.log.info("Mailchimp: MAILCHIMP_API_KEY is not set, so no tags are pushed.")
+        return dg.MaterializeResult(metadata={"skipped": True})
+    config = _ladder_or_fail(groundswell)
+    client = mailchimp.client()
+    with open_warehouse(warehouse) as con:
+        plan = mailchimp_tier_plan(con, config)
+        context.log.info(
+            f"Mailchimp tier tags: {plan['member_key'].nunique()} members to change "
+            f"({int(plan['active'].sum())} tags to add, {int((~plan['active']).sum())} to remove)"
+        )
+        report = push_mailchimp_tags(con, client, plan, context.run_id, context.log.info)
+    if (
+        report.rejected
+        and report.members == 0
+        and report.rejection_titles.keys()
+        & {
+            AuthError.__name__,
+            NotFoundError.__name__,
+        }
+    ):
+        raise dg.Failure(
+            description="Mailchimp refused every tag change: check MAILCHIMP_API_KEY and "
+            "MAILCHIMP_LIST_ID.",
+            allow_retries=False,
+        )
+    if report.rejected:
+        context.log.warning(
+            f"Mailchimp refused {report.rejected} tag changes: "
+            + ", ".join(f"{t} x{n}" for t, n in report.rejection_titles.items())
+            + " (kept in sync_rejections)"
+        )
+    return dg.MaterializeResult(metadata={**report.metadata(), **client.http.stats.as_dict()})
+
+
+@dg.asset(
+    group_name="outbound",
+    kinds={"csv"},
+    pool="warehouse",
+    deps=["segment_members"],
+    description="One CSV per activation list in EXPORTS_DIR, for organisers.",
+)
+def activation_exports(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
+) -> dg.MaterializeResult:
+    config = _ladder_or_fail(groundswell)
+    with open_warehouse(warehouse) as con:
+        written = write_list_exports(con, config, Path(groundswell.exports_dir))
+    for item in written:
+        context.log.info(f"Wrote {item['rows']} rows to {item['path']}")
+    return dg.MaterializeResult(
+        metadata={
+            **{f"rows_{item['name']}": item["rows"] for item in written},
+            "files": dg.MetadataValue.json([item["path"] for item in written]),
+        }
+    )

@@ -1,0 +1,46 @@
+"""Asset checks: the invariants downstream steps and other tools rely on."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipelines.resources import open_warehouse
+
+
+def _count(warehouse: DuckDBResource, sql: str) -> int:
+    with open_warehouse(warehouse) as con:
+        row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dg.asset_check(asset="people", description="Every person_source points at an existing person.")
+def person_sources_resolve(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    orphans = _count(
+        warehouse,
+        "SELECT count(*) FROM person_sources ps ANTI JOIN people p USING (person_id)",
+    )
+    return dg.AssetCheckResult(passed=orphans == 0, metadata={"orphaned_records": orphans})
+
+
+@dg.asset_check(asset="ladder", description="Everyone in people is on exactly one rung.")
+def everyone_on_the_ladder(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    missing = _count(warehouse, "SELECT count(*) FROM people ANTI JOIN ladder USING (person_id)")
+    return dg.AssetCheckResult(
+        passed=missing == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"people_off_the_ladder": missing},
+    )
+
+
+@dg.asset_check(
+    asset="mailchimp_tier_tags", description="No member carries two tier tags in the ledger."
+)
+def one_tier_tag_per_member(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    doubled = _count(
+        warehouse,
+        "SELECT count(*) FROM (SELECT member_key FROM sync_ledger WHERE destination = 'mailchimp' "
+        "AND state = 'active' AND tag LIKE '%tier:%' GROUP BY member_key HAVING count(*) > 1)",
+    )
+    return dg.AssetCheckResult(passed=doubled == 0, metadata={"members_with_two_tiers": doubled})
+
+
+CHECKS = [person_sources_resolve, everyone_on_the_ladder, one_tier_tag_per_member]

@@ -1,0 +1,44 @@
+"""The Dagster definitions: loaded by `workspace.yaml`, the UI and `make run`."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines import settings
+from pipelines.assets import engagement, identity, outbound, sources
+from pipelines.checks import CHECKS
+from pipelines.resources import build_resources
+
+JOB_NAME = "groundswell_sync"
+
+
+def build_definitions() -> dg.Definitions:
+    settings.load_env()
+    assets = dg.load_assets_from_modules([sources, identity, engagement, outbound])
+    sync = dg.define_asset_job(
+        JOB_NAME,
+        selection=dg.AssetSelection.all(),
+        description="Pull every source, resolve identities, rebuild the ladder, push and export.",
+    )
+    nightly = dg.ScheduleDefinition(
+        name="nightly_sync",
+        job=sync,
+        cron_schedule="0 2 * * *",
+        execution_timezone=settings.get("SCHEDULE_TIMEZONE") or "UTC",
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if settings.get("NIGHTLY_SCHEDULE").lower() in ("on", "true", "1")
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
+        description="Every night at 02:00: the whole sync, unattended.",
+    )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=CHECKS,
+        jobs=[sync],
+        schedules=[nightly],
+        resources=build_resources(),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,107 @@
+"""Resources: platform clients and settings built from the environment. Keys arrive as
+`EnvVar`s so Dagster never shows or stores them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from connectors.action_network import DEFAULT_BASE_URL as AN_BASE_URL
+from connectors.action_network import ActionNetworkClient
+from connectors.mailchimp import MailchimpClient
+from pipelines import settings
+from transforms.ladder_config import Ladder, load
+from warehouse.connection import prepare
+
+
+class ActionNetworkResource(dg.ConfigurableResource):
+    """One Action Network group, reached with its API key."""
+
+    api_key: str = ""
+    base_url: str = AN_BASE_URL
+    requests_per_second: float = 4.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+    def client(self) -> ActionNetworkClient:
+        return ActionNetworkClient(
+            self.api_key, self.base_url, requests_per_second=self.requests_per_second
+        )
+
+
+class MailchimpResource(dg.ConfigurableResource):
+    """One Mailchimp audience. The base URL defaults to the key's data centre."""
+
+    api_key: str = ""
+    list_id: str = ""
+    base_url: str = ""
+    max_connections: int = 8
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+    def client(self) -> MailchimpClient:
+        return MailchimpClient(
+            self.api_key,
+            self.list_id,
+            self.base_url or None,
+            max_connections=self.max_connections,
+        )
+
+
+class GroundswellSettings(dg.ConfigurableResource):
+    """Where files live and how data is read."""
+
+    forms_inbox: str = settings.DEFAULTS["FORMS_INBOX"]
+    exports_dir: str = settings.DEFAULTS["EXPORTS_DIR"]
+    ladder_config: str = settings.DEFAULTS["LADDER_CONFIG"]
+    default_phone_region: str = settings.DEFAULTS["DEFAULT_PHONE_REGION"]
+
+    def ladder(self) -> Ladder:
+        return load(self.ladder_config)
+
+
+@contextmanager
+def open_warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A migrated connection for one asset, closed when the asset is done: the code server
+    is long-lived and must never hold DuckDB's single-writer lock."""
+    Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
+    with resource.get_connection() as con:
+        yield prepare(con)
+
+
+def _secret(name: str) -> str | dg.EnvVar:
+    # EnvVar keeps the value out of Dagster's config display; unset means "skip platform".
+    return dg.EnvVar(name) if settings.has(name) else ""
+
+
+def build_resources() -> dict[str, object]:
+    """Every resource, read from the environment at definition load."""
+    return {
+        "warehouse": DuckDBResource(database=settings.get("WAREHOUSE_PATH")),
+        "action_network": ActionNetworkResource(
+            api_key=_secret("ACTION_NETWORK_API_KEY"),
+            base_url=settings.get("ACTION_NETWORK_BASE_URL"),
+            requests_per_second=float(settings.get("ACTION_NETWORK_RATE")),
+        ),
+        "mailchimp": MailchimpResource(
+            api_key=_secret("MAILCHIMP_API_KEY"),
+            list_id=settings.get("MAILCHIMP_LIST_ID"),
+            base_url=settings.get("MAILCHIMP_BASE_URL"),
+            max_connections=int(settings.get("MAILCHIMP_MAX_CONNECTIONS")),
+        ),
+        "groundswell": GroundswellSettings(
+            forms_inbox=settings.get("FORMS_INBOX"),
+            exports_dir=settings.get("EXPORTS_DIR"),
+            ladder_config=settings.get("LADDER_CONFIG"),
+            default_phone_region=settings.get("DEFAULT_PHONE_REGION"),
+        ),
+    }

@@ -1,0 +1,70 @@
+"""Starting the simulated platforms as a separate process. The product never imports
+`sandbox`: it is the outside world, reached over HTTP like the real platforms."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+READY = "# sandbox ready"
+STARTUP_SECONDS = 180
+
+
+class SandboxProcess:
+    """`python -m sandbox serve` in a child process, with the settings it printed."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.process: subprocess.Popen[str] | None = None
+        self.env: dict[str, str] = {}
+
+    def start(self) -> dict[str, str]:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "serve", *self.args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            line = line.strip()
+            if line.startswith(READY):
+                return self.env
+            if "=" in line and not line.startswith("#"):
+                name, value = line.split("=", 1)
+                self.env[name] = value
+            if time.monotonic() > deadline:
+                break
+        self.stop()
+        raise RuntimeError(
+            "the sandbox platforms did not start; run `python -m sandbox serve` to see why"
+        )
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+def sandbox_args() -> list[str]:
+    """The serve options from SANDBOX_* settings, forms dropped into the inbox."""
+    args = [
+        "--people",
+        os.environ.get("SANDBOX_PEOPLE", "5000"),
+        "--seed",
+        os.environ.get("SANDBOX_SEED", "42"),
+        "--forms-dir",
+        os.environ.get("FORMS_INBOX", "data/inbox"),
+        "--truth-dir",
+        str(Path(os.environ.get("WAREHOUSE_PATH", "data/warehouse.duckdb")).parent / "sandbox"),
+    ]
+    if os.environ.get("SANDBOX_AN_RATE"):
+        args += ["--an-rate", os.environ["SANDBOX_AN_RATE"]]
+    return args

@@ -1,0 +1,44 @@
+"""The end-of-run summary `make run` prints: counts only, never personal data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
+    if not Path(warehouse_path).exists():
+        return "No warehouse yet: nothing was loaded."
+    con = duckdb.connect(warehouse_path, read_only=True)
+    try:
+        lines = ["", "Groundswell run summary", "======================="]
+        lines.append("Records per source:")
+        for source, n in con.execute(
+            "SELECT source, count(*) FROM stg_source_records GROUP BY 1 ORDER BY 1"
+        ).fetchall():
+            lines.append(f"  {source:<16} {n:>9,}")
+        people = con.execute("SELECT count(*) FROM people").fetchone()[0]
+        lines.append(f"Unified people:      {people:>9,}")
+        lines.append("People per tier:")
+        for tier, n in con.execute(
+            "SELECT tier, count(*) FROM ladder GROUP BY tier, tier_rank ORDER BY tier_rank"
+        ).fetchall():
+            lines.append(f"  {tier:<16} {n:>9,}")
+        added, removed = con.execute(
+            "SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'inactive') "
+            "FROM sync_ledger WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        rejected = con.execute(
+            "SELECT count(*) FROM sync_rejections WHERE run_id = ?", [run_id]
+        ).fetchone()[0]
+        lines.append(
+            f"Tags pushed:         {added:>9,} added, {removed:,} removed, {rejected:,} refused"
+        )
+        lines.append("Exports:")
+        for path in exports:
+            lines.append(f"  {path}")
+        return "\n".join(lines)
+    finally:
+        con.close()

@@ -1,0 +1,147 @@
+"""Form exports: layouts, encodings, delimiters and bad input, on files the tests write."""
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from connectors.forms import FormExportError, list_exports, read_form_export
+
+GOOGLE = (
+    "Timestamp,Email address,First name,Last name,Phone number,Postcode,How did you hear about us?\n"
+    "11/20/2026 14:03:22,ana@example.org,Ana,Lima,(202) 555-0143,20009,A friend\n"
+    '11/21/2026 09:00:00,bo@example.org,Bo,"Ng, Jr",,20010,Instagram\n'
+)
+TYPEFORM = (
+    "#,What's your first name?,What's your last name?,What's your email address?,"
+    "What's your phone number?,Response Type,Start Date (UTC),Stage Date (UTC),"
+    "Submit Date (UTC),Network ID,Tags\n"
+    "abc123,Zoë,Müller,zoe@example.org,+12025550100,completed,2026-11-20 14:00:00,"
+    "2026-11-20 14:03:22,2026-11-20 14:03:22,9f8e,\n"
+)
+PLAIN = "First name;Last name;Email;Phone;Address;City;State;Postcode\nSam;Lee;sam@example.org;;1 Main St;Springfield;IL;62701\n"
+
+
+def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def test_google_forms_layout(tmp_path):
+    export = read_form_export(write(tmp_path, "g.csv", GOOGLE))
+    assert export.layout == "google_forms"
+    assert [r.row_number for r in export.rows] == [1, 2]
+    first = export.rows[0].fields
+    assert first["email"] == "ana@example.org"
+    assert first["given_name"] == "Ana" and first["family_name"] == "Lima"
+    assert first["phone"] == "(202) 555-0143"
+    assert first["postal_code"] == "20009"
+    assert first["submitted_at"] == "11/20/2026 14:03:22"
+    assert export.rows[1].fields["family_name"] == "Ng, Jr"
+    assert export.rows[0].answers["How did you hear about us?"] == "A friend"
+
+
+def test_typeform_with_byte_order_mark(tmp_path):
+    export = read_form_export(write(tmp_path, "t.csv", codecs.BOM_UTF8 + TYPEFORM.encode()))
+    assert export.layout == "typeform"
+    assert export.encoding == "utf-8-sig"
+    row = export.rows[0].fields
+    assert row["given_name"] == "Zoë" and row["family_name"] == "Müller"
+    assert row["email"] == "zoe@example.org"
+    assert row["submitted_at"] == "2026-11-20 14:03:22"
+
+
+def test_plain_layout_with_semicolons(tmp_path):
+    export = read_form_export(write(tmp_path, "sheet.csv", PLAIN))
+    assert export.layout == "plain" and export.delimiter == ";"
+    fields = export.rows[0].fields
+    assert fields["address"] == "1 Main St" and fields["locality"] == "Springfield"
+    assert fields["region"] == "IL" and fields["postal_code"] == "62701"
+
+
+def test_cp1252_file_is_read(tmp_path):
+    data = "First name,Last name,Email\nRenée,Côté,renee@example.org\n".encode("cp1252")
+    export = read_form_export(write(tmp_path, "excel.csv", data))
+    assert export.encoding == "cp1252"
+    assert export.rows[0].fields["given_name"] == "Renée"
+
+
+def test_utf16_tab_separated(tmp_path):
+    text = "full_name\temail\tphone_number\nAna Lima\tana@example.org\tp:+12025550143\n"
+    export = read_form_export(
+        write(tmp_path, "leads.csv", codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    )
+    assert export.delimiter == "\t"
+    assert export.rows[0].fields["full_name"] == "Ana Lima"
+
+
+def test_undecodable_byte_names_file_and_line(tmp_path):
+    data = b"First name,Last name,Email\nAna,Lima,ana@example.org\nBo,\x81Ng,bo@example.org\n"
+    with pytest.raises(FormExportError) as caught:
+        read_form_export(write(tmp_path, "broken.csv", data))
+    message = str(caught.value)
+    assert "broken.csv" in message and "line 3" in message and "0x81" in message
+
+
+def test_unknown_layout_names_the_file(tmp_path):
+    with pytest.raises(FormExportError) as caught:
+        read_form_export(write(tmp_path, "odd.csv", "colour,size\nred,9\n"))
+    assert "odd.csv" in str(caught.value) and "unknown header layout" in str(caught.value)
+
+
+def test_empty_file_is_refused_clearly(tmp_path):
+    with pytest.raises(FormExportError, match=r"empty\.csv: the file is empty"):
+        read_form_export(write(tmp_path, "empty.csv", ""))
+
+
+def test_header_only_file_loads_no_rows(tmp_path):
+    export = read_form_export(write(tmp_path, "h.csv", "First name,Last name,Email\n"))
+    assert export.rows == [] and export.problems == []
+
+
+def test_row_with_extra_cells_is_quarantined_and_others_load(tmp_path):
+    text = "First name,Last name,Email\nAna,Lima,ana@example.org\nBo,Ng,bo@example.org,extra,cells\nCy,Oh,cy@example.org\n"
+    export = read_form_export(write(tmp_path, "x.csv", text))
+    assert [r.row_number for r in export.rows] == [1, 3]
+    assert [p.row_number for p in export.problems] == [2]
+    assert "5 cells but the header has 3" in export.problems[0].reason
+
+
+def test_short_rows_are_padded_and_blank_rows_skipped(tmp_path):
+    export = read_form_export(write(tmp_path, "s.csv", "First name,Last name,Email\nAna\n,,\n"))
+    assert len(export.rows) == 1 and export.rows[0].fields["email"] == ""
+
+
+def test_duplicate_headers_keep_both_answers(tmp_path):
+    text = "Timestamp,Email address,Name,Name\n11/20/2026 14:03:22,a@example.org,Ana,Ana Lima\n"
+    export = read_form_export(write(tmp_path, "dup.csv", text))
+    assert export.rows[0].answers == {
+        "Timestamp": "11/20/2026 14:03:22",
+        "Email address": "a@example.org",
+        "Name": "Ana",
+        "Name (2)": "Ana Lima",
+    }
+
+
+def test_configured_column_map_reads_any_layout(tmp_path):
+    path = write(tmp_path, "custom.csv", "Correo,Nombre\nana@example.org,Ana\n")
+    export = read_form_export(path, {"email": "Correo", "given_name": "Nombre"})
+    assert export.layout == "configured"
+    assert export.rows[0].fields == {"email": "ana@example.org", "given_name": "Ana"}
+
+
+def test_content_hash_changes_with_content(tmp_path):
+    a = read_form_export(write(tmp_path, "a.csv", GOOGLE))
+    b = read_form_export(
+        write(tmp_path, "b.csv", GOOGLE + "11/22/2026 10:00:00,cy@example.org,Cy,Oh,,,\n")
+    )
+    assert a.content_hash != b.content_hash
+
+
+def test_list_exports_only_csv(tmp_path):
+    write(tmp_path, "a.csv", GOOGLE)
+    write(tmp_path, "B.CSV", GOOGLE)
+    write(tmp_path, "notes.txt", "x")
+    assert [p.name for p in list_exports(tmp_path)] == ["B.CSV", "a.csv"]
+    assert list_exports(tmp_path / "missing") == []

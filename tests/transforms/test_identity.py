@@ -1,0 +1,199 @@
+"""Staging and identity on hand-built records in a real DuckDB file."""
+
+from datetime import timedelta
+
+from tests.support.raw import NOW, an_person, land, mc_member
+from transforms.identity import resolve
+from transforms.normalise import build_staging
+
+
+def build(con, region: str = "US"):
+    build_staging(con, region)
+    return resolve(con, NOW)
+
+
+def person_of(con, source: str, record_id: str) -> str:
+    return con.execute(
+        "SELECT person_id FROM person_sources WHERE source = ? AND source_record_id = ?",
+        [source, record_id],
+    ).fetchone()[0]
+
+
+def test_normalises_email_and_phone(con):
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana", "Lima", "  Ana.Lima@GoogleMail.com ", phone="(202) 555-0143", uuid="u-1"
+            )
+        ],
+    )
+    build_staging(con, "US")
+    email, key, phone = con.execute(
+        "SELECT email, email_key, phone FROM stg_source_records"
+    ).fetchone()
+    assert email == "ana.lima@googlemail.com"
+    assert key == "analima@gmail.com"
+    assert phone == "+12025550143"
+
+
+def test_phone_default_region_is_configurable(con):
+    land(con, an=[an_person("Ana", "Lima", "ana@example.org", phone="0412 345 678", uuid="u-1")])
+    build_staging(con, "AU")
+    assert con.execute("SELECT phone FROM stg_source_records").fetchone()[0] == "+61412345678"
+
+
+def test_gmail_variants_merge_into_one_person(con):
+    land(
+        con,
+        an=[an_person("William", "Smith", "will.smith@gmail.com", uuid="u-1")],
+        mc=[mc_member("Bill", "Smith", "WillSmith+news@googlemail.com")],
+    )
+    counts = build(con)
+    assert counts["people"] == 1
+    rule = con.execute(
+        "SELECT match_rule FROM person_sources WHERE source = 'mailchimp'"
+    ).fetchone()[0]
+    assert rule == "email"
+
+
+def test_shared_household_phone_does_not_merge(con):
+    land(
+        con,
+        an=[
+            an_person("John", "Smith", "john@example.org", phone="2025550143", uuid="u-1"),
+            an_person("Jane", "Smith", "jane@example.org", phone="202.555.0143", uuid="u-2"),
+        ],
+    )
+    assert build(con)["people"] == 2
+
+
+def test_phone_plus_same_name_merges_across_emails(con):
+    land(
+        con,
+        an=[an_person("Rosa", "Park", "rosa@work.example", phone="2025550143", uuid="u-1")],
+        mc=[mc_member("Rosa", "Parks", "rosa@home.example", phone="+1 202 555 0143")],
+    )
+    assert build(con)["people"] == 1
+    assert con.execute("SELECT DISTINCT match_rule FROM person_sources").fetchall() == [
+        ("phone+name",)
+    ]
+
+
+def test_records_with_nothing_stay_separate(con):
+    land(con, an=[an_person(None, None, None, uuid="u-1"), an_person(None, None, None, uuid="u-2")])
+    assert build(con)["people"] == 2
+
+
+def test_person_ids_are_stable_and_deterministic(con, tmp_path):
+    records = dict(
+        an=[
+            an_person("Ana", "Lima", "ana@example.org", uuid="u-1"),
+            an_person("Bo", "Ng", "bo@example.org", uuid="u-2"),
+        ],
+        mc=[mc_member("Ana", "Lima", "ana@example.org")],
+    )
+    land(con, **records)
+    build(con)
+    first = con.execute("SELECT * FROM person_sources ORDER BY ALL").fetchall()
+    resolve(con, NOW + timedelta(days=1))
+    assert con.execute("SELECT * FROM person_sources ORDER BY ALL").fetchall() == first
+
+    from warehouse.connection import connect
+
+    other = connect(tmp_path / "second.duckdb")
+    land(other, **records)
+    build(other)
+    assert other.execute(
+        "SELECT source, source_record_id, person_id FROM person_sources ORDER BY ALL"
+    ).fetchall() == [row[:3] for row in first]
+    other.close()
+
+
+def test_merge_keeps_the_older_id_and_records_the_other(con):
+    land(con, an=[an_person("Ana", "Lima", "ana@work.example", uuid="u-1")])
+    build(con)
+    older = person_of(con, "action_network", "u-1")
+    # A later record joins her two identities: the new Mailchimp id must fold into hers.
+    land(con, mc=[mc_member("Ana", "Lima", "ana@home.example")])
+    build_staging(con, "US")
+    resolve(con, NOW + timedelta(days=1))
+    newer = person_of(con, "mailchimp", mc_member("A", "L", "ana@home.example")["id"])
+    assert newer != older
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana", "Lima", "ana@home.example", uuid="u-1", modified="2026-11-20T00:00:00Z"
+            )
+        ],
+    )
+    build_staging(con, "US")
+    resolve(con, NOW + timedelta(days=2))
+    assert person_of(con, "action_network", "u-1") == older
+    assert person_of(con, "mailchimp", mc_member("A", "L", "ana@home.example")["id"]) == older
+    merge = con.execute("SELECT old_person_id, new_person_id, rule FROM person_merges").fetchall()
+    assert merge == [(newer, older, "merged by email")]
+    assert (
+        con.execute(
+            "SELECT merged_into FROM person_registry WHERE person_id = ?", [newer]
+        ).fetchone()[0]
+        == older
+    )
+
+
+def test_consent_rolls_up_per_channel(con):
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana",
+                "Lima",
+                "ana@example.org",
+                status="unsubscribed",
+                phone="2025550143",
+                uuid="u-1",
+            )
+        ],
+        mc=[mc_member("Ana", "Lima", "ana@example.org", status="subscribed")],
+    )
+    build(con)
+    row = con.execute(
+        "SELECT email_suppressed, email_reachable, phone_suppressed, phone_reachable, sources FROM people"
+    ).fetchone()
+    assert row == (True, False, False, True, ["action_network", "mailchimp"])
+
+
+def test_golden_record_prefers_action_network_then_recency(con):
+    land(
+        con,
+        an=[an_person("Elizabeth", "Ortiz", "liz@example.org", uuid="u-1")],
+        mc=[mc_member("Liz", "Ortiz", "liz@example.org", tags=("Core Team",))],
+    )
+    build(con)
+    assert con.execute("SELECT given_name, platform_tags FROM people").fetchone() == (
+        "Elizabeth",
+        ["Core Team"],
+    )
+
+
+def test_latest_raw_version_wins(con):
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "ana@example.org", uuid="u-1", modified="2026-01-01T00:00:00Z")
+        ],
+    )
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana", "Lima-Silva", "ana@example.org", uuid="u-1", modified="2026-02-01T00:00:00Z"
+            )
+        ],
+    )
+    build(con)
+    assert con.execute("SELECT count(*), max(family_name) FROM stg_source_records").fetchone() == (
+        1,
+        "Lima-Silva",
+    )

@@ -1,0 +1,107 @@
+-- Give every component a person_id that survives from run to run.
+-- $now: the run's timestamp.
+
+-- Which earlier ids each component's records carried (retired ids are never revived).
+CREATE OR REPLACE TEMP TABLE _id_claims AS
+WITH prior AS (
+    SELECT l.label, ps.person_id, min(coalesce(reg.created_at, ps.linked_at)) AS created_at,
+           count(*) AS records
+    FROM _id_labels l
+    JOIN _id_records r USING (record_key)
+    JOIN person_sources ps ON ps.source = r.source AND ps.source_record_id = r.source_record_id
+    LEFT JOIN person_registry reg ON reg.person_id = ps.person_id
+    WHERE reg.retired_at IS NULL
+    GROUP BY l.label, ps.person_id
+)
+SELECT *,
+    -- A component prefers its oldest id ...
+    row_number() OVER (PARTITION BY label ORDER BY created_at, person_id) AS preference,
+    -- ... and when a split leaves one id in several components, the one holding most of
+    -- its records keeps it.
+    row_number() OVER (PARTITION BY person_id ORDER BY records DESC, label) AS claim_rank
+FROM prior;
+
+CREATE OR REPLACE TEMP TABLE _id_assigned AS
+WITH kept AS (
+    SELECT label, arg_min(person_id, preference) AS person_id
+    FROM _id_claims WHERE claim_rank = 1 GROUP BY label
+), components AS (
+    SELECT label, count(*) AS records FROM _id_labels GROUP BY label
+), minted AS (
+    SELECT c.label, k.person_id AS kept_id, 'p_' || substr(md5(c.label), 1, 16) AS fresh_id
+    FROM components c LEFT JOIN kept k USING (label)
+)
+SELECT
+    label,
+    CASE
+        WHEN kept_id IS NOT NULL THEN kept_id
+        -- The same anchor can come back after a split: never reuse an issued id.
+        WHEN fresh_id IN (SELECT person_id FROM person_registry)
+            THEN 'p_' || substr(md5(label || ':' || CAST($now AS VARCHAR)), 1, 16)
+        ELSE fresh_id
+    END AS person_id,
+    kept_id IS NULL AS is_new
+FROM minted;
+
+CREATE OR REPLACE TEMP TABLE _id_rules AS
+SELECT l.label, string_agg(DISTINCT e.rule, '+' ORDER BY e.rule) AS rules
+FROM _id_edges e JOIN _id_labels l ON l.record_key = e.a
+GROUP BY l.label;
+
+BEGIN TRANSACTION;
+
+INSERT INTO person_registry (person_id, created_at)
+SELECT person_id, $now FROM _id_assigned WHERE is_new;
+
+-- Every id that stops being used is recorded with where its records went.
+INSERT INTO person_merges
+SELECT DISTINCT
+    c.person_id,
+    a.person_id,
+    CASE WHEN c.claim_rank = 1 THEN 'merged' ELSE 'split' END
+        || coalesce(' by ' || r.rules, ''),
+    $now
+FROM _id_claims c
+JOIN _id_assigned a USING (label)
+LEFT JOIN _id_rules r USING (label)
+WHERE c.person_id <> a.person_id;
+
+UPDATE person_registry AS reg
+SET retired_at = $now, merged_into = m.new_person_id
+FROM (
+    SELECT c.person_id AS old_person_id, a.person_id AS new_person_id
+    FROM _id_claims c JOIN _id_assigned a USING (label)
+    WHERE c.claim_rank = 1 AND c.person_id <> a.person_id
+) m
+WHERE reg.person_id = m.old_person_id
+  AND reg.person_id NOT IN (SELECT person_id FROM _id_assigned);
+
+CREATE OR REPLACE TEMP TABLE _id_previous_links AS
+SELECT source, source_record_id, person_id, linked_at FROM person_sources;
+
+DELETE FROM person_sources;
+INSERT INTO person_sources BY NAME
+WITH record_rules AS (
+    SELECT record_key, string_agg(DISTINCT rule, '+' ORDER BY rule) AS rules
+    FROM (SELECT a AS record_key, rule FROM _id_edges UNION ALL SELECT b, rule FROM _id_edges)
+    GROUP BY record_key
+)
+SELECT
+    r.source,
+    r.source_record_id,
+    a.person_id,
+    r.file_name,
+    r.row_number,
+    coalesce(rr.rules, 'single') AS match_rule,
+    CASE WHEN prev.person_id = a.person_id THEN prev.linked_at ELSE $now END AS linked_at
+FROM _id_records r
+JOIN _id_labels l USING (record_key)
+JOIN _id_assigned a USING (label)
+LEFT JOIN record_rules rr USING (record_key)
+LEFT JOIN _id_previous_links prev
+    ON prev.source = r.source AND prev.source_record_id = r.source_record_id;
+
+DELETE FROM identity_links;
+INSERT INTO identity_links SELECT a, b, rule FROM _id_edges;
+
+COMMIT;

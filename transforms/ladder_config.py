@@ -1,0 +1,240 @@
+"""The ladder configuration (`ladder.yaml`): loaded, checked, and turned into SQL.
+A broken config fails here, before anything is written, naming the rung and the problem."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+CHANNELS = ("email", "phone", "both")
+DESTINATIONS = ("mailchimp", "action_network")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+# Columns reason templates and list columns may use beyond person_metrics.
+DERIVED_COLUMNS = ("first_seen_date", "last_action_date", "tier", "reason")
+
+
+class LadderConfigError(ValueError):
+    """The ladder file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    description: str
+    where: str | None
+    tags: tuple[str, ...]
+    emails: tuple[str, ...]
+    reason: str
+    next_ask: str
+    push: tuple[str, ...]
+
+    def predicate(self) -> str:
+        """The rung's rule as SQL over person_metrics."""
+        parts = []
+        if self.tags:
+            wanted = ", ".join(quote(t.lower()) for t in self.tags)
+            parts.append(
+                f"list_has_any(list_transform(platform_tags, lambda t: lower(t)), [{wanted}])"
+            )
+        if self.emails:
+            wanted = ", ".join(quote(e.strip().lower()) for e in self.emails)
+            parts.append(f"lower(email) IN ({wanted})")
+        if self.where:
+            parts.append(f"({self.where})")
+        return " OR ".join(parts)
+
+
+@dataclass(frozen=True)
+class ActivationList:
+    name: str
+    description: str
+    where: str
+    reason: str
+    channel: str
+    columns: tuple[str, ...]
+    push: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ladder:
+    namespace: str
+    rungs: tuple[Rung, ...]
+    lists: tuple[ActivationList, ...] = field(default_factory=tuple)
+    source: str = "ladder.yaml"
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def load(path: str | Path) -> Ladder:
+    """Read and structurally check the file (SQL is checked by `validate`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LadderConfigError(f"{path}: not found; set LADDER_CONFIG or copy ladder.yaml")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise LadderConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse(data, str(path))
+
+
+def parse(data: dict[str, Any], source: str = "ladder.yaml") -> Ladder:
+    if not isinstance(data, dict):
+        raise LadderConfigError(f"{source}: expected a mapping with 'rungs' and 'lists'")
+    namespace = str(data.get("namespace") or "").strip()
+    if not namespace:
+        raise LadderConfigError(f"{source}: 'namespace' is empty; set it, e.g. 'groundswell:'")
+    raw_rungs = data.get("rungs") or []
+    if not isinstance(raw_rungs, list) or not raw_rungs:
+        raise LadderConfigError(
+            f"{source}: the ladder has no rungs; list at least one under 'rungs'"
+        )
+    rungs = tuple(_rung(item, i, source) for i, item in enumerate(raw_rungs, start=1))
+    _unique([r.name for r in rungs], "rung", source)
+    lists = tuple(_list(item, i, source) for i, item in enumerate(data.get("lists") or [], start=1))
+    _unique([x.name for x in lists], "list", source)
+    return Ladder(namespace, rungs, lists, source)
+
+
+def _rung(item: Any, position: int, source: str) -> Rung:
+    where = f"{source}: rung {position}"
+    if not isinstance(item, dict):
+        raise LadderConfigError(f"{where}: expected a mapping with 'name' and a rule")
+    name = _name(item.get("name"), where)
+    where = f"{source}: rung '{name}'"
+    rule = item.get("where")
+    tags = tuple(str(t) for t in item.get("tags") or [])
+    emails = tuple(str(e) for e in item.get("emails") or [])
+    if not (rule or tags or emails):
+        raise LadderConfigError(f"{where}: has no rule; give 'where', 'tags' or 'emails'")
+    if rule is not None and ";" in str(rule):
+        raise LadderConfigError(f"{where}: 'where' must be one SQL expression, without ';'")
+    push = tuple(item.get("push") or ())
+    _destinations(push, where)
+    return Rung(
+        name=name,
+        description=str(item.get("description") or name),
+        where=None if rule is None else str(rule),
+        tags=tags,
+        emails=emails,
+        reason=str(item.get("reason") or item.get("description") or name),
+        next_ask=str(item.get("next_ask") or ""),
+        push=push,
+    )
+
+
+def _list(item: Any, position: int, source: str) -> ActivationList:
+    where = f"{source}: list {position}"
+    if not isinstance(item, dict):
+        raise LadderConfigError(f"{where}: expected a mapping with 'name' and 'where'")
+    name = _name(item.get("name"), where)
+    where = f"{source}: list '{name}'"
+    rule = item.get("where")
+    if not rule:
+        raise LadderConfigError(f"{where}: has no 'where' rule")
+    if ";" in str(rule):
+        raise LadderConfigError(f"{where}: 'where' must be one SQL expression, without ';'")
+    channel = str(item.get("channel") or "email")
+    if channel not in CHANNELS:
+        raise LadderConfigError(f"{where}: channel '{channel}' is not one of {', '.join(CHANNELS)}")
+    columns = tuple(
+        item.get("columns") or ("person_id", "given_name", "family_name", "email", "reason")
+    )
+    push = tuple(item.get("push") or ())
+    _destinations(push, where)
+    return ActivationList(
+        name=name,
+        description=str(item.get("description") or name),
+        where=str(rule),
+        reason=str(item.get("reason") or item.get("description") or name),
+        channel=channel,
+        columns=columns,
+        push=push,
+    )
+
+
+def _name(value: Any, where: str) -> str:
+    name = str(value or "").strip()
+    if not _NAME.match(name):
+        raise LadderConfigError(
+            f"{where}: name {name!r} must be lower case letters, digits and underscores"
+        )
+    return name
+
+
+def _unique(names: list[str], kind: str, source: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise LadderConfigError(
+                f"{source}: {kind} '{name}' appears twice; names must be unique"
+            )
+        seen.add(name)
+
+
+def _destinations(push: tuple[str, ...], where: str) -> None:
+    for destination in push:
+        if destination not in DESTINATIONS:
+            raise LadderConfigError(
+                f"{where}: push destination '{destination}' is not one of {', '.join(DESTINATIONS)}"
+            )
+
+
+def template_sql(template: str, columns: set[str], where: str) -> str:
+    """A reason template as a SQL string expression: '{actions_90d} actions' ->
+    coalesce(CAST(actions_90d AS VARCHAR), '') || ' actions'."""
+    pieces: list[str] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
+        if match.start() > position:
+            pieces.append(quote(template[position : match.start()]))
+        column = match.group(1)
+        if column not in columns:
+            raise LadderConfigError(
+                f"{where}: reason names unknown column '{{{column}}}'; "
+                f"known: {', '.join(sorted(columns))}"
+            )
+        pieces.append(f"coalesce(CAST({column} AS VARCHAR), '')")
+        position = match.end()
+    if position < len(template):
+        pieces.append(quote(template[position:]))
+    return " || ".join(pieces) or "''"
+
+
+def validate(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> None:
+    """Bind every rule, reason and column against `relation` (the metrics the ladder reads),
+    so SQL errors surface with the rung's name before anything is written."""
+    columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
+    for rung in ladder.rungs:
+        where = f"{ladder.source}: rung '{rung.name}'"
+        _check(con, relation, rung.predicate(), template_sql(rung.reason, columns, where), where)
+    list_columns = columns | {"tier", "reason"}
+    for activation in ladder.lists:
+        where = f"{ladder.source}: list '{activation.name}'"
+        reason = template_sql(activation.reason, list_columns - {"reason"}, where)
+        unknown = [c for c in activation.columns if c not in list_columns]
+        if unknown:
+            raise LadderConfigError(
+                f"{where}: unknown column(s) {', '.join(unknown)} in 'columns'; "
+                f"known: {', '.join(sorted(list_columns))}"
+            )
+        _check(
+            con, f"(SELECT *, ''::VARCHAR AS tier FROM {relation})", activation.where, reason, where
+        )
+
+
+def _check(
+    con: duckdb.DuckDBPyConnection, relation: str, predicate: str, reason: str, where: str
+) -> None:
+    try:
+        con.execute(f"SELECT {reason}, ({predicate})::BOOLEAN FROM {relation} LIMIT 0").fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).split("\n")[0]
+        raise LadderConfigError(f"{where}: the rule does not run: {message}") from None

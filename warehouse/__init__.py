@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: connection, versioned schema migrations, load helpers."""

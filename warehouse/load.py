@@ -1,0 +1,96 @@
+"""Load helpers: bulk appends from DataFrames, cursors, and all-or-nothing table swaps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the warehouse's timestamp convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit on success, roll back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def append(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, *, or_replace: bool = False
+) -> int:
+    """Append a DataFrame by column name in one statement; returns rows appended.
+    `or_replace` upserts on the table's primary key."""
+    if frame.empty:
+        return 0
+    # DuckDB reads the local DataFrame by name (a replacement scan). Unlike register(),
+    # this works while an earlier result on the connection is still open.
+    incoming_frame = frame  # noqa: F841 - read by name in the SQL below
+    verb = "INSERT OR REPLACE INTO" if or_replace else "INSERT INTO"
+    con.execute(f"{verb} {table} BY NAME SELECT * FROM incoming_frame")
+    return len(frame)
+
+
+def get_cursor(con: duckdb.DuckDBPyConnection, source: str, resource: str) -> str | None:
+    row = con.execute(
+        "SELECT cursor_value FROM sync_cursors WHERE source = ? AND resource = ?",
+        [source, resource],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def set_cursor(con: duckdb.DuckDBPyConnection, source: str, resource: str, value: str) -> None:
+    """Call inside the transaction that commits the data the cursor covers."""
+    con.execute(
+        "INSERT OR REPLACE INTO sync_cursors VALUES (?, ?, ?, ?)",
+        [source, resource, value, utcnow()],
+    )
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
+    """Run a .sql file of several statements; `$name` parameters are bound by name."""
+    statements = [s for s in split_statements(path.read_text()) if s.strip()]
+    for statement in statements:
+        code = "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+        used = {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", code)}
+        con.execute(statement, used or None)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split on semicolons that end a line; our SQL files keep one statement per block."""
+    parts, current = [], []
+    for line in sql.splitlines():
+        stripped = line.split("--", 1)[0].rstrip()
+        current.append(line)
+        if stripped.endswith(";"):
+            parts.append("\n".join(current))
+            current = []
+    if "\n".join(current).strip():
+        parts.append("\n".join(current))
+    return [p for p in parts if p.split("--", 1)[0].strip() or _has_code(p)]
+
+
+def _has_code(block: str) -> bool:
+    return any(line.split("--", 1)[0].strip() for line in block.splitlines())
+
+
+def replace_contents(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> int:
+    """Swap a table's rows for a query's, all or nothing; readers never see it half-built."""
+    with transaction(con):
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} BY NAME {select_sql}")
+        row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
