@@ -48,7 +48,9 @@ class ActionNetworkClient:
             PLATFORM,
             base_url or DEFAULT_BASE_URL,
             headers={"OSDI-API-Token": api_key, "Content-Type": "application/json"},
-            rate_limiter=TokenBucket(requests_per_second),
+            # Evenly spaced, no bursts: the platform's own burst allowance then absorbs
+            # network jitter instead of answering 429.
+            rate_limiter=TokenBucket(requests_per_second, burst=1),
             max_attempts=max_attempts,
             backoff_max=backoff_max,
         )

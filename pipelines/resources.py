@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -71,10 +71,13 @@ class GroundswellSettings(dg.ConfigurableResource):
 
 @contextmanager
 def open_warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A migrated connection for one asset, closed when the asset is done: the code server
-    is long-lived and must never hold DuckDB's single-writer lock."""
+    """A migrated connection for one asset, closed when the asset is done, also when it
+    fails: the code server is long-lived and must never hold DuckDB's single-writer lock."""
     Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with resource.get_connection() as con:
+    with ExitStack() as stack:
+        con = stack.enter_context(resource.get_connection())
+        # dagster-duckdb closes the connection only when the body succeeds.
+        stack.callback(con.close)
         yield prepare(con)
 
 

@@ -37,7 +37,7 @@ def mailchimp_tier_tags(
             f"Mailchimp tier tags: {plan['member_key'].nunique()} members to change "
             f"({int(plan['active'].sum())} tags to add, {int((~plan['active']).sum())} to remove)"
         )
-        report = push_mailchimp_tags(con, client, plan, context.run_id, context.log.info)
+        report = push_mailchimp_tags(con, client, plan, context.run.run_id, context.log.info)
     if (
         report.rejected
         and report.members == 0

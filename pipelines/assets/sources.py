@@ -57,7 +57,7 @@ def action_network_people(
     try:
         with open_warehouse(warehouse) as con:
             report = landing.land_action_network_people(
-                con, client, context.run_id, context.log.info
+                con, client, context.run.run_id, context.log.info
             )
     except PlatformError as exc:
         raise _platform_failure(exc, "ACTION_NETWORK_API_KEY and ACTION_NETWORK_BASE_URL") from None
@@ -91,7 +91,9 @@ def mailchimp_members(
     try:
         client = mailchimp.client()
         with open_warehouse(warehouse) as con:
-            report = landing.land_mailchimp_members(con, client, context.run_id, context.log.info)
+            report = landing.land_mailchimp_members(
+                con, client, context.run.run_id, context.log.info
+            )
     except PlatformError as exc:
         raise _platform_failure(
             exc, "MAILCHIMP_API_KEY, MAILCHIMP_LIST_ID and MAILCHIMP_BASE_URL"
@@ -118,6 +120,6 @@ def form_exports(
         context.log.info(f"Forms inbox {inbox} does not exist; no form exports this run.")
     with open_warehouse(warehouse) as con:
         report = landing.land_form_exports(
-            con, inbox, context.run_id, context.log.info, context.log.warning
+            con, inbox, context.run.run_id, context.log.info, context.log.warning
         )
     return dg.MaterializeResult(metadata=report.metadata())

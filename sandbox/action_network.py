@@ -1,0 +1,439 @@
+"""A simulated Action Network (OSDI v2, HAL+JSON) with the real API's quirks: the people
+collection has no totals, is not ordered by modified date, and links a `next` page even
+past the end; unknown ids answer with an HTML page."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.generator import AnPerson, Organisation
+from sandbox.httpserver import PlatformServer, Request, Response, Route
+
+PREFIX = "/api/v2"
+MAX_PER_PAGE = 25
+CURIES = [
+    {"name": "osdi", "href": "https://actionnetwork.org/docs/v2/{rel}", "templated": True},
+    {
+        "name": "action_network",
+        "href": "https://actionnetwork.org/docs/v2/{rel}",
+        "templated": True,
+    },
+]
+NOT_FOUND_PAGE = "<!DOCTYPE html><html><head><title>Not Found</title></head><body><h1>Not Found</h1></body></html>"
+_CLAUSE = re.compile(
+    r"^\s*(modified_date|created_date)\s+(gt|lt|ge|le)\s+'([^']+)'\s*$|^\s*(email_address)\s+eq\s+'([^']*)'\s*$",
+    re.IGNORECASE,
+)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _digits(phone: str | None) -> str:
+    return re.sub(r"\D", "", phone or "")
+
+
+class FilterError(ValueError):
+    pass
+
+
+def parse_filter(text: str) -> list[tuple[str, str, Any]]:
+    """OData clauses joined by `and`: modified_date gt '...', email_address eq '...'."""
+    clauses = []
+    for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
+        match = _CLAUSE.match(part)
+        if not match:
+            raise FilterError(f"Invalid filter: {part!r}")
+        if match.group(4):
+            clauses.append(("email_address", "eq", match.group(5).strip().lower()))
+            continue
+        value = match.group(3).strip().replace("Z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise FilterError(f"Invalid date in filter: {match.group(3)!r}") from None
+        if moment.tzinfo:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        clauses.append((match.group(1).lower(), match.group(2).lower(), moment))
+    return clauses
+
+
+def _matches(person: AnPerson, clauses: list[tuple[str, str, Any]]) -> bool:
+    for field, op, value in clauses:
+        if field == "email_address":
+            if (person.email or "").strip().lower() != value:
+                return False
+            continue
+        actual = person.modified if field == "modified_date" else person.created
+        if op == "gt" and not actual > value:
+            return False
+        if op == "lt" and not actual < value:
+            return False
+        if op == "ge" and not actual >= value:
+            return False
+        if op == "le" and not actual <= value:
+            return False
+    return True
+
+
+class ActionNetworkState:
+    """People and tags in memory, for the life of the process."""
+
+    def __init__(self, org: Organisation, seed: int) -> None:
+        self.lock = threading.RLock()
+        self.people: list[AnPerson] = list(org.an_people)
+        self.by_uuid = {p.uuid: p for p in self.people}
+        self.tags: dict[str, dict[str, Any]] = {}  # uuid -> {name, created}
+        self.version = 0
+        self._cache: dict[str, tuple[int, list[AnPerson]]] = {}
+        self._seed = seed
+        names = sorted(
+            {t for p in self.people for t in p.tags}
+            | {"Core Team", "Volunteer", "Donor", "Event Host"}
+        )
+        for name in names:
+            self._create_tag(name, org.now)
+
+    def _create_tag(self, name: str, when: datetime) -> dict[str, Any]:
+        tag_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-tag:{self._seed}:{name.lower()}"))
+        tag = {"uuid": tag_id, "name": name, "created": when, "modified": when}
+        self.tags[tag_id] = tag
+        return tag
+
+    def tag_by_name(self, name: str) -> dict[str, Any] | None:
+        wanted = name.strip().lower()
+        return next((t for t in self.tags.values() if t["name"].lower() == wanted), None)
+
+    def person_tags(self, person_uuid: str) -> set[str]:
+        """Tag names on one person (for test assertions)."""
+        with self.lock:
+            return set(self.by_uuid[person_uuid].tags)
+
+    def filtered(self, text: str) -> list[AnPerson]:
+        with self.lock:
+            cached = self._cache.get(text)
+            if cached and cached[0] == self.version:
+                return cached[1]
+            clauses = parse_filter(text) if text else []
+            result = (
+                [p for p in self.people if _matches(p, clauses)] if clauses else list(self.people)
+            )
+            self._cache[text] = (self.version, result)
+            return result
+
+    def upsert(self, body: dict[str, Any]) -> AnPerson:
+        data = body.get("person") or {}
+        emails = data.get("email_addresses") or []
+        phones = data.get("phone_numbers") or []
+        email = (emails[0].get("address") or "").strip() if emails else ""
+        phone = phones[0].get("number") if phones else None
+        now = utcnow()
+        with self.lock:
+            person = None
+            if email:
+                person = next(
+                    (p for p in self.people if (p.email or "").strip().lower() == email.lower()),
+                    None,
+                )
+            if person is None and _digits(phone):
+                person = next((p for p in self.people if _digits(p.phone) == _digits(phone)), None)
+            if person is None:
+                person = AnPerson(
+                    uuid=str(
+                        uuid.uuid5(
+                            uuid.NAMESPACE_URL, f"sandbox-person:{email}:{phone}:{len(self.people)}"
+                        )
+                    ),
+                    human=-1,
+                    given=None,
+                    family=None,
+                    email=email or None,
+                    email_status="subscribed",
+                    phone=phone,
+                    phone_status="subscribed",
+                    address=None,
+                    zip_only=None,
+                    created=now,
+                    modified=now,
+                )
+                self.people.append(person)
+                self.by_uuid[person.uuid] = person
+            if data.get("given_name"):
+                person.given = data["given_name"]
+            if data.get("family_name"):
+                person.family = data["family_name"]
+            if emails and emails[0].get("status"):
+                person.email_status = emails[0]["status"]  # only when the request asks
+            for name in body.get("add_tags") or []:
+                tag = self.tag_by_name(str(name))
+                if tag:  # unknown tag names are silently ignored, as on the real API
+                    person.tags.add(tag["name"])
+            for name in body.get("remove_tags") or []:
+                tag = self.tag_by_name(str(name))
+                if tag:
+                    person.tags.discard(tag["name"])
+            person.modified = now
+            self.version += 1
+            return person
+
+
+def person_json(p: AnPerson, api: str) -> dict[str, Any]:
+    self_href = f"{api}/people/{p.uuid}"
+    doc: dict[str, Any] = {
+        "identifiers": [f"action_network:{p.uuid}"],
+        "created_date": iso(p.created),
+        "modified_date": iso(p.modified),
+        "email_addresses": [{"primary": True, "address": p.email, "status": p.email_status}]
+        if p.email
+        else [],
+        "phone_numbers": [],
+        "postal_addresses": [],
+        "languages_spoken": ["en"],
+        "custom_fields": {},
+    }
+    if p.given:
+        doc["given_name"] = p.given
+    if p.family:
+        doc["family_name"] = p.family
+    phone: dict[str, Any] = {"primary": True, "number_type": "Mobile", "status": p.phone_status}
+    digits = _digits(p.phone)
+    if digits:
+        phone["number"] = digits if digits.startswith("1") else "1" + digits
+    doc["phone_numbers"].append(phone)
+    if p.address:
+        line, city, state, zip_code = p.address
+        doc["postal_addresses"].append(
+            {
+                "primary": True,
+                "address_lines": [line],
+                "locality": city,
+                "region": state,
+                "postal_code": zip_code,
+                "country": "US",
+                "language": "en",
+                "location": {"latitude": 0.0, "longitude": 0.0, "accuracy": "Approximate"},
+            }
+        )
+    elif p.zip_only:
+        doc["postal_addresses"].append(
+            {"primary": True, "postal_code": p.zip_only, "country": "US"}
+        )
+    doc["_links"] = {
+        "self": {"href": self_href},
+        **{
+            f"osdi:{rel}": {"href": f"{self_href}/{rel}"}
+            for rel in (
+                "attendances",
+                "signatures",
+                "submissions",
+                "donations",
+                "outreaches",
+                "taggings",
+            )
+        },
+        "action_network:responses": {"href": f"{self_href}/responses"},
+    }
+    return doc
+
+
+def tag_json(tag: dict[str, Any], api: str) -> dict[str, Any]:
+    href = f"{api}/tags/{tag['uuid']}"
+    return {
+        "identifiers": [f"action_network:{tag['uuid']}"],
+        "name": tag["name"],
+        "created_date": iso(tag["created"]),
+        "modified_date": iso(tag["modified"]),
+        "_links": {"self": {"href": href}, "osdi:taggings": {"href": f"{href}/taggings"}},
+    }
+
+
+def _page_args(request: Request) -> tuple[int, int]:
+    try:
+        page = max(1, int(request.params.get("page", "1")))
+        per_page = min(MAX_PER_PAGE, max(1, int(request.params.get("per_page", str(MAX_PER_PAGE)))))
+    except ValueError:
+        page, per_page = 1, MAX_PER_PAGE
+    return page, per_page
+
+
+def _collection(
+    api: str, name: str, items: list, page: int, per_page: int, render
+) -> dict[str, Any]:
+    """A collection other than people: with totals, and `next` only when there is one."""
+    total_pages = max(1, -(-len(items) // per_page))
+    chunk = items[(page - 1) * per_page : page * per_page]
+    rendered = [render(item) for item in chunk]
+    links: dict[str, Any] = {
+        "self": {"href": f"{api}/{name}"},
+        f"osdi:{name.rsplit('/', 1)[-1]}": [
+            {"href": r["_links"]["self"]["href"]} for r in rendered
+        ],
+        "curies": CURIES,
+    }
+    if page < total_pages:
+        links["next"] = {"href": f"{api}/{name}?page={page + 1}"}
+    return {
+        "total_pages": total_pages,
+        "per_page": per_page,
+        "page": page,
+        "total_records": len(items),
+        "_links": links,
+        "_embedded": {f"osdi:{name.rsplit('/', 1)[-1]}": rendered},
+    }
+
+
+class ActionNetworkServer(PlatformServer):
+    def __init__(
+        self,
+        org: Organisation,
+        api_key: str,
+        *,
+        rate: float = 4.0,
+        latency: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.state = ActionNetworkState(org, seed)
+        routes = [
+            Route("GET", "/", self.entry_point),
+            Route("GET", "/people", self.list_people),
+            Route("POST", "/people", self.signup),
+            Route("GET", "/people/{person_id}", self.get_person),
+            Route("GET", "/tags", self.list_tags),
+            Route("POST", "/tags", self.create_tag),
+            Route("GET", "/tags/{tag_id}", self.get_tag),
+            Route("GET", "/tags/{tag_id}/taggings", self.list_taggings),
+        ]
+        super().__init__(
+            PREFIX,
+            routes,
+            authorise=self.authorise,
+            throttled=self.too_many,
+            rate=rate,
+            latency=latency,
+        )
+
+    def authorise(self, request: Request) -> Response | None:
+        if request.headers.get("osdi-api-token") != self.api_key:
+            return Response(401, {"error": "API Key invalid or not present"})
+        return None
+
+    def too_many(self) -> Response:
+        return Response(429, {"error": "Too many requests. Please slow down."})
+
+    def not_found(self, request: Request) -> Response:
+        return Response(404, NOT_FOUND_PAGE, "text/html; charset=utf-8")
+
+    @staticmethod
+    def api(request: Request) -> str:
+        return request.base + PREFIX
+
+    def entry_point(self, request: Request) -> Response:
+        api = self.api(request)
+        return Response(
+            200,
+            {
+                "motd": "Welcome to the Action Network OSDI API v2 (sandbox)",
+                "max_page_size": MAX_PER_PAGE,
+                "_links": {
+                    "self": {"href": api},
+                    "osdi:people": {"href": f"{api}/people"},
+                    "osdi:tags": {"href": f"{api}/tags"},
+                    "curies": CURIES,
+                },
+            },
+        )
+
+    def list_people(self, request: Request) -> Response:
+        api = self.api(request)
+        page, per_page = _page_args(request)
+        try:
+            people = self.state.filtered(request.params.get("filter", ""))
+        except FilterError as exc:
+            return Response(400, {"error": str(exc)})
+        chunk = people[(page - 1) * per_page : page * per_page]
+        rendered = [person_json(p, api) for p in chunk]
+        query = f"&filter={request.params['filter']}" if request.params.get("filter") else ""
+        return Response(
+            200,
+            {
+                "per_page": per_page,
+                "page": page,
+                "_links": {
+                    # The real collection always links a next page, even past the end.
+                    "next": {"href": f"{api}/people?page={page + 1}{query}"},
+                    "osdi:people": [{"href": r["_links"]["self"]["href"]} for r in rendered],
+                    "curies": CURIES,
+                    "self": {"href": f"{api}/people"},
+                },
+                "_embedded": {"osdi:people": rendered},
+            },
+        )
+
+    def get_person(self, request: Request) -> Response:
+        person = self.state.by_uuid.get(request.args["person_id"])
+        if person is None:
+            return self.not_found(request)
+        return Response(200, person_json(person, self.api(request)))
+
+    def signup(self, request: Request) -> Response:
+        if not isinstance(request.body, dict) or not isinstance(request.body.get("person"), dict):
+            return Response(400, {"error": "Request must contain a person"})
+        person = self.state.upsert(request.body)
+        return Response(200, person_json(person, self.api(request)))
+
+    def list_tags(self, request: Request) -> Response:
+        api = self.api(request)
+        page, per_page = _page_args(request)
+        tags = sorted(self.state.tags.values(), key=lambda t: (t["created"], t["name"]))
+        return Response(
+            200, _collection(api, "tags", tags, page, per_page, lambda t: tag_json(t, api))
+        )
+
+    def get_tag(self, request: Request) -> Response:
+        tag = self.state.tags.get(request.args["tag_id"])
+        return Response(200, tag_json(tag, self.api(request))) if tag else self.not_found(request)
+
+    def create_tag(self, request: Request) -> Response:
+        name = str((request.body or {}).get("name") or "").strip()
+        if not name:
+            return Response(400, {"error": "A tag needs a name"})
+        with self.state.lock:
+            tag = self.state.tag_by_name(name) or self.state._create_tag(name, utcnow())
+        return Response(200, tag_json(tag, self.api(request)))
+
+    def list_taggings(self, request: Request) -> Response:
+        tag = self.state.tags.get(request.args["tag_id"])
+        if tag is None:
+            return self.not_found(request)
+        api = self.api(request)
+        with self.state.lock:
+            people = [p for p in self.state.people if tag["name"] in p.tags]
+        tag_href = f"{api}/tags/{tag['uuid']}"
+
+        def render(person: AnPerson) -> dict[str, Any]:
+            tagging_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tag['uuid']}:{person.uuid}"))
+            return {
+                "identifiers": [f"action_network:{tagging_id}"],
+                "created_date": iso(person.created),
+                "modified_date": iso(person.modified),
+                "item_type": "osdi:person",
+                "_links": {
+                    "self": {"href": f"{tag_href}/taggings/{tagging_id}"},
+                    "osdi:tag": {"href": tag_href},
+                    "osdi:person": {"href": f"{api}/people/{person.uuid}"},
+                },
+            }
+
+        page, per_page = _page_args(request)
+        body = _collection(api, f"tags/{tag['uuid']}/taggings", people, page, per_page, render)
+        return Response(200, body)

@@ -1,0 +1,438 @@
+"""A deterministic synthetic organisation: humans with a hidden true id, each appearing on
+one or more platforms with the variation real data has. Ground truth (source record id ->
+human id) is kept so identity quality can be measured."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from sandbox.names import (
+    EMAIL_DOMAINS,
+    FAMILY_NAMES,
+    GIVEN_NAMES,
+    NICKNAMES,
+    PLACES,
+    STREETS,
+)
+
+PLUS_DOMAINS = ("gmail.com", "outlook.com", "hotmail.com", "icloud.com", "protonmail.com")
+CORE_TEAM = "Core Team"
+MC_TAGS = ("Newsletter", "Volunteer", "Donor")
+AN_TAGS = (CORE_TEAM, "Volunteer", "Donor", "Event Host")
+
+
+@dataclass(slots=True)
+class Human:
+    human_id: str
+    given: str
+    family: str
+    emails: list[str]
+    phone: str | None  # 10 digits, national
+    street_number: int
+    street: str
+    city: str
+    state: str
+    zip: str
+    joined: datetime
+    hq: bool = False
+
+
+@dataclass(slots=True)
+class AnPerson:
+    uuid: str
+    human: int
+    given: str | None
+    family: str | None
+    email: str | None
+    email_status: str
+    phone: str | None
+    phone_status: str
+    address: tuple[str, str, str, str] | None  # line, city, state, zip
+    zip_only: str | None
+    created: datetime
+    modified: datetime
+    tags: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class McMember:
+    email: str
+    human: int
+    status: str
+    fname: str
+    lname: str
+    phone: str
+    address: tuple[str, str, str, str] | None
+    signup: datetime
+    last_changed: datetime
+    web_id: int
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return subscriber_hash(self.email)
+
+
+@dataclass
+class Organisation:
+    seed: int
+    today: date
+    humans: list[Human]
+    an_people: list[AnPerson]
+    mc_members: list[McMember]
+    google_rows: list[list[str]]
+    typeform_rows: list[list[str]]
+    truth: list[tuple[str, str, str]]
+    now: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.now = datetime.combine(self.today, time(6, 0), tzinfo=UTC).replace(tzinfo=None)
+
+
+GOOGLE_FILE = "google_forms_volunteer_signup.csv"
+TYPEFORM_FILE = "typeform_event_rsvp.csv"
+GOOGLE_HEADER = [
+    "Timestamp",
+    "Email address",
+    "First name",
+    "Last name",
+    "Phone number",
+    "Postcode",
+    "How did you hear about us?",
+    "Which of these would you like to help with?",
+]
+TYPEFORM_HEADER = [
+    "#",
+    "What's your first name?",
+    "What's your last name?",
+    "What's your email address?",
+    "What's your phone number?",
+    "What's your postcode?",
+    "Will you bring a friend?",
+    "Response Type",
+    "Start Date (UTC)",
+    "Stage Date (UTC)",
+    "Submit Date (UTC)",
+    "Network ID",
+    "Tags",
+]
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _weighted_domains() -> list[str]:
+    return [d for d, w in EMAIL_DOMAINS for _ in range(w)]
+
+
+def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> Organisation:
+    """The organisation for (people, seed, today): the same inputs give the same data."""
+    from sandbox.names import HEARD_ABOUT, HELP_WITH
+
+    today = today or datetime.now(UTC).date()
+    rng = random.Random(seed)
+    domains = _weighted_domains()
+    now = datetime.combine(today, time(6, 0))
+    humans: list[Human] = []
+    for i in range(people):
+        city, state, zip_prefix, areas = PLACES[rng.randrange(len(PLACES))]
+        given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
+        family = FAMILY_NAMES[rng.randrange(len(FAMILY_NAMES))]
+        household = i > 0 and rng.random() < 0.02 and humans[-1].phone is not None
+        if household:
+            # Shares the previous human's landline, family name and address.
+            partner = humans[-1]
+            family, city, state = partner.family, partner.city, partner.state
+            while given == partner.given:
+                given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
+        # The index keeps every address and number unique to one human.
+        local = _local_part(rng, given, family, i)
+        emails = [f"{local}@{domains[rng.randrange(len(domains))]}"]
+        if rng.random() < 0.03:
+            emails.append(
+                f"{given[0].lower()}{family.lower().replace(chr(39), '')}.{i}@example.net"
+            )
+        if household:
+            phone = partner.phone
+            number, street, zip_code = partner.street_number, partner.street, partner.zip
+        else:
+            phone = None
+            if rng.random() < 0.8:
+                area = areas[rng.randrange(len(areas))]
+                phone = f"{area}{200 + (i // 10000) % 800:03d}{i % 10000:04d}"
+            number = rng.randrange(1, 9999)
+            street = STREETS[rng.randrange(len(STREETS))]
+            zip_code = f"{zip_prefix}{rng.randrange(100):02d}"
+        days_ago = rng.randrange(7) if rng.random() < 0.03 else rng.randrange(7, 1095)
+        joined = now - timedelta(days=days_ago, seconds=rng.randrange(86400))
+        humans.append(
+            Human(
+                f"h{i + 1:07d}",
+                given,
+                family,
+                emails,
+                phone,
+                number,
+                street,
+                city,
+                state,
+                zip_code,
+                joined,
+            )
+        )
+    for i in rng.sample(
+        range(people), max(3 if people >= 100 else 1, people // 200) if people else 0
+    ):
+        humans[i].hq = True
+
+    an_people: list[AnPerson] = []
+    mc_members: list[McMember] = []
+    google_rows: list[list[str]] = []
+    typeform_rows: list[list[str]] = []
+    truth: list[tuple[str, str, str]] = []
+    for index, h in enumerate(humans):
+        on_an = rng.random() < 0.70
+        on_mc = rng.random() < 0.75
+        on_google = rng.random() < 0.08
+        on_typeform = rng.random() < 0.05
+        if not (on_an or on_mc or on_google or on_typeform):
+            on_an = True
+        if on_an:
+            person = _an_person(rng, h, index, now)
+            an_people.append(person)
+            truth.append(("action_network", person.uuid, h.human_id))
+        if on_mc:
+            chosen = h.emails if len(h.emails) == 1 or rng.random() < 0.5 else h.emails[-1:]
+            for email in chosen:
+                member = _mc_member(rng, h, index, email, now, len(mc_members))
+                mc_members.append(member)
+                truth.append(("mailchimp", member.id, h.human_id))
+        if on_google:
+            for _ in range(2 if rng.random() < 0.03 else 1):
+                google_rows.append(_google_row(rng, h, now, HEARD_ABOUT, HELP_WITH))
+                truth.append(("forms", f"{GOOGLE_FILE}:{len(google_rows)}", h.human_id))
+        if on_typeform:
+            typeform_rows.append(_typeform_row(rng, h, now))
+            truth.append(("forms", f"{TYPEFORM_FILE}:{len(typeform_rows)}", h.human_id))
+    return Organisation(
+        seed, today, humans, an_people, mc_members, google_rows, typeform_rows, truth
+    )
+
+
+def _local_part(rng: random.Random, given: str, family: str, i: int) -> str:
+    g, f = given.lower(), family.lower().replace("'", "")
+    style = rng.randrange(4)
+    if style == 0:
+        return f"{g}.{f}{i}"
+    if style == 1:
+        return f"{g[0]}{f}{i}"
+    if style == 2:
+        return f"{g}{f[0]}{i}"
+    return f"{g}_{f}.{i}"
+
+
+def _shown_given(rng: random.Random, given: str) -> str:
+    """The name as typed on one platform: sometimes a nickname, sometimes a typo."""
+    if given in NICKNAMES and rng.random() < 0.25:
+        options = NICKNAMES[given]
+        return options[rng.randrange(len(options))]
+    return _typo(rng, given)
+
+
+def _typo(rng: random.Random, name: str) -> str:
+    if len(name) > 3 and rng.random() < 0.03:
+        i = rng.randrange(1, len(name) - 1)
+        return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    return name
+
+
+def _email_variant(rng: random.Random, email: str, messy: bool) -> str:
+    """How an address gets typed: Gmail dots and +tags, googlemail, case and spaces."""
+    local, domain = email.split("@")
+    if domain == "gmail.com":
+        roll = rng.random()
+        if roll < 0.10:
+            local = local.replace(".", "")
+        elif roll < 0.18 and len(local) > 4:
+            cut = rng.randrange(2, len(local) - 1)
+            local = local[:cut] + "." + local[cut:]
+        elif roll < 0.24:
+            domain = "googlemail.com"
+    if domain in PLUS_DOMAINS and rng.random() < 0.06:
+        local += "+" + ("news", "action", "org", "signup")[rng.randrange(4)]
+    address = f"{local}@{domain}"
+    if messy:
+        roll = rng.random()
+        if roll < 0.15:
+            address = address.capitalize()
+        elif roll < 0.22:
+            address = address.upper()
+        if rng.random() < 0.08:
+            address = f" {address} "
+    return address
+
+
+def _phone_format(rng: random.Random, phone: str) -> str:
+    a, b, c = phone[:3], phone[3:6], phone[6:]
+    style = rng.randrange(5)
+    return (f"+1{phone}", f"({a}) {b}-{c}", f"{a} {b} {c}", f"{a}.{b}.{c}", f"1{phone}")[style]
+
+
+def _zip(rng: random.Random, h: Human) -> str:
+    if rng.random() < 0.05:  # moved
+        return h.zip[:3] + f"{(int(h.zip[3:]) + 1 + rng.randrange(50)) % 100:02d}"
+    return h.zip
+
+
+def _an_person(rng: random.Random, h: Human, index: int, now: datetime) -> AnPerson:
+    status = "subscribed"
+    roll = rng.random()
+    if roll < 0.07:
+        status = "unsubscribed"
+    elif roll < 0.10:
+        status = "bouncing"
+    created = h.joined + timedelta(hours=rng.randrange(0, 48))
+    created = min(created, now - timedelta(minutes=5))
+    modified = created + timedelta(
+        seconds=rng.randrange(max(1, int((now - created).total_seconds())))
+    )
+    has_address = rng.random() < 0.6
+    person = AnPerson(
+        uuid=_uuid(rng),
+        human=index,
+        given=_shown_given(rng, h.given),
+        family=h.family if rng.random() > 0.03 else None,
+        email=_email_variant(rng, h.emails[0], messy=False),
+        email_status=status,
+        phone=_phone_format(rng, h.phone) if h.phone and rng.random() < 0.7 else None,
+        phone_status="unsubscribed" if rng.random() < 0.05 else "subscribed",
+        address=(f"{h.street_number} {h.street}", h.city, h.state, _zip(rng, h))
+        if has_address
+        else None,
+        zip_only=None if has_address else (_zip(rng, h) if rng.random() < 0.7 else None),
+        created=created,
+        modified=modified,
+    )
+    if h.hq:
+        person.tags.add(CORE_TEAM)
+    elif rng.random() < 0.1:
+        person.tags.add(AN_TAGS[1 + rng.randrange(len(AN_TAGS) - 1)])
+    return person
+
+
+def _mc_member(
+    rng: random.Random, h: Human, index: int, email: str, now: datetime, position: int
+) -> McMember:
+    roll = rng.random()
+    status = "subscribed"
+    if roll < 0.08:
+        status = "unsubscribed"
+    elif roll < 0.12:
+        status = "cleaned"
+    elif roll < 0.15:
+        status = "pending"
+    signup = min(h.joined + timedelta(hours=rng.randrange(0, 72)), now - timedelta(minutes=5))
+    last_changed = signup + timedelta(
+        seconds=rng.randrange(max(1, int((now - signup).total_seconds())))
+    )
+    tags = [CORE_TEAM] if h.hq else []
+    if rng.random() < 0.2:
+        tags.append(MC_TAGS[rng.randrange(len(MC_TAGS))])
+    return McMember(
+        email=_email_variant(rng, email, messy=True).strip(),
+        human=index,
+        status=status,
+        fname=_shown_given(rng, h.given),
+        lname=h.family if rng.random() > 0.05 else "",
+        phone=_phone_format(rng, h.phone) if h.phone and rng.random() < 0.4 else "",
+        address=(f"{h.street_number} {h.street}", h.city, h.state, _zip(rng, h))
+        if rng.random() < 0.3
+        else None,
+        signup=signup,
+        last_changed=last_changed,
+        web_id=100000 + position,
+        tags=tags,
+    )
+
+
+def _recent(rng: random.Random, h: Human, now: datetime) -> datetime:
+    """A form submission: mostly in the last 60 days, some in the last week."""
+    days = rng.randrange(7) if rng.random() < 0.2 else rng.randrange(7, 60)
+    return max(h.joined, now - timedelta(days=days, seconds=rng.randrange(86400)))
+
+
+def _google_row(rng, h: Human, now: datetime, heard: tuple, helps: tuple) -> list[str]:
+    when = _recent(rng, h, now)
+    email = h.emails[rng.randrange(len(h.emails))]
+    chosen = sorted(rng.sample(helps, rng.randrange(1, 3)))
+    return [
+        f"{when.month}/{when.day}/{when.year} {when:%H:%M:%S}",
+        _email_variant(rng, email, messy=True),
+        _shown_given(rng, h.given),
+        h.family if rng.random() > 0.05 else "",
+        _phone_format(rng, h.phone) if h.phone and rng.random() < 0.6 else "",
+        _zip(rng, h),
+        heard[rng.randrange(len(heard))],
+        ";".join(chosen),
+    ]
+
+
+def _typeform_row(rng, h: Human, now: datetime) -> list[str]:
+    when = _recent(rng, h, now)
+    started = when - timedelta(seconds=rng.randrange(30, 600))
+    token = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+    return [
+        token,
+        _shown_given(rng, h.given),
+        h.family,
+        _email_variant(rng, h.emails[0], messy=True),
+        _phone_format(rng, h.phone) if h.phone and rng.random() < 0.7 else "",
+        _zip(rng, h) if rng.random() < 0.8 else "",
+        ("Yes", "No", "Maybe")[rng.randrange(3)],
+        "completed",
+        f"{started:%Y-%m-%d %H:%M:%S}",
+        f"{when:%Y-%m-%d %H:%M:%S}",
+        f"{when:%Y-%m-%d %H:%M:%S}",
+        f"{rng.getrandbits(40):010x}",
+        "",
+    ]
+
+
+def write_form_exports(org: Organisation, directory: str | Path) -> list[Path]:
+    """The demo Google Forms (UTF-8) and Typeform (UTF-8 with a BOM) exports."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    google = directory / GOOGLE_FILE
+    with open(google, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(GOOGLE_HEADER)
+        writer.writerows(org.google_rows)
+    typeform = directory / TYPEFORM_FILE
+    with open(typeform, "w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TYPEFORM_HEADER)
+        writer.writerows(org.typeform_rows)
+    return [google, typeform]
+
+
+def write_truth(org: Organisation, directory: str | Path) -> Path:
+    """`truth.csv`: source, source_record_id, human_id for every source record."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "truth.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source", "source_record_id", "human_id"])
+        writer.writerows(org.truth)
+    return path

@@ -1,0 +1,77 @@
+"""A wrong or missing key: that platform fails fast (or is skipped) and the others load."""
+
+import duckdb
+import pytest
+import requests
+
+from sandbox import start_sandbox
+from tests.support.pipeline import configure, run_job
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    inbox = tmp_path_factory.mktemp("inbox")
+    with start_sandbox(people=150, seed=3, an_rate=0, forms_dir=inbox) as running:
+        yield running, inbox
+
+
+def _count(warehouse, table):
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _failure_messages(result):
+    return {
+        e.step_key: e.step_failure_data.error.message
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data.error
+    }
+
+
+def test_wrong_action_network_key_fails_fast_and_others_load(sandbox, tmp_path, monkeypatch):
+    running, inbox = sandbox
+    env = {**running.env, "ACTION_NETWORK_API_KEY": "wrong-key"}
+    base = running.env["ACTION_NETWORK_BASE_URL"].rsplit("/api/v2", 1)[0]
+    requests.post(base + "/_sandbox/reset", timeout=5)
+    warehouse = configure(monkeypatch, tmp_path, env, inbox)
+    result = run_job()
+    assert not result.success
+    failures = _failure_messages(result)
+    assert list(failures) == ["action_network_people"]
+    assert "ACTION_NETWORK_API_KEY" in failures["action_network_people"]
+    stats = requests.get(base + "/_sandbox/stats", timeout=5).json()
+    assert sum(stats["requests"].values()) == 1, "a refused key is not retried"
+    assert _count(warehouse, "raw_mailchimp") > 0
+    assert _count(warehouse, "raw_forms") > 0
+
+
+def test_wrong_mailchimp_key_names_the_variable(sandbox, tmp_path, monkeypatch):
+    running, inbox = sandbox
+    env = {**running.env, "MAILCHIMP_API_KEY": "0123456789abcdef0123456789abcdef-us21"}
+    warehouse = configure(monkeypatch, tmp_path, env, inbox)
+    result = run_job()
+    failures = _failure_messages(result)
+    assert list(failures) == ["mailchimp_members"]
+    assert "MAILCHIMP_API_KEY" in failures["mailchimp_members"]
+    assert _count(warehouse, "raw_action_network") > 0
+
+
+def test_missing_key_skips_the_platform_and_the_run_succeeds(sandbox, tmp_path, monkeypatch):
+    running, inbox = sandbox
+    env = {k: v for k, v in running.env.items() if not k.startswith("ACTION_NETWORK")}
+    warehouse = configure(monkeypatch, tmp_path, env, inbox)
+    result = run_job()
+    assert result.success
+    assert _count(warehouse, "raw_action_network") == 0
+    assert _count(warehouse, "people") > 0
+
+
+def test_forms_inbox_alone_is_a_valid_setup(sandbox, tmp_path, monkeypatch):
+    _, inbox = sandbox
+    warehouse = configure(monkeypatch, tmp_path, {}, inbox)
+    result = run_job()
+    assert result.success
+    assert _count(warehouse, "people") > 0

@@ -1,0 +1,60 @@
+"""Running the real Dagster job in-process against the sandbox and a temporary warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = (
+    "WAREHOUSE_PATH",
+    "FORMS_INBOX",
+    "EXPORTS_DIR",
+    "LADDER_CONFIG",
+    "ACTION_NETWORK_API_KEY",
+    "ACTION_NETWORK_BASE_URL",
+    "MAILCHIMP_API_KEY",
+    "MAILCHIMP_BASE_URL",
+    "MAILCHIMP_LIST_ID",
+    "SANDBOX",
+)
+
+
+def configure(
+    monkeypatch: pytest.MonkeyPatch, workdir: Path, platform_env: dict[str, str], inbox: Path
+) -> Path:
+    """Point every setting at the test's own files and the given platforms."""
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(workdir)  # a stray .env in the repo must not leak in
+    warehouse = workdir / "warehouse.duckdb"
+    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("FORMS_INBOX", str(inbox))
+    monkeypatch.setenv("EXPORTS_DIR", str(workdir / "exports"))
+    monkeypatch.setenv("LADDER_CONFIG", str(ROOT / "ladder.yaml"))
+    monkeypatch.setenv("SANDBOX", "off")
+    for name, value in platform_env.items():
+        monkeypatch.setenv(name, value)
+    return warehouse
+
+
+def run_job(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    from pipelines.definitions import JOB_NAME, build_definitions
+
+    job = build_definitions().resolve_job_def(JOB_NAME)
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+
+def logged_text(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> str:
+    """Every log line and metadata value the run left in the instance, as one string."""
+    parts = []
+    for entry in instance.all_logs(result.run_id):
+        parts.append(entry.user_message or "")
+        materialization = entry.asset_materialization
+        if materialization is not None:
+            parts.extend(str(v.value) for v in materialization.metadata.values())
+    return "\n".join(parts)

@@ -1,0 +1,175 @@
+"""The whole job on the sandbox platforms: unified people against the generator's ground
+truth, tier tags on the simulated Mailchimp members, stable ids and an idle second push."""
+
+import csv
+import re
+
+import dagster as dg
+import duckdb
+import pytest
+import requests
+
+from connectors.mailchimp import MailchimpClient
+from sandbox import start_sandbox
+from tests.support.pipeline import ROOT, configure, logged_text, run_job
+from transforms.ladder_config import load
+
+PEOPLE = 600
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    inbox = tmp_path_factory.mktemp("inbox")
+    truth = tmp_path_factory.mktemp("truth")
+    with start_sandbox(
+        people=PEOPLE, seed=11, an_rate=0, mc_connections=10, forms_dir=inbox, truth_dir=truth
+    ) as sandbox:
+        yield sandbox, inbox, truth / "truth.csv"
+
+
+@pytest.fixture(scope="module")
+def first_run(world, tmp_path_factory):
+    sandbox, inbox, _ = world
+    workdir = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        warehouse = configure(monkeypatch, workdir, sandbox.env, inbox)
+        instance = dg.DagsterInstance.ephemeral()
+        first = run_job(instance)
+        ids_after_first = _person_ids(warehouse)
+        requests.post(
+            sandbox.env["MAILCHIMP_BASE_URL"].rsplit("/3.0", 1)[0] + "/_sandbox/reset", timeout=5
+        )
+        second = run_job(instance)
+        ids_after_second = _person_ids(warehouse)
+    return {
+        "instance": instance,
+        "first": first,
+        "second": second,
+        "warehouse": warehouse,
+        "workdir": workdir,
+        "ids": (ids_after_first, ids_after_second),
+    }
+
+
+def _person_ids(warehouse) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "SELECT source, source_record_id, person_id FROM person_sources ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_the_job_succeeds_twice(first_run):
+    assert first_run["first"].success
+    assert first_run["second"].success
+
+
+def test_unified_people_match_ground_truth(world, first_run):
+    _, _, truth_path = world
+    con = duckdb.connect(str(first_run["warehouse"]), read_only=True)
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE truth AS SELECT * FROM read_csv('{truth_path}', all_varchar=true)"
+        )
+        records, humans = con.execute(
+            "SELECT count(*), count(DISTINCT human_id) FROM truth"
+        ).fetchone()
+        landed = con.execute("SELECT count(*) FROM person_sources").fetchone()[0]
+        people = con.execute("SELECT count(*) FROM people").fetchone()[0]
+        # Pairwise precision and recall over records that share a person or a human.
+        tp, predicted, actual = con.execute(
+            """
+            WITH j AS (SELECT ps.person_id, t.human_id, ps.source, ps.source_record_id
+                       FROM person_sources ps JOIN truth t USING (source, source_record_id)),
+            pairs AS (SELECT a.person_id = b.person_id AS same_person, a.human_id = b.human_id AS same_human
+                      FROM j a JOIN j b ON (a.source, a.source_record_id) < (b.source, b.source_record_id)
+                      WHERE a.person_id = b.person_id OR a.human_id = b.human_id)
+            SELECT count(*) FILTER (WHERE same_person AND same_human),
+                   count(*) FILTER (WHERE same_person), count(*) FILTER (WHERE same_human) FROM pairs
+            """
+        ).fetchone()
+    finally:
+        con.close()
+    assert landed == records, "every source record the sandbox holds was landed"
+    precision, recall = tp / predicted, tp / actual
+    print(
+        f"people {people} vs humans {humans}; pairwise precision {precision:.4f} recall {recall:.4f}"
+    )
+    assert precision >= 0.99
+    assert recall >= 0.80
+    assert humans <= people <= humans * 1.15
+
+
+def test_tier_tags_are_on_the_simulated_members(world, first_run, monkeypatch):
+    sandbox, _, _ = world
+    con = duckdb.connect(str(first_run["warehouse"]), read_only=True)
+    try:
+        expected = dict(
+            con.execute(
+                """SELECT ps.source_record_id, 'groundswell:tier:' || l.tier
+                   FROM person_sources ps JOIN ladder l USING (person_id)
+                   JOIN stg_source_records s USING (source, source_record_id)
+                   WHERE ps.source = 'mailchimp' AND s.email_status <> 'archived'"""
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    env = sandbox.env
+    client = MailchimpClient(
+        env["MAILCHIMP_API_KEY"], env["MAILCHIMP_LIST_ID"], env["MAILCHIMP_BASE_URL"]
+    )
+    seen = {}
+    for page in client.iter_member_pages():
+        for member in page:
+            tier_tags = [t["name"] for t in member["tags"] if t["name"].startswith("groundswell:")]
+            seen[member["id"]] = tier_tags
+    monkeypatch.chdir(ROOT)
+    pushed = {
+        f"groundswell:tier:{r.name}" for r in load("ladder.yaml").rungs if "mailchimp" in r.push
+    }
+    assert expected, "some members have tiers"
+    for member_id, tag in expected.items():
+        assert seen[member_id] == ([tag] if tag in pushed else []), member_id
+    # Tags Groundswell does not manage are untouched.
+    assert any(
+        t["name"] == "Core Team" for p in client.iter_member_pages() for m in p for t in m["tags"]
+    )
+
+
+def test_person_ids_survive_a_second_run(first_run):
+    before, after = first_run["ids"]
+    assert before == after
+
+
+def test_second_push_sends_no_writes(world, first_run):
+    sandbox, _, _ = world
+    base = sandbox.env["MAILCHIMP_BASE_URL"].rsplit("/3.0", 1)[0]
+    stats = requests.get(base + "/_sandbox/stats", timeout=5).json()["requests"]
+    writes = {route: n for route, n in stats.items() if not route.startswith("GET")}
+    assert writes == {}
+
+
+def test_activation_list_is_exported(first_run):
+    path = first_run["workdir"] / "exports" / "new_this_week.csv"
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, "the sandbox has people who joined this week"
+    assert set(rows[0]) == {
+        "person_id",
+        "given_name",
+        "family_name",
+        "email",
+        "postal_code",
+        "tier",
+        "reason",
+    }
+
+
+def test_no_personal_data_in_metadata_or_logs(first_run):
+    instance = first_run["instance"]
+    text = logged_text(instance, first_run["first"]) + logged_text(instance, first_run["second"])
+    assert "Resolved" in text, "the log was read"
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), "an email address leaked"
+    assert not re.search(r"\+1\d{10}", text), "a phone number leaked"
