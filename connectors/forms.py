@@ -99,7 +99,9 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
     headers = [h.replace("\ufeff", "").strip() for h in records[0]]
     layout, columns = recognise(headers, column_map)
     if layout is None:
-        shown = ", ".join(repr(h) for h in headers[:8]) + (" ..." if len(headers) > 8 else "")
+        shown = ", ".join(repr(_masked(h)) for h in headers[:8]) + (
+            " ..." if len(headers) > 8 else ""
+        )
         raise FormExportError(
             name,
             f"unknown header layout (columns {shown}); no email or name column was "
@@ -127,6 +129,14 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
         fields = {f: answers[keys[headers.index(h)]] for f, h in columns.items()}
         export.rows.append(FormRow(row_number, fields, answers))
     return export
+
+
+def _masked(header: str) -> str:
+    """A file with no header row puts a person's details where headers should be: never
+    repeat an address or a number in a message."""
+    if "@" in header or sum(ch.isdigit() for ch in header) >= 6:
+        return "<hidden: looks like personal data>"
+    return header
 
 
 def decode(data: bytes, file_name: str) -> tuple[str, str]:

@@ -145,3 +145,14 @@ def test_list_exports_only_csv(tmp_path):
     write(tmp_path, "notes.txt", "x")
     assert [p.name for p in list_exports(tmp_path)] == ["B.CSV", "a.csv"]
     assert list_exports(tmp_path / "missing") == []
+
+
+def test_headerless_file_does_not_repeat_personal_data(tmp_path):
+    path = write(
+        tmp_path, "no_header.csv", "Ana,Lima,ana@example.org,2025550143\nBo,Ng,bo@example.org,\n"
+    )
+    with pytest.raises(FormExportError) as caught:
+        read_form_export(path)
+    assert "ana@example.org" not in str(caught.value)
+    assert "2025550143" not in str(caught.value)
+    assert "no_header.csv" in str(caught.value)
