@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from connectors.http import HttpClient
+from connectors.paging import pipelined_pages
 from connectors.ratelimit import TokenBucket
 
 PLATFORM = "Action Network"
@@ -43,7 +45,10 @@ class ActionNetworkClient:
         requests_per_second: float = 4.0,
         max_attempts: int = 6,
         backoff_max: float = 30.0,
+        expected_latency: float = 0.4,
     ) -> None:
+        self.requests_per_second = requests_per_second
+        self.expected_latency = expected_latency
         self.http = HttpClient(
             PLATFORM,
             base_url or DEFAULT_BASE_URL,
@@ -59,34 +64,46 @@ class ActionNetworkClient:
         """The API root; a cheap way to check the key."""
         return self.http.request("GET", "")
 
-    def iter_people_pages(
-        self, modified_since: datetime | None = None
+    def iter_pages(
+        self,
+        path: str,
+        embedded: str,
+        *,
+        modified_since: datetime | None = None,
+        window: int | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of people. The collection has no totals and always links a `next` page,
-        so the only reliable end is an empty page."""
+        """Pages of a collection, several requests in flight within the rate limit.
+        The people collection has no totals and always links a `next` page, so the only
+        reliable end there is an empty page; other collections say how many pages."""
         params: dict[str, Any] = {"per_page": MAX_PER_PAGE}
         if modified_since is not None:
             params["filter"] = modified_filter(modified_since)
-        page = 1
-        while True:
-            body = self.http.request("GET", "people", params={**params, "page": page})
-            people = ((body or {}).get("_embedded") or {}).get("osdi:people") or []
-            if not people:
-                return
-            yield people
-            page += 1
+
+        def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
+            body = self.http.request("GET", path, params={**params, "page": page}) or {}
+            records = (body.get("_embedded") or {}).get(embedded) or []
+            total = body.get("total_pages")
+            return records, int(total) if total is not None else None
+
+        yield from pipelined_pages(fetch, window or self.window)
+
+    @property
+    def window(self) -> int:
+        """Requests in flight: enough to cover the round trip at the rate limit, few
+        enough that an open-ended collection spends little past its end."""
+        if self.requests_per_second <= 0:
+            return 4
+        return max(2, min(8, math.ceil(self.requests_per_second * self.expected_latency) + 1))
+
+    def iter_people_pages(
+        self, modified_since: datetime | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of people, changed since `modified_since` when given."""
+        return self.iter_pages("people", "osdi:people", modified_since=modified_since)
 
     def list_tags(self) -> list[dict[str, Any]]:
-        """Every tag of the group (collections other than people carry totals)."""
-        tags: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            body = self.http.request("GET", "tags", params={"page": page, "per_page": MAX_PER_PAGE})
-            batch = ((body or {}).get("_embedded") or {}).get("osdi:tags") or []
-            tags.extend(batch)
-            if not batch or page >= int(body.get("total_pages") or page):
-                return tags
-            page += 1
+        """Every tag of the group."""
+        return [tag for page in self.iter_pages("tags", "osdi:tags") for tag in page]
 
     def create_tag(self, name: str) -> dict[str, Any]:
         """Create a tag (names are unique case-insensitively; an existing one is returned)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from connectors.errors import PlatformError
 from connectors.http import HttpClient
+from connectors.paging import pipelined_pages
 
 PLATFORM = "Mailchimp"
 MAX_COUNT = 1000
@@ -63,27 +64,32 @@ class MailchimpClient:
     def iter_member_pages(
         self, since_last_changed: datetime | None = None, count: int = MAX_COUNT
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of members of every status, oldest change first."""
+        """Pages of members of every status, oldest change first. The first page gives
+        the total; the rest are fetched over up to `max_connections` connections."""
+        count = min(count, MAX_COUNT)
         params: dict[str, Any] = {
-            "count": min(count, MAX_COUNT),
+            "count": count,
             "sort_field": "last_changed",
             "sort_dir": "ASC",
             "exclude_fields": "members._links,_links",
         }
         if since_last_changed is not None:
             params["since_last_changed"] = since_last_changed.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        offset = 0
-        while True:
-            body = self.http.request(
-                "GET", f"lists/{self.list_id}/members", params={**params, "offset": offset}
+        total: list[int] = []
+
+        def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
+            offset = (page - 1) * count
+            body = (
+                self.http.request(
+                    "GET", f"lists/{self.list_id}/members", params={**params, "offset": offset}
+                )
+                or {}
             )
-            members = (body or {}).get("members") or []
-            if not members:
-                return
-            yield members
-            offset += len(members)
-            if offset >= int((body or {}).get("total_items") or 0):
-                return
+            if not total:
+                total.append(int(body.get("total_items") or 0))
+            return body.get("members") or [], max(1, -(-total[0] // count))
+
+        yield from pipelined_pages(fetch, self.max_connections)
 
     def set_member_tags(
         self, member_id: str, tags: dict[str, bool], *, is_syncing: bool = True

@@ -74,15 +74,23 @@ def start_sandbox(
     truth_dir: str | Path | None = None,
     today: date | None = None,
     latency: float = 0.0,
+    an_latency: float | None = None,
+    mc_latency: float | None = None,
 ) -> Sandbox:
-    """Generate the organisation and serve both platforms on free loopback ports."""
+    """Generate the organisation and serve both platforms on free loopback ports.
+    `latency` (seconds, median) applies to both unless `an_latency` / `mc_latency` say
+    otherwise; the library default is none, the command line's is the real platforms'."""
     org = generate(people, seed, today)
     an_key, mc_key, list_id = _keys(seed)
-    an = ActionNetworkServer(org, an_key, rate=an_rate, latency=latency, seed=seed).start(
-        host, an_port
-    )
+    an = ActionNetworkServer(
+        org, an_key, rate=an_rate, latency=latency if an_latency is None else an_latency, seed=seed
+    ).start(host, an_port)
     mc = MailchimpServer(
-        org, mc_key, list_id, max_connections=mc_connections, latency=latency
+        org,
+        mc_key,
+        list_id,
+        max_connections=mc_connections,
+        latency=latency if mc_latency is None else mc_latency,
     ).start(host, mc_port)
     if forms_dir is not None:
         write_form_exports(org, forms_dir)

@@ -35,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="Mailchimp concurrent connections (0 = unlimited)",
     )
+    serve.add_argument(
+        "--an-latency-ms",
+        type=float,
+        default=300,
+        help="median Action Network latency (default 300)",
+    )
+    serve.add_argument(
+        "--mc-latency-ms", type=float, default=150, help="median Mailchimp latency (default 150)"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--an-port", type=int, default=0)
     serve.add_argument("--mc-port", type=int, default=0)
@@ -66,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         forms_dir=args.forms_dir,
         truth_dir=args.truth_dir,
         today=args.today,
+        an_latency=args.an_latency_ms / 1000,
+        mc_latency=args.mc_latency_ms / 1000,
     )
     for line in sandbox.env_lines():
         print(line)

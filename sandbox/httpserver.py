@@ -4,6 +4,7 @@ a token-bucket rate limit, a concurrency limit, and JSON responses. Stdlib only.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -186,7 +187,8 @@ class PlatformServer:
                     stats.throttled += 1
                 return self.throttled()
             if self.latency:
-                time.sleep(self.latency)
+                # Real round trips vary: a log-normal spread around the median.
+                time.sleep(self.latency * random.lognormvariate(0.0, 0.35))
             try:
                 body = json.loads(payload) if payload else None
             except ValueError:

@@ -1,0 +1,73 @@
+"""Pipelined paging: order, bounds, and the end of open-ended collections."""
+
+import threading
+import time
+
+import pytest
+
+from connectors.paging import pipelined_pages
+
+
+class Collection:
+    """A paged collection answering like a platform, counting what was asked."""
+
+    def __init__(self, records: int, per_page: int, totals: bool, delay: float = 0.0) -> None:
+        self.records, self.per_page, self.totals, self.delay = records, per_page, totals, delay
+        self.asked: list[int] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    def fetch(self, page: int):
+        with self.lock:
+            self.asked.append(page)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        time.sleep(self.delay * (1 + (page % 3)))  # later pages can finish first
+        with self.lock:
+            self.in_flight -= 1
+        start = (page - 1) * self.per_page
+        items = [{"n": i} for i in range(start, min(start + self.per_page, self.records))]
+        pages = -(-self.records // self.per_page)
+        return items, (pages if self.totals else None)
+
+
+@pytest.mark.parametrize("window", [1, 3, 8])
+def test_pages_come_in_order_and_complete(window):
+    collection = Collection(records=230, per_page=25, totals=False, delay=0.01)
+    pages = list(pipelined_pages(collection.fetch, window))
+    assert [r["n"] for page in pages for r in page] == list(range(230))
+    assert collection.max_in_flight <= window
+    # Ten pages, the empty eleventh, and at most the rest of the window past it.
+    assert 11 <= len(collection.asked) <= 10 + window
+
+
+def test_totals_mean_no_page_past_the_end():
+    collection = Collection(records=230, per_page=25, totals=True, delay=0.01)
+    pages = list(pipelined_pages(collection.fetch, 8))
+    assert len(pages) == 10
+    assert sorted(collection.asked) == list(range(1, 11))
+
+
+def test_empty_collection():
+    collection = Collection(records=0, per_page=25, totals=True)
+    assert list(pipelined_pages(collection.fetch, 4)) == []
+    assert collection.asked == [1]
+
+
+def test_requests_overlap_when_the_window_allows():
+    collection = Collection(records=500, per_page=25, totals=True, delay=0.05)
+    started = time.monotonic()
+    list(pipelined_pages(collection.fetch, 5))
+    assert collection.max_in_flight >= 3
+    assert time.monotonic() - started < 20 * 0.1  # sequential would take about 2 s
+
+
+def test_an_error_stops_the_iteration():
+    def fetch(page):
+        if page == 3:
+            raise RuntimeError("boom")
+        return [{"page": page}], None
+
+    with pytest.raises(RuntimeError, match="boom"):
+        list(pipelined_pages(fetch, 2))
