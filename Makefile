@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: run test lint format ui sandbox setup clean
+.PHONY: run test lint format ui sandbox setup clean bench
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -44,6 +44,11 @@ ui: setup
 ## sandbox: the simulated platforms alone; prints .env lines to paste
 sandbox: setup
 	$(BIN)/python -m sandbox serve
+
+## bench: extraction benchmark against the sandbox, beside Parsons (installs the bench extra)
+bench: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python bench/extract.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data/dagster

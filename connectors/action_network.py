@@ -12,6 +12,16 @@ from connectors.paging import pipelined_pages
 from connectors.ratelimit import TokenBucket
 
 PLATFORM = "Action Network"
+# Each collection of organising objects and the actions people take on them.
+ACTION_RESOURCES = {
+    "petitions": "signatures",
+    "events": "attendances",
+    "forms": "submissions",
+    "fundraising_pages": "donations",
+    "advocacy_campaigns": "outreaches",
+}
+# Collections without a modified_date filter: read whole and compared with the last read.
+WHOLE_RESOURCES = ("tags", "lists")
 DEFAULT_BASE_URL = "https://actionnetwork.org/api/v2"
 MAX_PER_PAGE = 25
 
@@ -45,6 +55,7 @@ class ActionNetworkClient:
         requests_per_second: float = 4.0,
         max_attempts: int = 6,
         backoff_max: float = 30.0,
+        timeout: tuple[float, float] = (10.0, 120.0),
         expected_latency: float = 0.4,
     ) -> None:
         self.requests_per_second = requests_per_second
@@ -58,6 +69,7 @@ class ActionNetworkClient:
             rate_limiter=TokenBucket(requests_per_second, burst=1),
             max_attempts=max_attempts,
             backoff_max=backoff_max,
+            timeout=timeout,
         )
 
     def entry_point(self) -> dict[str, Any]:
@@ -71,6 +83,7 @@ class ActionNetworkClient:
         *,
         modified_since: datetime | None = None,
         window: int | None = None,
+        first_page: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of a collection, several requests in flight within the rate limit.
         The people collection has no totals and always links a `next` page, so the only
@@ -85,7 +98,7 @@ class ActionNetworkClient:
             total = body.get("total_pages")
             return records, int(total) if total is not None else None
 
-        yield from pipelined_pages(fetch, window or self.window)
+        yield from pipelined_pages(fetch, window or self.window, first_page)
 
     @property
     def window(self) -> int:
@@ -96,14 +109,25 @@ class ActionNetworkClient:
         return max(2, min(8, math.ceil(self.requests_per_second * self.expected_latency) + 1))
 
     def iter_people_pages(
-        self, modified_since: datetime | None = None
+        self, modified_since: datetime | None = None, first_page: int = 1
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of people, changed since `modified_since` when given."""
-        return self.iter_pages("people", "osdi:people", modified_since=modified_since)
+        return self.iter_pages(
+            "people", "osdi:people", modified_since=modified_since, first_page=first_page
+        )
 
     def list_tags(self) -> list[dict[str, Any]]:
         """Every tag of the group."""
         return [tag for page in self.iter_pages("tags", "osdi:tags") for tag in page]
+
+    def iter_taggings(self, tag_id: str) -> Iterator[list[dict[str, Any]]]:
+        """Pages of one tag's taggings; a tagging holds only links to the person and tag."""
+        return self.iter_pages(f"tags/{tag_id}/taggings", "osdi:taggings")
+
+    def custom_fields(self) -> list[dict[str, Any]]:
+        """The group's custom field names (`metadata/custom_fields`)."""
+        body = self.http.request("GET", "metadata/custom_fields") or {}
+        return body.get("action_network:custom_fields") or []
 
     def create_tag(self, name: str) -> dict[str, Any]:
         """Create a tag (names are unique case-insensitively; an existing one is returned)."""

@@ -21,7 +21,14 @@ class NotFoundError(PlatformError):
 
 
 class BadResponseError(PlatformError):
-    """The body was not the JSON the platform documents (an HTML error page, a cut-off body)."""
+    """The body was not the JSON the platform documents (an HTML error page, a cut-off body).
+    `body` keeps what arrived (up to 64 KiB) so it can be stored rather than lost."""
+
+    def __init__(
+        self, platform: str, message: str, status: int | None = None, body: bytes = b""
+    ) -> None:
+        super().__init__(platform, message, status)
+        self.body = body[:65536]
 
 
 class RetryableError(PlatformError):

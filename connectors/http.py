@@ -175,6 +175,7 @@ class HttpClient:
                 self.platform,
                 f"{where}: expected JSON but got {ctype} ({len(response.content)} bytes)",
                 status,
+                response.content,
             )
         return body
 

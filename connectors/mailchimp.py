@@ -45,8 +45,11 @@ class MailchimpClient:
         max_connections: int = 8,
         max_attempts: int = 6,
         backoff_max: float = 30.0,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        page_size: int = MAX_COUNT,
     ) -> None:
         self.list_id = list_id
+        self.page_size = min(page_size, MAX_COUNT)
         self.max_connections = max(1, min(max_connections, MAX_CONNECTIONS))
         self.http = HttpClient(
             PLATFORM,
@@ -55,6 +58,7 @@ class MailchimpClient:
             pool_size=self.max_connections,
             max_attempts=max_attempts,
             backoff_max=backoff_max,
+            timeout=timeout,
         )
 
     def get_list(self) -> dict[str, Any]:
@@ -62,11 +66,14 @@ class MailchimpClient:
         return self.http.request("GET", f"lists/{self.list_id}")
 
     def iter_member_pages(
-        self, since_last_changed: datetime | None = None, count: int = MAX_COUNT
+        self,
+        since_last_changed: datetime | None = None,
+        count: int | None = None,
+        first_page: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of members of every status, oldest change first. The first page gives
         the total; the rest are fetched over up to `max_connections` connections."""
-        count = min(count, MAX_COUNT)
+        count = min(count or self.page_size, MAX_COUNT)
         params: dict[str, Any] = {
             "count": count,
             "sort_field": "last_changed",
@@ -89,7 +96,7 @@ class MailchimpClient:
                 total.append(int(body.get("total_items") or 0))
             return body.get("members") or [], max(1, -(-total[0] // count))
 
-        yield from pipelined_pages(fetch, self.max_connections)
+        yield from pipelined_pages(fetch, self.max_connections, first_page)
 
     def set_member_tags(
         self, member_id: str, tags: dict[str, bool], *, is_syncing: bool = True

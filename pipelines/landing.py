@@ -15,7 +15,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from connectors.action_network import ActionNetworkClient, person_uuid
+from connectors.action_network import (
+    ACTION_RESOURCES,
+    ActionNetworkClient,
+    person_uuid,
+    uuid_from_href,
+)
+from connectors.errors import BadResponseError
 from connectors.forms import FormExport, FormExportError, list_exports, read_form_export
 from connectors.mailchimp import MailchimpClient
 from warehouse.load import append, get_cursor, set_cursor, transaction, utcnow
@@ -63,85 +69,236 @@ def _raw_frame(
     )
 
 
+PASS = "#pass"
+PageSource = Callable[[datetime | None, int], Iterable[list[dict]]]
+
+
 def _land_pages(
     con: duckdb.DuckDBPyConnection,
     *,
     table: str,
     source: str,
     resource: str,
-    pages: Iterable[list[dict]],
+    pages: PageSource,
     record_id: Callable[[dict], str | None],
     modified: Callable[[dict], str | None],
     batch_id: str,
     log: Log,
-    incremental: bool,
+    cursor: str | None = None,
 ) -> LandingReport:
-    report = LandingReport(incremental=incremental)
+    """Land every page in its own transaction together with a checkpoint of the pass, so
+    a run killed mid-pass resumes at the next page with the same filter. The watermark
+    moves only when a pass is complete: these collections are not ordered by change."""
+    cursor = cursor or resource
+    checkpoint = get_cursor(con, source, cursor + PASS)
+    if checkpoint:
+        state = json.loads(checkpoint)
+        log(f"{source} {resource}: resuming an unfinished pass at page {state['next_page']}")
+    else:
+        watermark = get_cursor(con, source, cursor)
+        since = datetime.fromisoformat(watermark) - WATERMARK_OVERLAP if watermark else None
+        state = {"since": since.isoformat() if since else None, "next_page": 1, "newest": None}
+    since = datetime.fromisoformat(state["since"]) if state["since"] else None
+    report = LandingReport(incremental=since is not None, extra={"resumed": bool(checkpoint)})
     started = time.monotonic()
-    newest: pd.Timestamp | None = None
-    for page in pages:
-        kept = [r for r in page if record_id(r)]
-        frame = _raw_frame(
-            resource, [record_id(r) for r in kept], [modified(r) for r in kept], kept, batch_id
-        )
-        with transaction(con):
-            append(con, table, frame)
-        report.pages += 1
-        report.records += len(frame)
-        page_newest = frame["modified_at"].max()
-        if pd.notna(page_newest) and (newest is None or page_newest > newest):
-            newest = page_newest
-        if report.pages % 20 == 0:
-            rate = report.records / max(time.monotonic() - started, 1e-6)
-            log(
-                f"{source} {resource}: {report.pages} pages, {report.records} records ({rate:.0f}/s)"
+    try:
+        for page in pages(since, state["next_page"]):
+            kept = [r for r in page if record_id(r)]
+            frame = _raw_frame(
+                resource, [record_id(r) for r in kept], [modified(r) for r in kept], kept, batch_id
             )
-    if newest is not None:
-        # Unordered collections: only a finished pass may move the mark.
-        with transaction(con):
-            set_cursor(con, source, resource, newest.isoformat())
+            page_newest = frame["modified_at"].max()
+            if pd.notna(page_newest) and (
+                state["newest"] is None or page_newest > pd.Timestamp(state["newest"])
+            ):
+                state["newest"] = page_newest.isoformat()
+            state["next_page"] += 1
+            with transaction(con):
+                append(con, table, frame)
+                set_cursor(con, source, cursor + PASS, json.dumps(state))
+            report.pages += 1
+            report.records += len(frame)
+            if report.pages % 20 == 0:
+                rate = report.records / max(time.monotonic() - started, 1e-6)
+                log(
+                    f"{source} {resource}: {report.pages} pages, {report.records} records ({rate:.0f}/s)"
+                )
+    except BadResponseError as exc:
+        # Keep what arrived: the page is stored with the error, and the checkpoint makes
+        # the next run ask for it again.
+        _quarantine_page(con, source, resource, state["next_page"], exc, batch_id)
+        raise
+    with transaction(con):
+        if state["newest"]:
+            set_cursor(con, source, cursor, state["newest"])
+        con.execute(
+            "DELETE FROM sync_cursors WHERE source = ? AND resource = ?", [source, cursor + PASS]
+        )
     report.seconds = time.monotonic() - started
     return report
 
 
-def _since(con: duckdb.DuckDBPyConnection, source: str, resource: str) -> datetime | None:
-    value = get_cursor(con, source, resource)
-    return datetime.fromisoformat(value) - WATERMARK_OVERLAP if value else None
+def _quarantine_page(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    resource: str,
+    page: int,
+    error: BadResponseError,
+    batch_id: str,
+) -> None:
+    body = error.body.decode("utf-8", errors="replace")
+    frame = pd.DataFrame(
+        {
+            "source": [source],
+            "file_name": [f"{resource} page {page}"],
+            "row_number": [page],
+            "reason": [str(error)],
+            "payload": [json.dumps({"status": error.status, "body": body})],
+            "batch_id": [batch_id],
+            "recorded_at": [utcnow()],
+        }
+    )
+    with transaction(con):
+        append(con, "quarantine", frame)
 
 
 def land_action_network_people(
     con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, batch_id: str, log: Log
 ) -> LandingReport:
-    since = _since(con, "action_network", "people")
     return _land_pages(
         con,
         table="raw_action_network",
         source="action_network",
         resource="people",
-        pages=client.iter_people_pages(modified_since=since),
+        pages=lambda since, first: client.iter_people_pages(modified_since=since, first_page=first),
         record_id=person_uuid,
         modified=lambda r: r.get("modified_date"),
         batch_id=batch_id,
         log=log,
-        incremental=since is not None,
     )
+
+
+def land_action_network_actions(
+    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, batch_id: str, log: Log
+) -> dict[str, LandingReport]:
+    """Petitions, events, forms, fundraising pages and advocacy campaigns, incrementally by
+    modified_date, then each one's actions (signatures, attendances, submissions, donations,
+    outreaches) as a stream with its own watermark and checkpoint."""
+    reports: dict[str, LandingReport] = {}
+    for collection, actions in ACTION_RESOURCES.items():
+        reports[collection] = _land_an_collection(con, client, collection, batch_id, log)
+        object_ids = [
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT record_id FROM raw_action_network WHERE resource = ? ORDER BY 1",
+                [collection],
+            ).fetchall()
+        ]
+        total = LandingReport(incremental=True)
+        for object_id in object_ids:
+            path = f"{collection}/{object_id}/{actions}"
+            report = _land_an_collection(
+                con, client, path, batch_id, log, resource=actions, embedded=f"osdi:{actions}"
+            )
+            total.pages += report.pages
+            total.records += report.records
+            total.incremental = total.incremental and report.incremental
+        reports[actions] = total
+    return reports
+
+
+def _land_an_collection(
+    con: duckdb.DuckDBPyConnection,
+    client: ActionNetworkClient,
+    path: str,
+    batch_id: str,
+    log: Log,
+    *,
+    resource: str | None = None,
+    embedded: str | None = None,
+) -> LandingReport:
+    resource = resource or path
+    embedded = embedded or f"osdi:{path}"
+    return _land_pages(
+        con,
+        table="raw_action_network",
+        source="action_network",
+        resource=resource,
+        cursor=path,
+        pages=lambda since, first: client.iter_pages(
+            path, embedded, modified_since=since, first_page=first
+        ),
+        record_id=person_uuid,
+        modified=lambda r: r.get("modified_date"),
+        batch_id=batch_id,
+        log=log,
+    )
+
+
+def land_action_network_whole(
+    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, batch_id: str, log: Log
+) -> dict[str, int]:
+    """Tags, their taggings, lists and custom field names have no change filter: each run
+    reads them whole. The batch of the last complete read is the current state, so a
+    tagging that is gone is gone (see `current_batch`)."""
+    counts: dict[str, int] = {}
+    tags = [tag for page in client.iter_pages("tags", "osdi:tags") for tag in page]
+    lists = [item for page in client.iter_pages("lists", "osdi:lists") for item in page]
+    taggings: list[dict] = []
+    for tag in tags:
+        tag_id = person_uuid(tag)
+        for page in client.iter_taggings(tag_id):
+            for tagging in page:
+                links = tagging.get("_links") or {}
+                # A tagging holds only links: keep the uuids parsed out of them.
+                tagging["groundswell:tag_id"] = tag_id
+                tagging["groundswell:person_id"] = uuid_from_href(
+                    (links.get("osdi:person") or {}).get("href", "")
+                )
+                taggings.append(tagging)
+    fields = [
+        {**field, "identifiers": [f"action_network:custom_field:{field.get('name')}"]}
+        for field in client.custom_fields()
+    ]
+    with transaction(con):
+        for resource, records in (
+            ("tags", tags),
+            ("taggings", taggings),
+            ("lists", lists),
+            ("custom_fields", fields),
+        ):
+            kept = [r for r in records if person_uuid(r)]
+            append(
+                con,
+                "raw_action_network",
+                _raw_frame(
+                    resource,
+                    [person_uuid(r) for r in kept],
+                    [r.get("modified_date") for r in kept],
+                    kept,
+                    batch_id,
+                ),
+            )
+            set_cursor(con, "action_network", f"{resource}#current_batch", batch_id)
+            counts[resource] = len(kept)
+    return counts
 
 
 def land_mailchimp_members(
     con: duckdb.DuckDBPyConnection, client: MailchimpClient, batch_id: str, log: Log
 ) -> LandingReport:
-    since = _since(con, "mailchimp", "members")
     return _land_pages(
         con,
         table="raw_mailchimp",
         source="mailchimp",
         resource="members",
-        pages=client.iter_member_pages(since_last_changed=since),
+        pages=lambda since, first: client.iter_member_pages(
+            since_last_changed=since, first_page=first
+        ),
         record_id=lambda m: m.get("id"),
         modified=lambda m: m.get("last_changed"),
         batch_id=batch_id,
         log=log,
-        incremental=since is not None,
     )
 
 

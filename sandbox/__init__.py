@@ -4,11 +4,17 @@ Network and Mailchimp APIs on loopback. Imports nothing of the product."""
 from __future__ import annotations
 
 import hashlib
+import random
+import threading
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sandbox.action_network import ActionNetworkServer
+from sandbox.advance import advance
+from sandbox.clock import Clock
 from sandbox.generator import Organisation, generate, write_form_exports, write_truth
+from sandbox.httpserver import Request, Response
 from sandbox.mailchimp import MailchimpServer
 
 ENV_NAMES = (
@@ -30,16 +36,30 @@ def _keys(seed: int) -> tuple[str, str, str]:
 
 
 class Sandbox:
-    """Both simulators running; stop() or use as a context manager."""
+    """Both simulators running on one clock; stop() or use as a context manager."""
 
     def __init__(
-        self, org: Organisation, action_network: ActionNetworkServer, mailchimp: MailchimpServer
+        self,
+        org: Organisation,
+        action_network: ActionNetworkServer,
+        mailchimp: MailchimpServer,
+        clock: Clock,
+        forms_dir: str | Path | None = None,
+        truth_dir: str | Path | None = None,
     ) -> None:
         self.org = org
+        self.clock = clock
         self.an_server = action_network
         self.mc_server = mailchimp
         self.action_network = action_network.state
         self.mailchimp = mailchimp.state
+        self.forms_dir = forms_dir
+        self.truth_dir = truth_dir
+        self._rng = random.Random(org.seed + 1)
+        self._advance_lock = threading.Lock()
+        for server in (action_network, mailchimp):
+            server.controls["POST /_sandbox/advance"] = self._advance_route
+            server.controls["GET /_sandbox/counts"] = self._counts_route
         self.env = {
             "ACTION_NETWORK_BASE_URL": action_network.url + "/api/v2",
             "ACTION_NETWORK_API_KEY": action_network.api_key,
@@ -47,6 +67,48 @@ class Sandbox:
             "MAILCHIMP_API_KEY": mailchimp.api_key,
             "MAILCHIMP_LIST_ID": mailchimp.state.list_id,
         }
+
+    def advance(self, days: float = 1) -> dict[str, Any]:
+        """Move the organisation forward: new people, changes, unsubscribes. The demo
+        exports and truth.csv, when written, are rewritten to match."""
+        with self._advance_lock:
+            counts = advance(
+                self.org, self.action_network, self.mailchimp, self.clock, days, self._rng
+            )
+            if self.forms_dir is not None:
+                write_form_exports(self.org, self.forms_dir)
+            if self.truth_dir is not None:
+                write_truth(self.org, self.truth_dir)
+        return counts
+
+    def _advance_route(self, request: Request) -> Response:
+        try:
+            days = float(request.params.get("days", "1"))
+        except ValueError:
+            return Response(400, {"error": "days must be a number"})
+        if not 0 < days <= 366:
+            return Response(400, {"error": "days must be between 0 and 366"})
+        return Response(200, self.advance(days))
+
+    def counts(self) -> dict[str, int]:
+        """How many records each platform holds now: the truth a benchmark compares to."""
+        with self.action_network.lock, self.mailchimp.lock:
+            counts = {
+                "action_network_people": len(self.action_network.people),
+                "mailchimp_members": len(self.mailchimp.members),
+            }
+            for name, actions in self.org.organising.actions.items():
+                counts[f"action_network_{name}"] = len(actions)
+        return counts
+
+    def _counts_route(self, request: Request) -> Response:
+        return Response(200, self.counts())
+
+    def set_faults(self, settings: dict[str, Any], platform: str = "both") -> None:
+        """Inject faults (see sandbox.faults.Faults) on one platform or both."""
+        for name, server in (("action_network", self.an_server), ("mailchimp", self.mc_server)):
+            if platform in (name, "both"):
+                server.faults.configure(settings)
 
     def env_lines(self) -> list[str]:
         return [f"{name}={self.env[name]}" for name in ENV_NAMES]
@@ -76,14 +138,21 @@ def start_sandbox(
     latency: float = 0.0,
     an_latency: float | None = None,
     mc_latency: float | None = None,
+    faults: dict[str, Any] | None = None,
 ) -> Sandbox:
     """Generate the organisation and serve both platforms on free loopback ports.
     `latency` (seconds, median) applies to both unless `an_latency` / `mc_latency` say
     otherwise; the library default is none, the command line's is the real platforms'."""
     org = generate(people, seed, today)
     an_key, mc_key, list_id = _keys(seed)
+    clock = Clock(org.now)
     an = ActionNetworkServer(
-        org, an_key, rate=an_rate, latency=latency if an_latency is None else an_latency, seed=seed
+        org,
+        an_key,
+        rate=an_rate,
+        latency=latency if an_latency is None else an_latency,
+        seed=seed,
+        clock=clock,
     ).start(host, an_port)
     mc = MailchimpServer(
         org,
@@ -91,12 +160,16 @@ def start_sandbox(
         list_id,
         max_connections=mc_connections,
         latency=latency if mc_latency is None else mc_latency,
+        clock=clock,
     ).start(host, mc_port)
     if forms_dir is not None:
         write_form_exports(org, forms_dir)
     if truth_dir is not None:
         write_truth(org, truth_dir)
-    return Sandbox(org, an, mc)
+    sandbox = Sandbox(org, an, mc, clock, forms_dir, truth_dir)
+    if faults:
+        sandbox.set_faults(faults)
+    return sandbox
 
 
 __all__ = ["ENV_NAMES", "Sandbox", "generate", "start_sandbox", "write_form_exports", "write_truth"]

@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.actions import ACTION_COLLECTIONS, Action, OrgObject
+from sandbox.clock import Clock
 from sandbox.generator import AnPerson, Organisation
 from sandbox.httpserver import PlatformServer, Request, Response, Route
 
@@ -32,10 +34,6 @@ _CLAUSE = re.compile(
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _digits(phone: str | None) -> str:
@@ -67,13 +65,14 @@ def parse_filter(text: str) -> list[tuple[str, str, Any]]:
     return clauses
 
 
-def _matches(person: AnPerson, clauses: list[tuple[str, str, Any]]) -> bool:
+def _matches(item: Any, clauses: list[tuple[str, str, Any]]) -> bool:
+    """People, objects and actions alike: by modified_date, created_date or email."""
     for field, op, value in clauses:
         if field == "email_address":
-            if (person.email or "").strip().lower() != value:
+            if (getattr(item, "email", None) or "").strip().lower() != value:
                 return False
             continue
-        actual = person.modified if field == "modified_date" else person.created
+        actual = item.modified if field == "modified_date" else item.created
         if op == "gt" and not actual > value:
             return False
         if op == "lt" and not actual < value:
@@ -88,11 +87,14 @@ def _matches(person: AnPerson, clauses: list[tuple[str, str, Any]]) -> bool:
 class ActionNetworkState:
     """People and tags in memory, for the life of the process."""
 
-    def __init__(self, org: Organisation, seed: int) -> None:
+    def __init__(self, org: Organisation, seed: int, clock: Clock) -> None:
+        self.clock = clock
         self.lock = threading.RLock()
         self.people: list[AnPerson] = list(org.an_people)
         self.by_uuid = {p.uuid: p for p in self.people}
         self.tags: dict[str, dict[str, Any]] = {}  # uuid -> {name, created}
+        self.organising = org.organising
+        self.objects = {o.uuid: o for objs in org.organising.objects.values() for o in objs}
         self.version = 0
         self._cache: dict[str, tuple[int, list[AnPerson]]] = {}
         self._seed = seed
@@ -112,6 +114,17 @@ class ActionNetworkState:
     def tag_by_name(self, name: str) -> dict[str, Any] | None:
         wanted = name.strip().lower()
         return next((t for t in self.tags.values() if t["name"].lower() == wanted), None)
+
+    def filtered_items(self, key: str, items: list[Any], text: str) -> list[Any]:
+        """Any collection through a filter, cached until the state changes."""
+        with self.lock:
+            cached = self._cache.get(key + "|" + text)
+            if cached and cached[0] == self.version:
+                return cached[1]
+            clauses = parse_filter(text) if text else []
+            result = [i for i in items if _matches(i, clauses)] if clauses else list(items)
+            self._cache[key + "|" + text] = (self.version, result)
+            return result
 
     def person_tags(self, person_uuid: str) -> set[str]:
         """Tag names on one person (for test assertions)."""
@@ -136,7 +149,7 @@ class ActionNetworkState:
         phones = data.get("phone_numbers") or []
         email = (emails[0].get("address") or "").strip() if emails else ""
         phone = phones[0].get("number") if phones else None
-        now = utcnow()
+        now = self.clock.now()
         with self.lock:
             person = None
             if email:
@@ -300,9 +313,10 @@ class ActionNetworkServer(PlatformServer):
         rate: float = 4.0,
         latency: float = 0.0,
         seed: int = 0,
+        clock: Clock | None = None,
     ) -> None:
         self.api_key = api_key
-        self.state = ActionNetworkState(org, seed)
+        self.state = ActionNetworkState(org, seed, clock or Clock(org.now))
         routes = [
             Route("GET", "/", self.entry_point),
             Route("GET", "/people", self.list_people),
@@ -312,7 +326,16 @@ class ActionNetworkServer(PlatformServer):
             Route("POST", "/tags", self.create_tag),
             Route("GET", "/tags/{tag_id}", self.get_tag),
             Route("GET", "/tags/{tag_id}/taggings", self.list_taggings),
+            Route("GET", "/lists", self.list_lists),
+            Route("GET", "/metadata/custom_fields", self.custom_fields),
+            Route("GET", "/donations", self.all_donations),
         ]
+        for collection, (actions, _) in ACTION_COLLECTIONS.items():
+            routes += [
+                Route("GET", f"/{collection}", self._objects(collection)),
+                Route("GET", f"/{collection}/{{object_id}}", self._object(collection)),
+                Route("GET", f"/{collection}/{{object_id}}/{actions}", self._actions(collection)),
+            ]
         super().__init__(
             PREFIX,
             routes,
@@ -408,8 +431,116 @@ class ActionNetworkServer(PlatformServer):
         if not name:
             return Response(400, {"error": "A tag needs a name"})
         with self.state.lock:
-            tag = self.state.tag_by_name(name) or self.state._create_tag(name, utcnow())
+            tag = self.state.tag_by_name(name) or self.state._create_tag(
+                name, self.state.clock.now()
+            )
         return Response(200, tag_json(tag, self.api(request)))
+
+    def _filtered(self, request: Request, key: str, items: list[Any]) -> list[Any] | Response:
+        try:
+            return self.state.filtered_items(key, items, request.params.get("filter", ""))
+        except FilterError as exc:
+            return Response(400, {"error": str(exc)})
+
+    def _objects(self, collection: str):
+        def handler(request: Request) -> Response:
+            api = self.api(request)
+            items = self._filtered(request, collection, self.state.organising.objects[collection])
+            if isinstance(items, Response):
+                return items
+            page, per_page = _page_args(request)
+            return Response(
+                200,
+                _collection(api, collection, items, page, per_page, lambda o: object_json(o, api)),
+            )
+
+        return handler
+
+    def _object(self, collection: str):
+        def handler(request: Request) -> Response:
+            found = self.state.objects.get(request.args["object_id"])
+            if found is None or found.collection != collection:
+                return self.not_found(request)
+            return Response(200, object_json(found, self.api(request)))
+
+        return handler
+
+    def _actions(self, collection: str):
+        actions_name = ACTION_COLLECTIONS[collection][0]
+
+        def handler(request: Request) -> Response:
+            found = self.state.objects.get(request.args["object_id"])
+            if found is None or found.collection != collection:
+                return self.not_found(request)
+            api = self.api(request)
+            items = self._filtered(
+                request, found.uuid, self.state.organising.by_object.get(found.uuid, [])
+            )
+            if isinstance(items, Response):
+                return items
+            page, per_page = _page_args(request)
+            body = _collection(
+                api,
+                f"{collection}/{found.uuid}/{actions_name}",
+                items,
+                page,
+                per_page,
+                lambda a: action_json(a, api, self.state.objects),
+            )
+            return Response(200, body)
+
+        return handler
+
+    def all_donations(self, request: Request) -> Response:
+        api = self.api(request)
+        items = self._filtered(
+            request, "donations", self.state.organising.actions.get("donations", [])
+        )
+        if isinstance(items, Response):
+            return items
+        page, per_page = _page_args(request)
+        return Response(
+            200,
+            _collection(
+                api,
+                "donations",
+                items,
+                page,
+                per_page,
+                lambda a: action_json(a, api, self.state.objects),
+            ),
+        )
+
+    def list_lists(self, request: Request) -> Response:
+        api = self.api(request)
+        page, per_page = _page_args(request)
+        return Response(
+            200,
+            _collection(
+                api,
+                "lists",
+                self.state.organising.lists,
+                page,
+                per_page,
+                lambda o: object_json(o, api),
+            ),
+        )
+
+    def custom_fields(self, request: Request) -> Response:
+        return Response(
+            200,
+            {
+                "action_network:custom_fields": [
+                    {
+                        "name": name,
+                        "created_date": iso(self.state.clock.now()),
+                        "modified_date": iso(self.state.clock.now()),
+                    }
+                    for name in self.state.organising.custom_fields
+                ],
+                "_links": {"self": {"href": f"{self.api(request)}/metadata/custom_fields"}},
+            },
+        )
 
     def list_taggings(self, request: Request) -> Response:
         tag = self.state.tags.get(request.args["tag_id"])
@@ -437,3 +568,68 @@ class ActionNetworkServer(PlatformServer):
         page, per_page = _page_args(request)
         body = _collection(api, f"tags/{tag['uuid']}/taggings", people, page, per_page, render)
         return Response(200, body)
+
+
+def object_json(o: OrgObject, api: str) -> dict[str, Any]:
+    href = f"{api}/{o.collection}/{o.uuid}"
+    doc: dict[str, Any] = {
+        "identifiers": [f"action_network:{o.uuid}"],
+        "origin_system": "Action Network",
+        "title": o.title,
+        "created_date": iso(o.created),
+        "modified_date": iso(o.modified),
+        "_links": {"self": {"href": href}},
+    }
+    if o.collection in ACTION_COLLECTIONS:
+        actions = ACTION_COLLECTIONS[o.collection][0]
+        doc["_links"][f"osdi:{actions}"] = {"href": f"{href}/{actions}"}
+    if o.start is not None:
+        doc["start_date"] = iso(o.start)
+    if o.host:
+        doc["_links"]["osdi:creator"] = {"href": f"{api}/people/{o.host}"}
+    return doc
+
+
+def action_json(a: Action, api: str, objects: dict[str, OrgObject]) -> dict[str, Any]:
+    target = objects[a.object_uuid]
+    name = ACTION_COLLECTIONS[target.collection][1]
+    object_href = f"{api}/{target.collection}/{a.object_uuid}"
+    doc: dict[str, Any] = {
+        "identifiers": [f"action_network:{a.uuid}"],
+        "created_date": iso(a.created),
+        "modified_date": iso(a.modified),
+        "action_network:person_id": a.person_uuid,
+        f"action_network:{name}_id": a.object_uuid,
+        "action_network:referrer_data": {
+            "source": a.source or "",
+            "referrer": a.referrer or "",
+            "website": "",
+            "email_referrer": "",
+            "mobile_message_referrer": "",
+        },
+        "_links": {
+            "self": {"href": f"{object_href}/{a.collection}/{a.uuid}"},
+            f"osdi:{name}": {"href": object_href},
+            "osdi:person": {"href": f"{api}/people/{a.person_uuid}"},
+        },
+    }
+    if a.collection == "attendances":
+        doc["status"] = a.status
+    if a.collection == "donations":
+        doc.update(
+            {
+                "currency": "USD",
+                "amount": a.amount,
+                "recipients": [{"display_name": "Sandbox Organising", "amount": a.amount}],
+                "payment": {
+                    "method": "Credit Card",
+                    "reference_number": a.uuid,
+                    "authorization_stored": False,
+                },
+                "action_network:recurrence": {
+                    "recurring": a.recurring,
+                    "period": "Monthly" if a.recurring else "None",
+                },
+            }
+        )
+    return doc

@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from sandbox.actions import OrganisingData
+from sandbox.actions import build as build_organising
 from sandbox.names import (
     EMAIL_DOMAINS,
     FAMILY_NAMES,
     GIVEN_NAMES,
+    HEARD_ABOUT,
+    HELP_WITH,
     NICKNAMES,
     PLACES,
     STREETS,
@@ -90,6 +94,7 @@ class Organisation:
     typeform_rows: list[list[str]]
     truth: list[tuple[str, str, str]]
     now: datetime = field(init=False)
+    organising: OrganisingData = field(default_factory=OrganisingData)
 
     def __post_init__(self) -> None:
         self.now = datetime.combine(self.today, time(6, 0), tzinfo=UTC).replace(tzinfo=None)
@@ -132,102 +137,90 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _weighted_domains() -> list[str]:
-    return [d for d, w in EMAIL_DOMAINS for _ in range(w)]
+DOMAINS = [d for d, w in EMAIL_DOMAINS for _ in range(w)]
 
 
 def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> Organisation:
     """The organisation for (people, seed, today): the same inputs give the same data."""
-    from sandbox.names import HEARD_ABOUT, HELP_WITH
-
     today = today or datetime.now(UTC).date()
     rng = random.Random(seed)
-    domains = _weighted_domains()
+    org = Organisation(seed, today, [], [], [], [], [], [])
     now = datetime.combine(today, time(6, 0))
-    humans: list[Human] = []
     for i in range(people):
-        city, state, zip_prefix, areas = PLACES[rng.randrange(len(PLACES))]
-        given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
-        family = FAMILY_NAMES[rng.randrange(len(FAMILY_NAMES))]
-        household = i > 0 and rng.random() < 0.02 and humans[-1].phone is not None
-        if household:
-            # Shares the previous human's landline, family name and address.
-            partner = humans[-1]
-            family, city, state = partner.family, partner.city, partner.state
-            while given == partner.given:
-                given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
-        # The index keeps every address and number unique to one human.
-        local = _local_part(rng, given, family, i)
-        emails = [f"{local}@{domains[rng.randrange(len(domains))]}"]
-        if rng.random() < 0.03:
-            emails.append(
-                f"{given[0].lower()}{family.lower().replace(chr(39), '')}.{i}@example.net"
-            )
-        if household:
-            phone = partner.phone
-            number, street, zip_code = partner.street_number, partner.street, partner.zip
-        else:
-            phone = None
-            if rng.random() < 0.8:
-                area = areas[rng.randrange(len(areas))]
-                phone = f"{area}{200 + (i // 10000) % 800:03d}{i % 10000:04d}"
-            number = rng.randrange(1, 9999)
-            street = STREETS[rng.randrange(len(STREETS))]
-            zip_code = f"{zip_prefix}{rng.randrange(100):02d}"
         days_ago = rng.randrange(7) if rng.random() < 0.03 else rng.randrange(7, 1095)
-        joined = now - timedelta(days=days_ago, seconds=rng.randrange(86400))
-        humans.append(
-            Human(
-                f"h{i + 1:07d}",
-                given,
-                family,
-                emails,
-                phone,
-                number,
-                street,
-                city,
-                state,
-                zip_code,
-                joined,
+        org.humans.append(
+            make_human(
+                rng, i, org.humans, now - timedelta(days=days_ago, seconds=rng.randrange(86400))
             )
         )
-    for i in rng.sample(
-        range(people), max(3 if people >= 100 else 1, people // 200) if people else 0
-    ):
-        humans[i].hq = True
+    hq_count = max(3 if people >= 100 else 1, people // 200) if people else 0
+    for i in rng.sample(range(people), hq_count):
+        org.humans[i].hq = True
+    for index in range(people):
+        add_appearances(rng, org, index, now)
+    # A separate stream, so adding resources never reshuffles the people above.
+    org.organising = build_organising(random.Random(seed + 7), org.an_people, now)
+    return org
 
-    an_people: list[AnPerson] = []
-    mc_members: list[McMember] = []
-    google_rows: list[list[str]] = []
-    typeform_rows: list[list[str]] = []
-    truth: list[tuple[str, str, str]] = []
-    for index, h in enumerate(humans):
-        on_an = rng.random() < 0.70
-        on_mc = rng.random() < 0.75
-        on_google = rng.random() < 0.08
-        on_typeform = rng.random() < 0.05
-        if not (on_an or on_mc or on_google or on_typeform):
-            on_an = True
-        if on_an:
-            person = _an_person(rng, h, index, now)
-            an_people.append(person)
-            truth.append(("action_network", person.uuid, h.human_id))
-        if on_mc:
-            chosen = h.emails if len(h.emails) == 1 or rng.random() < 0.5 else h.emails[-1:]
-            for email in chosen:
-                member = _mc_member(rng, h, index, email, now, len(mc_members))
-                mc_members.append(member)
-                truth.append(("mailchimp", member.id, h.human_id))
-        if on_google:
-            for _ in range(2 if rng.random() < 0.03 else 1):
-                google_rows.append(_google_row(rng, h, now, HEARD_ABOUT, HELP_WITH))
-                truth.append(("forms", f"{GOOGLE_FILE}:{len(google_rows)}", h.human_id))
-        if on_typeform:
-            typeform_rows.append(_typeform_row(rng, h, now))
-            truth.append(("forms", f"{TYPEFORM_FILE}:{len(typeform_rows)}", h.human_id))
-    return Organisation(
-        seed, today, humans, an_people, mc_members, google_rows, typeform_rows, truth
+
+def make_human(rng: random.Random, i: int, humans: list[Human], joined: datetime) -> Human:
+    """Human number i; about 2% share the previous human's household phone and address."""
+    city, state, zip_prefix, areas = PLACES[rng.randrange(len(PLACES))]
+    given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
+    family = FAMILY_NAMES[rng.randrange(len(FAMILY_NAMES))]
+    household = i > 0 and rng.random() < 0.02 and humans[-1].phone is not None
+    if household:
+        partner = humans[-1]
+        family, city, state = partner.family, partner.city, partner.state
+        while given == partner.given:
+            given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
+    # The index keeps every address and number unique to one human.
+    local = _local_part(rng, given, family, i)
+    emails = [f"{local}@{DOMAINS[rng.randrange(len(DOMAINS))]}"]
+    if rng.random() < 0.03:
+        emails.append(f"{given[0].lower()}{family.lower().replace(chr(39), '')}.{i}@example.net")
+    if household:
+        phone = partner.phone
+        number, street, zip_code = partner.street_number, partner.street, partner.zip
+    else:
+        phone = None
+        if rng.random() < 0.8:
+            area = areas[rng.randrange(len(areas))]
+            phone = f"{area}{200 + (i // 10000) % 800:03d}{i % 10000:04d}"
+        number = rng.randrange(1, 9999)
+        street = STREETS[rng.randrange(len(STREETS))]
+        zip_code = f"{zip_prefix}{rng.randrange(100):02d}"
+    return Human(
+        f"h{i + 1:07d}", given, family, emails, phone, number, street, city, state, zip_code, joined
     )
+
+
+def add_appearances(rng: random.Random, org: Organisation, index: int, now: datetime) -> None:
+    """Put human `index` on the platforms and in the exports, recording the truth."""
+    h = org.humans[index]
+    on_an = rng.random() < 0.70
+    on_mc = rng.random() < 0.75
+    on_google = rng.random() < 0.08
+    on_typeform = rng.random() < 0.05
+    if not (on_an or on_mc or on_google or on_typeform):
+        on_an = True
+    if on_an:
+        person = _an_person(rng, h, index, now)
+        org.an_people.append(person)
+        org.truth.append(("action_network", person.uuid, h.human_id))
+    if on_mc:
+        chosen = h.emails if len(h.emails) == 1 or rng.random() < 0.5 else h.emails[-1:]
+        for email in chosen:
+            member = _mc_member(rng, h, index, email, now, len(org.mc_members))
+            org.mc_members.append(member)
+            org.truth.append(("mailchimp", member.id, h.human_id))
+    if on_google:
+        for _ in range(2 if rng.random() < 0.03 else 1):
+            org.google_rows.append(_google_row(rng, h, now))
+            org.truth.append(("forms", f"{GOOGLE_FILE}:{len(org.google_rows)}", h.human_id))
+    if on_typeform:
+        org.typeform_rows.append(_typeform_row(rng, h, now))
+        org.truth.append(("forms", f"{TYPEFORM_FILE}:{len(org.typeform_rows)}", h.human_id))
 
 
 def _local_part(rng: random.Random, given: str, family: str, i: int) -> str:
@@ -372,10 +365,10 @@ def _recent(rng: random.Random, h: Human, now: datetime) -> datetime:
     return max(h.joined, now - timedelta(days=days, seconds=rng.randrange(86400)))
 
 
-def _google_row(rng, h: Human, now: datetime, heard: tuple, helps: tuple) -> list[str]:
+def _google_row(rng: random.Random, h: Human, now: datetime) -> list[str]:
     when = _recent(rng, h, now)
     email = h.emails[rng.randrange(len(h.emails))]
-    chosen = sorted(rng.sample(helps, rng.randrange(1, 3)))
+    chosen = sorted(rng.sample(HELP_WITH, rng.randrange(1, 3)))
     return [
         f"{when.month}/{when.day}/{when.year} {when:%H:%M:%S}",
         _email_variant(rng, email, messy=True),
@@ -383,12 +376,12 @@ def _google_row(rng, h: Human, now: datetime, heard: tuple, helps: tuple) -> lis
         h.family if rng.random() > 0.05 else "",
         _phone_format(rng, h.phone) if h.phone and rng.random() < 0.6 else "",
         _zip(rng, h),
-        heard[rng.randrange(len(heard))],
+        HEARD_ABOUT[rng.randrange(len(HEARD_ABOUT))],
         ";".join(chosen),
     ]
 
 
-def _typeform_row(rng, h: Human, now: datetime) -> list[str]:
+def _typeform_row(rng: random.Random, h: Human, now: datetime) -> list[str]:
     when = _recent(rng, h, now)
     started = when - timedelta(seconds=rng.randrange(30, 600))
     token = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))

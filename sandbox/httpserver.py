@@ -3,6 +3,7 @@ a token-bucket rate limit, a concurrency limit, and JSON responses. Stdlib only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -13,6 +14,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox.faults import Faults
+
+NOT_FOUND_HTML = "<!DOCTYPE html><html><head><title>Not Found</title></head><body><h1>Not Found</h1></body></html>"
 
 
 @dataclass
@@ -112,6 +117,7 @@ class PlatformServer:
         rate: float = 0.0,
         max_concurrency: int = 0,
         latency: float = 0.0,
+        faults: Faults | None = None,
     ) -> None:
         self.prefix = prefix.rstrip("/")
         self.routes = routes
@@ -121,6 +127,9 @@ class PlatformServer:
         self.max_concurrency = max_concurrency
         self.latency = latency
         self.stats = Stats()
+        self.faults = faults or Faults()
+        # Extra control routes ("POST /_sandbox/advance" -> handler), set by the owner.
+        self.controls: dict[str, Handler] = {}
         self.httpd: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -135,6 +144,9 @@ class PlatformServer:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: with Nagle's algorithm on, each
+            # response would wait for a delayed ACK (about 40 ms) and distort latency.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 response = server.dispatch(self)
@@ -144,8 +156,10 @@ class PlatformServer:
                     self.send_header("Content-Type", response.content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                # The client may have given up first (a stall it timed out on).
                 if data:
-                    self.wfile.write(data)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
@@ -169,7 +183,7 @@ class PlatformServer:
         length = int(raw.headers.get("Content-Length") or 0)
         payload = raw.rfile.read(length) if length else b""
         if parts.path.startswith("/_sandbox/"):
-            return self._control(raw.command, parts.path)
+            return self._control(raw.command, parts.path, parts.query, payload)
         path = parts.path
         if path.startswith(self.prefix):
             path = path[len(self.prefix) :] or "/"
@@ -206,9 +220,25 @@ class PlatformServer:
             denied = self.authorise(request)
             if denied is not None:
                 return denied
+            fault = self.faults.draw()
+            if fault == "burst_429":
+                with stats.lock:
+                    stats.throttled += 1
+                return self.throttled()
+            if fault == "error":
+                status = self.faults.error_status()
+                return Response(status, f"<html><body><h1>{status}</h1></body></html>", "text/html")
+            if fault == "html_404":
+                return Response(404, NOT_FOUND_HTML, "text/html; charset=utf-8")
+            if fault == "timeout":
+                time.sleep(self.faults.stall_seconds)
             if route is None:
                 return self.not_found(request)
-            return route.handler(request)
+            response = route.handler(request)
+            if fault == "truncate":
+                data = response.encoded()
+                return Response(response.status, data[: len(data) // 2], response.content_type)
+            return response
         finally:
             with stats.lock:
                 stats.in_flight -= 1
@@ -224,11 +254,25 @@ class PlatformServer:
                     return route, match.groupdict()
         return None, {}
 
-    def _control(self, method: str, path: str) -> Response:
-        if method == "GET" and path.rstrip("/") == "/_sandbox/stats":
+    def _control(self, method: str, path: str, query: str, payload: bytes) -> Response:
+        route = f"{method} {path.rstrip('/')}"
+        if route == "GET /_sandbox/stats":
             return Response(200, self.stats.as_dict())
-        if method == "POST" and path.rstrip("/") == "/_sandbox/reset":
+        if route == "POST /_sandbox/reset":
             with self.stats.lock:
                 self.stats.reset()
             return Response(200, {"reset": True})
+        if route == "GET /_sandbox/faults":
+            return Response(200, self.faults.as_dict())
+        if route in ("POST /_sandbox/faults", "POST /_sandbox/advance") or route in self.controls:
+            try:
+                body = json.loads(payload) if payload else {}
+            except ValueError:
+                return Response(400, {"error": "body is not JSON"})
+            params = {k: v[-1] for k, v in parse_qs(query).items()}
+            if route == "POST /_sandbox/faults":
+                self.faults.configure(body)
+                return Response(200, self.faults.as_dict())
+            if route in self.controls:
+                return self.controls[route](Request(method, path, params, {}, body, self.url))
         return Response(404, {"error": "unknown sandbox control"})

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.clock import Clock
 from sandbox.generator import McMember, Organisation, subscriber_hash
 from sandbox.httpserver import PlatformServer, Request, Response, Route
 
@@ -17,6 +19,7 @@ PREFIX = "/3.0"
 MAX_COUNT = 1000
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
 ERROR_DOCS = "https://mailchimp.com/developer/marketing/docs/errors/"
+FAST_EXCLUDES = {"members._links", "_links"}
 
 
 def problem(status: int, title: str, detail: str) -> Response:
@@ -32,10 +35,6 @@ def problem(status: int, title: str, detail: str) -> Response:
 
 def iso(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S+00:00") if moment else ""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def parse_time(text: str) -> datetime | None:
@@ -137,7 +136,8 @@ def _keep(doc: Any, paths: list[list[str]]) -> Any:
 class MailchimpState:
     """One audience's members in memory, for the life of the process."""
 
-    def __init__(self, org: Organisation, list_id: str) -> None:
+    def __init__(self, org: Organisation, list_id: str, clock: Clock) -> None:
+        self.clock = clock
         self.lock = threading.RLock()
         self.list_id = list_id
         self.members: list[McMember] = list(org.mc_members)
@@ -148,11 +148,25 @@ class MailchimpState:
                 self._tag_id(name)
         self.version = 0
         self._cache: dict[tuple, tuple[int, list[McMember]]] = {}
+        self._texts: dict[str, str] = {}
+        self._text_version = 0
 
     def _tag_id(self, name: str) -> int:
         if name not in self.tag_ids:
             self.tag_ids[name] = 5_000_000 + len(self.tag_ids)
         return self.tag_ids[name]
+
+    def member_text(self, m: McMember) -> str:
+        """A member's JSON without `_links`, cached until the state changes."""
+        if self._text_version != self.version:
+            self._texts.clear()
+            self._text_version = self.version
+        text = self._texts.get(m.id)
+        if text is None:
+            doc = member_json(m, self.list_id, "", self.tag_ids)
+            del doc["_links"]
+            text = self._texts[m.id] = json.dumps(doc)
+        return text
 
     def member(self, member_id: str) -> dict[str, Any] | None:
         """One member as JSON (for test assertions)."""
@@ -197,9 +211,10 @@ class MailchimpServer(PlatformServer):
         *,
         max_connections: int = 10,
         latency: float = 0.0,
+        clock: Clock | None = None,
     ) -> None:
         self.api_key = api_key
-        self.state = MailchimpState(org, list_id)
+        self.state = MailchimpState(org, list_id, clock or Clock(org.now))
         routes = [
             Route("GET", "/", self.root),
             Route("GET", "/ping", self.ping),
@@ -292,6 +307,18 @@ class MailchimpServer(PlatformServer):
             status, since, before, params.get("sort_field", ""), params.get("sort_dir", "ASC")
         )
         api = request.base + PREFIX
+        excluded = {p.strip() for p in (params.get("exclude_fields") or "").split(",") if p.strip()}
+        if not params.get("fields") and excluded <= FAST_EXCLUDES and "members._links" in excluded:
+            # What sync clients ask for: members pre-serialised once, the page assembled.
+            with self.state.lock:
+                parts = [self.state.member_text(m) for m in selected[offset : offset + count]]
+            head = f'{{"members":[{",".join(parts)}],"list_id":"{self.state.list_id}","total_items":{len(selected)}'
+            links = (
+                ""
+                if "_links" in excluded
+                else f',"_links":[{{"rel":"self","href":"{api}/lists/{self.state.list_id}/members","method":"GET"}}]'
+            )
+            return Response(200, (head + links + "}").encode("utf-8"))
         with self.state.lock:
             members = [
                 member_json(m, self.state.list_id, api, self.state.tag_ids)
@@ -356,7 +383,7 @@ class MailchimpServer(PlatformServer):
                         "Invalid Resource",
                         "The resource submitted could not be validated: status_if_new is required.",
                     )
-                now = utcnow()
+                now = self.state.clock.now()
                 m = McMember(
                     email,
                     -1,
@@ -384,7 +411,7 @@ class MailchimpServer(PlatformServer):
             m.fname = str(merge.get("FNAME", m.fname))
             m.lname = str(merge.get("LNAME", m.lname))
             m.phone = str(merge.get("PHONE", m.phone))
-            m.last_changed = utcnow()
+            m.last_changed = self.state.clock.now()
             self.state.version += 1
             return Response(
                 200, member_json(m, self.state.list_id, request.base + PREFIX, self.state.tag_ids)
@@ -416,4 +443,5 @@ class MailchimpServer(PlatformServer):
                     self.state._tag_id(name)
                     m.tags.append(name)
             # Tag changes do not move last_changed on the real API either.
+            self.state._texts.pop(m.id, None)
         return Response(204)

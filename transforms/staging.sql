@@ -29,7 +29,19 @@ CREATE OR REPLACE TEMP MACRO email_key(e) AS CASE
 END;
 
 CREATE OR REPLACE TEMP TABLE _stg_union AS
-WITH an AS (
+WITH an_tags AS (
+    -- Tags as of the last complete read of the taggings (deleted ones are gone from it).
+    SELECT t.payload ->> '$."groundswell:person_id"' AS person_uuid,
+           list(DISTINCT tg.payload ->> '$.name' ORDER BY tg.payload ->> '$.name') AS tags
+    FROM raw_action_network t
+    JOIN raw_action_network tg
+      ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
+     AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
+    WHERE t.resource = 'taggings'
+      AND t.batch_id = (SELECT cursor_value FROM sync_cursors
+                        WHERE source = 'action_network' AND resource = 'taggings#current_batch')
+    GROUP BY 1
+), an AS (
     SELECT record_id, payload, modified_at
     FROM raw_action_network
     WHERE resource = 'people'
@@ -63,10 +75,11 @@ WITH an AS (
         coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).postal_code AS postal_code,
         lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status) AS email_status,
         lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status) AS phone_status,
-        []::VARCHAR[] AS platform_tags,
+        coalesce(an_tags.tags, []::VARCHAR[]) AS platform_tags,
         utc_ts(payload ->> '$.created_date') AS created_at,
         modified_at
     FROM an_typed
+    LEFT JOIN an_tags ON an_tags.person_uuid = an_typed.record_id
 ), mc AS (
     SELECT record_id, payload, modified_at
     FROM raw_mailchimp

@@ -3,7 +3,13 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.assets.sources import action_network_people, form_exports, mailchimp_members
+from pipelines.assets.sources import (
+    action_network_actions,
+    action_network_people,
+    action_network_tags,
+    form_exports,
+    mailchimp_members,
+)
 from pipelines.resources import GroundswellSettings, open_warehouse
 from transforms.identity import resolve
 from transforms.normalise import build_staging
@@ -14,7 +20,13 @@ from warehouse.load import utcnow
     group_name="identity",
     kinds={"duckdb", "sql"},
     pool="warehouse",
-    deps=[action_network_people, mailchimp_members, form_exports],
+    deps=[
+        action_network_people,
+        action_network_actions,
+        action_network_tags,
+        mailchimp_members,
+        form_exports,
+    ],
     description="The latest version of every source record, typed and normalised.",
 )
 def stg_source_records(

@@ -1,8 +1,10 @@
 """Source assets: land raw records from each platform and the forms inbox."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from connectors.errors import AuthError, NotFoundError, PlatformError
@@ -39,6 +41,24 @@ def _platform_failure(exc: PlatformError, variables: str) -> dg.Failure:
     )
 
 
+AN_SETTINGS = "ACTION_NETWORK_API_KEY and ACTION_NETWORK_BASE_URL"
+MC_SETTINGS = "MAILCHIMP_API_KEY, MAILCHIMP_LIST_ID and MAILCHIMP_BASE_URL"
+
+
+def _land(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    variables: str,
+    land: Callable[[duckdb.DuckDBPyConnection], dict[str, object]],
+) -> dict[str, object]:
+    """Run one landing, turning platform errors into failures that name the settings."""
+    try:
+        with open_warehouse(warehouse) as con:
+            return land(con)
+    except PlatformError as exc:
+        raise _platform_failure(exc, variables) from None
+
+
 @dg.asset(
     group_name="sources",
     kinds={"python", "duckdb"},
@@ -54,18 +74,74 @@ def action_network_people(
     if not action_network.configured:
         return _skipped(context, "Action Network", "ACTION_NETWORK_API_KEY")
     client = action_network.client()
-    try:
-        with open_warehouse(warehouse) as con:
-            report = landing.land_action_network_people(
-                con, client, context.run.run_id, context.log.info
-            )
-    except PlatformError as exc:
-        raise _platform_failure(exc, "ACTION_NETWORK_API_KEY and ACTION_NETWORK_BASE_URL") from None
-    context.log.info(
-        f"Action Network people: {report.records} records in {report.pages} pages "
-        f"({report.seconds:.1f}s, {client.http.stats.retries} retries)"
+    report = _land(
+        context,
+        warehouse,
+        AN_SETTINGS,
+        lambda con: landing.land_action_network_people(
+            con, client, context.run.run_id, context.log.info
+        ).metadata(),
     )
-    return dg.MaterializeResult(metadata={**report.metadata(), **client.http.stats.as_dict()})
+    context.log.info(
+        f"Action Network people: {report['records']} records in {report['pages']} pages"
+    )
+    return dg.MaterializeResult(metadata={**report, **client.http.stats.as_dict()})
+
+
+@dg.asset(
+    group_name="sources",
+    kinds={"python", "duckdb"},
+    pool="warehouse",
+    retry_policy=SOURCE_RETRY,
+    description="Petitions, events, forms, fundraising pages, advocacy campaigns and the "
+    "signatures, attendances, submissions, donations and outreaches on them.",
+)
+def action_network_actions(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    action_network: ActionNetworkResource,
+) -> dg.MaterializeResult:
+    if not action_network.configured:
+        return _skipped(context, "Action Network", "ACTION_NETWORK_API_KEY")
+    client = action_network.client()
+    reports = _land(
+        context,
+        warehouse,
+        AN_SETTINGS,
+        lambda con: landing.land_action_network_actions(
+            con, client, context.run.run_id, context.log.info
+        ),
+    )
+    counts = {name: report.records for name, report in reports.items()}
+    context.log.info("Action Network actions: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return dg.MaterializeResult(metadata={**counts, **client.http.stats.as_dict()})
+
+
+@dg.asset(
+    group_name="sources",
+    kinds={"python", "duckdb"},
+    pool="warehouse",
+    retry_policy=SOURCE_RETRY,
+    description="Action Network tags with their taggings, lists and custom field names, "
+    "read whole each run (the API has no change filter for them).",
+)
+def action_network_tags(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    action_network: ActionNetworkResource,
+) -> dg.MaterializeResult:
+    if not action_network.configured:
+        return _skipped(context, "Action Network", "ACTION_NETWORK_API_KEY")
+    client = action_network.client()
+    counts = _land(
+        context,
+        warehouse,
+        AN_SETTINGS,
+        lambda con: landing.land_action_network_whole(
+            con, client, context.run.run_id, context.log.info
+        ),
+    )
+    return dg.MaterializeResult(metadata={**counts, **client.http.stats.as_dict()})
 
 
 @dg.asset(
@@ -90,18 +166,18 @@ def mailchimp_members(
         )
     try:
         client = mailchimp.client()
-        with open_warehouse(warehouse) as con:
-            report = landing.land_mailchimp_members(
-                con, client, context.run.run_id, context.log.info
-            )
     except PlatformError as exc:
-        raise _platform_failure(
-            exc, "MAILCHIMP_API_KEY, MAILCHIMP_LIST_ID and MAILCHIMP_BASE_URL"
-        ) from None
-    context.log.info(
-        f"Mailchimp members: {report.records} records in {report.pages} pages ({report.seconds:.1f}s)"
+        raise _platform_failure(exc, MC_SETTINGS) from None
+    report = _land(
+        context,
+        warehouse,
+        MC_SETTINGS,
+        lambda con: landing.land_mailchimp_members(
+            con, client, context.run.run_id, context.log.info
+        ).metadata(),
     )
-    return dg.MaterializeResult(metadata={**report.metadata(), **client.http.stats.as_dict()})
+    context.log.info(f"Mailchimp members: {report['records']} records in {report['pages']} pages")
+    return dg.MaterializeResult(metadata={**report, **client.http.stats.as_dict()})
 
 
 @dg.asset(

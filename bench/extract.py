@@ -1,0 +1,375 @@
+"""Extraction benchmark: Groundswell's full and incremental pulls at the platforms' limits,
+a full pull under 5% injected faults, and the same full pull by Parsons'
+ActionNetwork.get_people and Mailchimp.get_members, all against the sandbox platforms
+running in their own process. Prints one table.
+
+    python bench/extract.py [--people 20000] [--factor 1] [--skip-parsons]
+
+`--factor F` multiplies the Action Network rate limit and divides both latencies by F, so a
+run fits in less time; the ratios the targets speak of hold either way."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connectors.action_network import ActionNetworkClient  # noqa: E402
+from connectors.mailchimp import MailchimpClient  # noqa: E402
+from pipelines.landing import land_action_network_people, land_mailchimp_members  # noqa: E402
+from warehouse.connection import connect  # noqa: E402
+
+HEADER = [
+    "tool",
+    "pull",
+    "requests",
+    "wall s",
+    "records/s",
+    "limit used",
+    "429s",
+    "retries",
+    "landed / truth",
+]
+FAULTS = {
+    "error_rate": 0.03,
+    "truncate_rate": 0.01,
+    "timeout_rate": 0.01,
+    "stall_seconds": 2.0,
+    "seed": 7,
+}
+NO_FAULTS = {"error_rate": 0, "truncate_rate": 0, "timeout_rate": 0}
+
+
+@dataclass
+class Row:
+    tool: str
+    pull: str
+    requests: int
+    seconds: float
+    records: int
+    truth: int
+    throttled: int
+    retries: int
+    limit_used: str
+
+    def cells(self) -> list[str]:
+        rate = f"{self.records / self.seconds:,.0f}" if self.seconds else "-"
+        return [
+            self.tool,
+            self.pull,
+            f"{self.requests:,}",
+            f"{self.seconds:.1f}",
+            rate,
+            self.limit_used,
+            f"{self.throttled:,}",
+            f"{self.retries:,}",
+            f"{self.records:,} / {self.truth:,}",
+        ]
+
+
+class Platforms:
+    """The sandbox in its own process, reached only over HTTP."""
+
+    def __init__(
+        self, people: int, seed: int, rate: float, an_latency: float, mc_latency: float
+    ) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--people",
+                str(people),
+                "--seed",
+                str(seed),
+                "--an-rate",
+                str(rate),
+                "--an-latency-ms",
+                str(an_latency * 1000),
+                "--mc-latency-ms",
+                str(mc_latency * 1000),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+        self.env: dict[str, str] = {}
+        for line in self.process.stdout:
+            if line.startswith("# sandbox ready"):
+                break
+            name, _, value = line.strip().partition("=")
+            self.env[name] = value
+        self.an = self.env["ACTION_NETWORK_BASE_URL"].rsplit("/api/v2", 1)[0] + "/_sandbox"
+        self.mc = self.env["MAILCHIMP_BASE_URL"].rsplit("/3.0", 1)[0] + "/_sandbox"
+
+    def counts(self) -> dict[str, int]:
+        return requests.get(self.an + "/counts", timeout=60).json()
+
+    def advance(self, days: int) -> dict:
+        return requests.post(f"{self.an}/advance?days={days}", timeout=300).json()
+
+    def faults(self, settings: dict) -> None:
+        for base in (self.an, self.mc):
+            requests.post(base + "/faults", json=settings, timeout=10)
+
+    def measure(self, base: str, work: Callable[[], object]) -> tuple[float, dict]:
+        """Seconds the work took and what the platform saw meanwhile."""
+        requests.post(base + "/reset", timeout=10)
+        started = time.monotonic()
+        work()
+        seconds = time.monotonic() - started
+        return seconds, requests.get(base + "/stats", timeout=10).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=20000)
+    parser.add_argument("--factor", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-parsons", action="store_true")
+    args = parser.parse_args()
+    rate = 4.0 * args.factor
+    an_latency, mc_latency = 0.300 / args.factor, 0.150 / args.factor
+    print(
+        f"Sandbox: {args.people:,} people; Action Network {rate:g} req/s, {an_latency * 1000:.0f} ms median; "
+        f"Mailchimp 10 connections, {mc_latency * 1000:.0f} ms median (factor {args.factor:g})",
+        flush=True,
+    )
+    platforms = Platforms(args.people, args.seed, rate, an_latency, mc_latency)
+    try:
+        rows = run(
+            platforms,
+            rate,
+            an_latency,
+            Path(tempfile.mkdtemp(prefix="gs-bench-")),
+            args.skip_parsons,
+        )
+    finally:
+        platforms.stop()
+    print_table(rows)
+    return 0
+
+
+def run(
+    platforms: Platforms, rate: float, an_latency: float, workdir: Path, skip_parsons: bool
+) -> list[Row]:
+    env = platforms.env
+
+    def clients() -> tuple[ActionNetworkClient, MailchimpClient]:
+        an = ActionNetworkClient(
+            env["ACTION_NETWORK_API_KEY"],
+            env["ACTION_NETWORK_BASE_URL"],
+            requests_per_second=rate,
+            expected_latency=an_latency,
+            timeout=(5.0, 5.0),
+        )
+        mc = MailchimpClient(
+            env["MAILCHIMP_API_KEY"],
+            env["MAILCHIMP_LIST_ID"],
+            env["MAILCHIMP_BASE_URL"],
+            timeout=(5.0, 5.0),
+        )
+        return an, mc
+
+    def groundswell(con, label: str) -> list[Row]:
+        truth = platforms.counts()
+        an, mc = clients()
+        an_s, an_stats = platforms.measure(
+            platforms.an, lambda: land_action_network_people(con, an, label, print_nothing)
+        )
+        mc_s, mc_stats = platforms.measure(
+            platforms.mc, lambda: land_mailchimp_members(con, mc, label, print_nothing)
+        )
+        rows = []
+        for table, name, seconds, st, client, known, used in (
+            (
+                "raw_action_network",
+                "Action Network people",
+                an_s,
+                an_stats,
+                an,
+                truth["action_network_people"],
+                f"{sum(an_stats['requests'].values()) / an_s / rate:.0%} of {rate:g}/s",
+            ),
+            (
+                "raw_mailchimp",
+                "Mailchimp members",
+                mc_s,
+                mc_stats,
+                mc,
+                truth["mailchimp_members"],
+                f"{mc_stats['max_concurrency']} of 10 conn.",
+            ),
+        ):
+            total, distinct = con.execute(
+                f"SELECT count(*), count(DISTINCT record_id) FROM {table}"
+            ).fetchone()
+            duplicates = (
+                "" if label == "incremental" or total == distinct else f" ({total - distinct} dup!)"
+            )
+            rows.append(
+                Row(
+                    "Groundswell",
+                    f"{name}, {label}{duplicates}",
+                    sum(st["requests"].values()),
+                    seconds,
+                    distinct,
+                    known,
+                    st["throttled"],
+                    client.http.stats.retries,
+                    used,
+                )
+            )
+        return rows
+
+    con = connect(workdir / "warehouse.duckdb")
+    rows = groundswell(con, "full")
+    print("  Groundswell full pull done", flush=True)
+    changes = platforms.advance(days=1)
+    print(f"  one simulated day: {changes}", flush=True)
+    rows += groundswell(con, "incremental")
+    con.close()
+
+    platforms.faults(FAULTS)
+    faulty = connect(workdir / "faults.duckdb")
+    for row in groundswell(faulty, "full, 5% faults"):
+        row.limit_used = "-"
+        rows.append(row)
+    faulty.close()
+    platforms.faults(NO_FAULTS)
+    print("  fault run done", flush=True)
+    if not skip_parsons:
+        rows += parsons(platforms, rate)
+    return rows
+
+
+def print_nothing(_: str) -> None:
+    pass
+
+
+def parsons(platforms: Platforms, rate: float) -> list[Row]:
+    try:
+        from parsons import ActionNetwork, Mailchimp
+        from parsons.utilities.api_connector import APIConnector
+        from requests.auth import HTTPBasicAuth
+    except ImportError:
+        print(
+            "  Parsons is not installed: `pip install -e '.[bench]'` (or `make bench`)", flush=True
+        )
+        return []
+    env, truth = platforms.env, platforms.counts()
+    an = ActionNetwork(api_token=env["ACTION_NETWORK_API_KEY"])
+    an.api_url = env["ACTION_NETWORK_BASE_URL"]
+    an.api = APIConnector(an.api_url, headers=an.headers)
+    result: dict = {}
+
+    def pull_people() -> None:
+        try:
+            result["people"] = an.get_people()
+        except Exception as exc:  # Parsons stops at the first error: report where
+            result["error"] = type(exc).__name__
+
+    seconds, st = platforms.measure(platforms.an, pull_people)
+    people = result.get("people")
+    got = len({row["identifiers"][0] for row in people}) if people is not None else 0
+    made = sum(st["requests"].values())
+    stopped = f" (stopped: {result['error']})" if "error" in result else ""
+    rows = [
+        Row(
+            "Parsons",
+            f"Action Network people, full{stopped}",
+            made,
+            seconds,
+            got,
+            truth["action_network_people"],
+            st["throttled"],
+            0,
+            f"{made / seconds / rate:.0%} of {rate:g}/s",
+        )
+    ]
+
+    mc = Mailchimp(api_key=env["MAILCHIMP_API_KEY"])
+    mc.uri = env["MAILCHIMP_BASE_URL"] + "/"
+    mc.client = APIConnector(mc.uri, auth=HTTPBasicAuth("x", env["MAILCHIMP_API_KEY"]))
+    members: list = []
+
+    def pull_members() -> None:
+        offset = 0
+        while True:  # get_members returns one page: its caller pages, one request at a time
+            page = mc.get_members(env["MAILCHIMP_LIST_ID"], count=1000, offset=offset)
+            if page is None or page.num_rows == 0:
+                return
+            members.extend(page)
+            offset += page.num_rows
+
+    seconds, st = platforms.measure(platforms.mc, pull_members)
+    rows.append(
+        Row(
+            "Parsons",
+            "Mailchimp members, full",
+            sum(st["requests"].values()),
+            seconds,
+            len({m["id"] for m in members}),
+            truth["mailchimp_members"],
+            st["throttled"],
+            0,
+            f"{st['max_concurrency']} of 10 conn.",
+        )
+    )
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    widths = [max(len(h), *(len(r.cells()[i]) for r in rows)) for i, h in enumerate(HEADER)]
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row.cells(), widths, strict=True)))
+    by = {r.pull: r for r in rows if r.tool == "Groundswell"}
+    an_full, mc_full = by["Action Network people, full"], by["Mailchimp members, full"]
+    an_inc, mc_inc = by["Action Network people, incremental"], by["Mailchimp members, incremental"]
+    minimum = -(-an_full.truth // 25)
+    print()
+    print(
+        f"Action Network full pull: {an_full.requests} requests for {minimum} pages of 25 and the empty page "
+        f"that ends the collection (minimum + {an_full.requests - minimum - 1})"
+    )
+    print(
+        f"Incremental after one day, share of the full pull's requests: Action Network "
+        f"{an_inc.requests / an_full.requests:.1%}, Mailchimp {mc_inc.requests / mc_full.requests:.1%}"
+    )
+    peer = next((r for r in rows if r.tool == "Parsons" and r.pull.startswith("Mailchimp")), None)
+    if peer:
+        print(
+            f"Mailchimp full pull: {peer.seconds / mc_full.seconds:.1f}x faster than Parsons' sequential paging"
+        )
+    peer = next(
+        (r for r in rows if r.tool == "Parsons" and r.pull.startswith("Action Network")), None
+    )
+    if peer:
+        print(
+            f"Action Network full pull: {peer.seconds / an_full.seconds:.2f}x faster than Parsons"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Moving the sandbox organisation forward in time: new people join, records change,
+some people unsubscribe, so incremental syncs have something real to find."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from sandbox.action_network import ActionNetworkState
+from sandbox.actions import add_actions
+from sandbox.clock import Clock
+from sandbox.generator import Organisation, add_appearances, make_human
+from sandbox.mailchimp import MailchimpState
+
+NEW_PER_DAY = 0.002  # of the organisation's size
+MODIFIED_PER_DAY = 0.01
+UNSUBSCRIBED_PER_DAY = 0.003
+ACTING_PER_DAY = 0.01
+
+
+def advance(
+    org: Organisation,
+    an: ActionNetworkState,
+    mc: MailchimpState,
+    clock: Clock,
+    days: float,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Advance the clock by `days` and make that much organising happen."""
+    start, end = clock.advance(days)
+    span = max(1, int((end - start).total_seconds()))
+
+    def moment():
+        return start + timedelta(seconds=rng.randrange(span))
+
+    size = max(1, len(org.humans))
+    with an.lock, mc.lock:
+        joined = max(1, round(size * NEW_PER_DAY * days))
+        an_before, mc_before = len(org.an_people), len(org.mc_members)
+        for _ in range(joined):
+            index = len(org.humans)
+            org.humans.append(make_human(rng, index, org.humans, moment()))
+            add_appearances(rng, org, index, end)
+        actions_before = sum(len(v) for v in org.organising.actions.values())
+        for person in org.an_people[an_before:]:
+            an.people.append(person)
+            an.by_uuid[person.uuid] = person
+            add_actions(rng, org.organising, person, end)
+        # Existing people act again: their new actions fall inside the window.
+        for person in rng.sample(
+            an.people, min(len(an.people), round(len(an.people) * ACTING_PER_DAY * days))
+        ):
+            add_actions(rng, org.organising, person, end, since=start)
+        new_actions = sum(len(v) for v in org.organising.actions.values()) - actions_before
+        for member in org.mc_members[mc_before:]:
+            mc.members.append(member)
+            mc.by_id[member.id] = member
+        changed_an = rng.sample(
+            an.people, min(len(an.people), round(len(an.people) * MODIFIED_PER_DAY * days))
+        )
+        for person in changed_an:
+            person.modified = moment()
+            if person.address and rng.random() < 0.3:
+                line, city, state, _ = person.address
+                person.address = (line, city, state, f"{rng.randrange(10000, 99999)}")
+        changed_mc = rng.sample(
+            mc.members, min(len(mc.members), round(len(mc.members) * MODIFIED_PER_DAY * days))
+        )
+        for member in changed_mc:
+            member.last_changed = moment()
+        subscribed = [m for m in mc.members if m.status == "subscribed"]
+        leaving = rng.sample(
+            subscribed, min(len(subscribed), round(len(mc.members) * UNSUBSCRIBED_PER_DAY * days))
+        )
+        for member in leaving:
+            member.status = "unsubscribed"
+            member.last_changed = moment()
+        an.version += 1
+        mc.version += 1
+    return {
+        "now": end.isoformat(),
+        "people_joined": joined,
+        "action_network_new": len(org.an_people) - an_before,
+        "action_network_modified": len(changed_an),
+        "mailchimp_new": len(org.mc_members) - mc_before,
+        "mailchimp_modified": len(changed_mc),
+        "mailchimp_unsubscribed": len(leaving),
+        "action_network_actions": new_actions,
+    }

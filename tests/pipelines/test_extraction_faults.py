@@ -1,0 +1,211 @@
+"""Every fault the sandbox can inject: landing either completes with every record, or
+stops with a clear error and the next run resumes without loss or duplicates."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.action_network import ActionNetworkClient
+from connectors.errors import BadResponseError, NotFoundError
+from connectors.mailchimp import MailchimpClient
+from pipelines.landing import land_action_network_people, land_mailchimp_members
+from sandbox import start_sandbox
+from transforms.normalise import build_staging
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sandbox():
+    with start_sandbox(people=400, seed=21, an_rate=0) as running:
+        yield running
+
+
+def clients(sb, attempts=8):
+    env = sb.env
+    fast = {"backoff_max": 0.02, "max_attempts": attempts, "timeout": (2.0, 0.5)}
+    an = ActionNetworkClient(
+        env["ACTION_NETWORK_API_KEY"], env["ACTION_NETWORK_BASE_URL"], requests_per_second=0, **fast
+    )
+    mc = MailchimpClient(
+        env["MAILCHIMP_API_KEY"],
+        env["MAILCHIMP_LIST_ID"],
+        env["MAILCHIMP_BASE_URL"],
+        page_size=25,
+        **fast,
+    )
+    return an, mc
+
+
+def land_both(con, sb, attempts=8):
+    an, mc = clients(sb, attempts)
+    reports = (
+        land_action_network_people(con, an, "test", lambda _: None),
+        land_mailchimp_members(con, mc, "test", lambda _: None),
+    )
+    return reports, an.http.stats.retries + mc.http.stats.retries
+
+
+def assert_complete(con, sb):
+    """Every record the platforms hold landed, and staging holds each exactly once."""
+    an_ids = {r[0] for r in con.execute("SELECT record_id FROM raw_action_network").fetchall()}
+    mc_ids = {r[0] for r in con.execute("SELECT record_id FROM raw_mailchimp").fetchall()}
+    assert an_ids == {p.uuid for p in sb.org.an_people}
+    assert mc_ids == {m.id for m in sb.org.mc_members}
+    build_staging(con, "US")
+    total, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT (source, source_record_id)) FROM stg_source_records"
+    ).fetchone()
+    assert total == distinct == len(sb.org.an_people) + len(sb.org.mc_members)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"error_rate": 0.15},
+        {"truncate_rate": 0.15},
+        {"timeout_rate": 0.15, "stall_seconds": 1.0},
+        {"burst_429": 6},
+    ],
+    ids=["5xx", "truncated", "timeout", "429-burst"],
+)
+def test_transient_faults_are_retried_without_loss(con, sandbox, fault):
+    sandbox.set_faults({**fault, "seed": 4})
+    _, retries = land_both(con, sandbox)
+    injected = sum(sandbox.an_server.faults.injected.values()) + sum(
+        sandbox.mc_server.faults.injected.values()
+    )
+    assert injected > 0 and retries >= injected, "every injected fault was retried"
+    assert_complete(con, sandbox)
+
+
+def test_html_404_stops_clearly_then_resumes(con, sandbox):
+    sandbox.set_faults({"html_404_rate": 0.3, "seed": 2}, platform="action_network")
+    an, _ = clients(sandbox)
+    with pytest.raises(NotFoundError, match="not found"):
+        land_action_network_people(con, an, "first", lambda _: None)
+    sandbox.set_faults({"html_404_rate": 0})
+    (an_report, _), _ = land_both(con, sandbox)
+    assert an_report.extra["resumed"] in (True, False)
+    assert_complete(con, sandbox)
+
+
+def test_unparseable_page_is_kept_raw_then_resumed(con, sandbox):
+    sandbox.set_faults({"truncate_rate": 1.0}, platform="mailchimp")
+    _, mc = clients(sandbox, attempts=2)
+    with pytest.raises(BadResponseError):
+        land_mailchimp_members(con, mc, "first", lambda _: None)
+    source, reason, payload = con.execute(
+        "SELECT source, reason, payload->>'$.body' FROM quarantine"
+    ).fetchone()
+    assert source == "mailchimp" and "expected JSON" in reason and payload.startswith('{"members"')
+    sandbox.set_faults({"truncate_rate": 0})
+    land_both(con, sandbox)
+    assert_complete(con, sandbox)
+
+
+def test_bad_key_fails_fast_without_retries(con, sandbox):
+    an = ActionNetworkClient("wrong", sandbox.env["ACTION_NETWORK_BASE_URL"], requests_per_second=0)
+    with pytest.raises(Exception, match="refused"):
+        land_action_network_people(con, an, "x", lambda _: None)
+    assert an.http.stats.requests == 1 and an.http.stats.retries == 0
+
+
+KILLED_RUN = """
+import sys
+from connectors.action_network import ActionNetworkClient
+from pipelines.landing import land_action_network_people
+from warehouse.connection import connect
+con = connect(sys.argv[1])
+client = ActionNetworkClient(sys.argv[2], sys.argv[3], requests_per_second=0)
+print("landing", flush=True)
+land_action_network_people(con, client, "killed", lambda _: None)
+print("finished", flush=True)
+"""
+
+
+def test_killed_run_resumes_with_no_gap_and_no_duplicate(tmp_path):
+    with start_sandbox(people=3000, seed=8, an_rate=0, an_latency=0.1) as sb:
+        warehouse = tmp_path / "w.duckdb"
+        script = tmp_path / "run.py"
+        script.write_text(KILLED_RUN)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(warehouse),
+                sb.env["ACTION_NETWORK_API_KEY"],
+                sb.env["ACTION_NETWORK_BASE_URL"],
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert process.stdout.readline().strip() == "landing"
+        time.sleep(1.0)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+        from warehouse.connection import connect
+
+        con = connect(warehouse)
+        try:
+            partial = con.execute(
+                "SELECT count(DISTINCT record_id) FROM raw_action_network"
+            ).fetchone()[0]
+            assert 0 < partial < len(sb.org.an_people), "the kill landed mid-pass"
+            an = ActionNetworkClient(
+                sb.env["ACTION_NETWORK_API_KEY"],
+                sb.env["ACTION_NETWORK_BASE_URL"],
+                requests_per_second=0,
+            )
+            report = land_action_network_people(con, an, "resumed", lambda _: None)
+            assert report.extra["resumed"] is True
+            landed = con.execute(
+                "SELECT count(*), count(DISTINCT record_id) FROM raw_action_network"
+            ).fetchone()
+            assert landed == (len(sb.org.an_people), len(sb.org.an_people)), (
+                "no gap and no duplicate"
+            )
+            assert (
+                con.execute(
+                    "SELECT count(*) FROM sync_cursors WHERE resource LIKE '%#pass'"
+                ).fetchone()[0]
+                == 0
+            )
+        finally:
+            con.close()
+
+
+def test_incremental_after_a_day_lands_every_change(con):
+    with start_sandbox(people=600, seed=13, an_rate=0) as sb:
+        land_both(con, sb)
+        first_an = con.execute("SELECT count(*) FROM raw_action_network").fetchone()[0]
+        counts = sb.advance(days=1)
+        an, mc = clients(sb)
+        an_report = land_action_network_people(con, an, "day2", lambda _: None)
+        land_mailchimp_members(con, mc, "day2", lambda _: None)
+        assert an_report.incremental
+        changed = counts["action_network_new"] + counts["action_network_modified"]
+        assert changed <= an_report.records < first_an / 4
+        # Every new or modified record's latest version is what staging now holds.
+        build_staging(con, "US")
+        for person in sb.org.an_people:
+            got = con.execute(
+                "SELECT modified_at FROM stg_source_records WHERE source = 'action_network' AND source_record_id = ?",
+                [person.uuid],
+            ).fetchone()
+            assert got is not None and got[0] == person.modified
+        statuses = dict(
+            con.execute(
+                "SELECT source_record_id, email_status FROM stg_source_records WHERE source = 'mailchimp'"
+            ).fetchall()
+        )
+        assert all(statuses[m.id] == m.status for m in sb.org.mc_members)
