@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         an_latency=args.an_latency_ms / 1000,
         mc_latency=args.mc_latency_ms / 1000,
     )
+    sandbox.mailchimp.warm()
     for line in sandbox.env_lines():
         print(line)
     print(f"# sandbox ready: {args.people} people, seed {args.seed}", flush=True)

@@ -49,3 +49,22 @@ def test_fault_injection_is_configurable():
         assert codes == [429, 429, 200]
         state = requests.get(base + "/faults", timeout=5).json()
         assert state["injected"] == {"error": 1, "html_404": 1, "truncate": 1, "burst_429": 2}
+
+
+def test_warmed_member_text_follows_tag_changes():
+    with start_sandbox(people=50, seed=4, an_rate=0) as sb:
+        sb.mailchimp.warm()
+        member = sb.org.mc_members[0]
+        url = f"{sb.env['MAILCHIMP_BASE_URL']}/lists/{sb.env['MAILCHIMP_LIST_ID']}/members"
+        auth = ("x", sb.env["MAILCHIMP_API_KEY"])
+        requests.post(
+            f"{url}/{member.id}/tags",
+            json={"tags": [{"name": "gs:x", "status": "active"}]},
+            auth=auth,
+            timeout=5,
+        )
+        page = requests.get(
+            url, params={"count": 1000, "exclude_fields": "members._links"}, auth=auth, timeout=5
+        ).json()
+        tags = next(m["tags"] for m in page["members"] if m["id"] == member.id)
+        assert "gs:x" in {t["name"] for t in tags}
