@@ -16,6 +16,14 @@ PLATFORM = "Form exports"
 # Canonical fields, in the order headers are claimed: "Email address" must become the
 # email before the address rule sees it.
 FIELD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    # Before email: "Keep me updated by email" is a consent question, not the address.
+    (
+        "consent",
+        re.compile(
+            r"\b(consent|opt ?in|i agree|agree to|keep me (updated|informed|posted)|"
+            r"subscribe|may we (contact|email|text))\b"
+        ),
+    ),
     ("email", re.compile(r"\be ?mail\b")),
     ("given_name", re.compile(r"\b(first|given|preferred) ?name\b|^first$")),
     ("family_name", re.compile(r"\b(last|family|sur) ?name\b|^surname$|^last$")),
@@ -25,11 +33,21 @@ FIELD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("address", re.compile(r"\b(street )?address\b|^street$")),
     ("locality", re.compile(r"\b(city|suburb|town|locality)\b")),
     ("region", re.compile(r"^(state|region|province|county)\b|\bstate\b")),
+    ("referred_by", re.compile(r"\b(who referred|referred by|referral|invited by|who invited)\b")),
+    ("heard_about", re.compile(r"\bhow did you (hear|find)\b")),
+    ("volunteer", re.compile(r"\b(volunteer|help with|get involved)\b")),
+    ("attended", re.compile(r"\b(attendee status|checked in|check in|attended)\b")),
 ]
+FORM_FIELDS = (*(name for name, _ in FIELD_PATTERNS), "submitted_at")
 SUBMITTED_AT_HEADERS = {
     "google_forms": "timestamp",
     "typeform": "submit date utc",
+    "jotform": "submission date",
+    "meta_lead_ads": "created time",
+    "eventbrite": "order date",
 }
+# Meta lead ads prefix values with their type ("p:+61...", "l:12345").
+_TYPE_PREFIX = re.compile(r"^[a-z]{1,2}:(?!//)")
 
 
 class FormExportError(Exception):
@@ -97,6 +115,14 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
     if not records or not any(cell.strip() for cell in records[0]):
         raise FormExportError(name, "the first line holds no column headers")
     headers = [h.replace("\ufeff", "").strip() for h in records[0]]
+    if column_map:
+        missing = [h for h in column_map.values() if h not in headers]
+        if missing:
+            raise FormExportError(
+                name,
+                f"the configured column map names column(s) the file does not have: "
+                f"{', '.join(repr(h) for h in missing)}; fix the map in the forms configuration",
+            )
     layout, columns = recognise(headers, column_map)
     if layout is None:
         shown = ", ".join(repr(_masked(h)) for h in headers[:8]) + (
@@ -127,6 +153,8 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
         padded = cells + [""] * (len(headers) - len(cells))
         answers = {key: padded[index[key]].strip() for key in keys}
         fields = {f: answers[keys[headers.index(h)]] for f, h in columns.items()}
+        if layout == "meta_lead_ads":
+            fields = {f: _TYPE_PREFIX.sub("", v) for f, v in fields.items()}
         export.rows.append(FormRow(row_number, fields, answers))
     return export
 
@@ -186,13 +214,18 @@ def recognise(
     """The layout name and {canonical field: header}; (None, {}) when nothing fits."""
     normal = [normalise_header(h) for h in headers]
     if column_map:
-        missing = [h for h in column_map.values() if h not in headers]
-        if not missing:
-            return "configured", dict(column_map)
-    if normal and normal[0] == "#" and "submit date utc" in normal and "network id" in normal:
+        return "configured", dict(column_map)
+    present = set(normal)
+    if normal and normal[0] == "#" and {"submit date utc", "network id"} <= present:
         layout = "typeform"
     elif normal and normal[0] == "timestamp" and any("email" in h for h in normal):
         layout = "google_forms"
+    elif normal and normal[0] == "submission date":
+        layout = "jotform"
+    elif {"created time", "ad id", "form id"} <= present:
+        layout = "meta_lead_ads"
+    elif "order #" in present and ({"attendee status", "ticket type"} & present):
+        layout = "eventbrite"
     else:
         layout = "plain"
     columns = match_fields(headers, normal)

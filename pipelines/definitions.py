@@ -8,6 +8,7 @@ from pipelines import settings
 from pipelines.assets import engagement, identity, outbound, sources
 from pipelines.checks import CHECKS
 from pipelines.resources import build_resources
+from pipelines.sensors import forms_inbox_sensor, forms_sync
 
 JOB_NAME = "groundswell_sync"
 
@@ -35,8 +36,9 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=CHECKS,
-        jobs=[sync],
+        jobs=[sync, forms_sync],
         schedules=[nightly],
+        sensors=[forms_inbox_sensor],
         resources=build_resources(),
     )
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -321,7 +322,12 @@ class FormsReport:
 
 
 def land_form_exports(
-    con: duckdb.DuckDBPyConnection, inbox: Path, batch_id: str, log: Log, warn: Log
+    con: duckdb.DuckDBPyConnection,
+    inbox: Path,
+    batch_id: str,
+    log: Log,
+    warn: Log,
+    column_maps: dict[str, dict[str, str]] | None = None,
 ) -> FormsReport:
     """Every CSV in the inbox, once by content hash. A bad file is skipped with its name and
     problem; bad rows are quarantined with their reason; good rows always load."""
@@ -329,7 +335,11 @@ def land_form_exports(
     known = {row[0] for row in con.execute("SELECT file_hash FROM form_files").fetchall()}
     for path in list_exports(inbox):
         try:
-            export = read_form_export(path)
+            mapping = next(
+                (m for pattern, m in (column_maps or {}).items() if fnmatch(path.name, pattern)),
+                None,
+            )
+            export = read_form_export(path, mapping)
         except FormExportError as exc:
             report.files_skipped.append(path.name)
             warn(f"Skipped form export {exc}")

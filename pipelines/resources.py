@@ -9,10 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import yaml
 from dagster_duckdb import DuckDBResource
 
 from connectors.action_network import DEFAULT_BASE_URL as AN_BASE_URL
 from connectors.action_network import ActionNetworkClient
+from connectors.forms import FORM_FIELDS
 from connectors.mailchimp import MailchimpClient
 from pipelines import settings
 from transforms.ladder_config import Ladder, load
@@ -63,10 +65,37 @@ class GroundswellSettings(dg.ConfigurableResource):
     forms_inbox: str = settings.DEFAULTS["FORMS_INBOX"]
     exports_dir: str = settings.DEFAULTS["EXPORTS_DIR"]
     ladder_config: str = settings.DEFAULTS["LADDER_CONFIG"]
+    forms_config: str = settings.DEFAULTS["FORMS_CONFIG"]
     default_phone_region: str = settings.DEFAULTS["DEFAULT_PHONE_REGION"]
 
     def ladder(self) -> Ladder:
         return load(self.ladder_config)
+
+    def column_maps(self) -> dict[str, dict[str, str]]:
+        """`column_maps` from the forms configuration: file-name pattern -> {field: header}.
+        The file is optional; a malformed one is an error naming what to fix."""
+        path = Path(self.forms_config)
+        if not path.is_file():
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from None
+        maps = data.get("column_maps") or {}
+        if not isinstance(maps, dict) or not all(
+            isinstance(m, dict) and all(isinstance(v, str) for v in m.values())
+            for m in maps.values()
+        ):
+            raise ValueError(
+                f"{path}: 'column_maps' must map a file name pattern to {{field: column header}}"
+            )
+        unknown = {f for m in maps.values() for f in m} - set(FORM_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(FORM_FIELDS)}"
+            )
+        return {str(k): dict(v) for k, v in maps.items()}
 
 
 @contextmanager
@@ -105,6 +134,7 @@ def build_resources() -> dict[str, object]:
             forms_inbox=settings.get("FORMS_INBOX"),
             exports_dir=settings.get("EXPORTS_DIR"),
             ladder_config=settings.get("LADDER_CONFIG"),
+            forms_config=settings.get("FORMS_CONFIG"),
             default_phone_region=settings.get("DEFAULT_PHONE_REGION"),
         ),
     }

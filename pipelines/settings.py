@@ -13,6 +13,7 @@ DEFAULTS = {
     "FORMS_INBOX": "data/inbox",
     "EXPORTS_DIR": "data/exports",
     "LADDER_CONFIG": "ladder.yaml",
+    "FORMS_CONFIG": "forms.yaml",
     "DEFAULT_PHONE_REGION": "US",
     "SANDBOX": "auto",
     "ACTION_NETWORK_BASE_URL": "https://actionnetwork.org/api/v2",

@@ -10,6 +10,8 @@ CREATE OR REPLACE TEMP MACRO form_ts(s) AS coalesce(
     try_strptime(nullif(trim(s), ''), '%m/%d/%Y %H:%M'),
     TRY_CAST(nullif(trim(s), '') AS TIMESTAMP),
     utc_ts(s),
+    try_strptime(nullif(trim(s), ''), '%b %d, %Y %I:%M %p'),
+    try_strptime(nullif(trim(s), ''), '%b %d, %Y'),
     try_strptime(nullif(trim(s), ''), '%d/%m/%Y %H:%M:%S'));
 
 -- The address to send to: trimmed, lower case, and plausibly an address at all.

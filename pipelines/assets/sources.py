@@ -194,8 +194,12 @@ def form_exports(
     inbox = Path(groundswell.forms_inbox)
     if not inbox.is_dir():
         context.log.info(f"Forms inbox {inbox} does not exist; no form exports this run.")
+    try:
+        column_maps = groundswell.column_maps()
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     with open_warehouse(warehouse) as con:
         report = landing.land_form_exports(
-            con, inbox, context.run.run_id, context.log.info, context.log.warning
+            con, inbox, context.run.run_id, context.log.info, context.log.warning, column_maps
         )
     return dg.MaterializeResult(metadata=report.metadata())

@@ -156,3 +156,73 @@ def test_headerless_file_does_not_repeat_personal_data(tmp_path):
     assert "ana@example.org" not in str(caught.value)
     assert "2025550143" not in str(caught.value)
     assert "no_header.csv" in str(caught.value)
+
+
+def test_jotform_layout(tmp_path):
+    text = "Submission Date,Full Name,E-mail,Phone Number,Who referred you?\n2026-11-20 14:03:22,Ana Lima,ana@example.org,2025550143,Bo Ng\n"
+    export = read_form_export(write(tmp_path, "jot.csv", text))
+    assert export.layout == "jotform"
+    assert export.rows[0].fields == {
+        "email": "ana@example.org",
+        "full_name": "Ana Lima",
+        "phone": "2025550143",
+        "referred_by": "Bo Ng",
+        "submitted_at": "2026-11-20 14:03:22",
+    }
+
+
+def test_meta_lead_ads_utf16_tabs_and_value_prefixes(tmp_path):
+    text = (
+        "id\tcreated_time\tad_id\tad_name\tadset_id\tadset_name\tcampaign_id\tcampaign_name\tform_id\t"
+        "form_name\tis_organic\tplatform\twould_you_like_to_volunteer?\temail\tfull_name\tphone_number\n"
+        "l:123\t2026-11-20T14:03:22+0000\tag:1\tAd\tas:2\tSet\tc:3\tCamp\tf:4\tForm\tfalse\tfb\tyes\t"
+        "ana@example.org\tAna Lima\tp:+12025550143\n"
+    )
+    path = write(tmp_path, "leads.csv", codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    export = read_form_export(path)
+    assert export.layout == "meta_lead_ads" and export.delimiter == "\t"
+    fields = export.rows[0].fields
+    assert fields["phone"] == "+12025550143" and fields["email"] == "ana@example.org"
+    assert fields["volunteer"] == "yes" and fields["submitted_at"] == "2026-11-20T14:03:22+0000"
+
+
+def test_eventbrite_attendees_with_attendance(tmp_path):
+    text = (
+        "Order #,Order Date,First Name,Last Name,Email,Quantity,Ticket Type,Attendee #,Attendee Status\n"
+        "1001,Nov 20 2026,Ana,Lima,ana@example.org,1,General,1,Checked In\n"
+    )
+    export = read_form_export(write(tmp_path, "eventbrite.csv", text))
+    assert export.layout == "eventbrite"
+    assert export.rows[0].fields["attended"] == "Checked In"
+    assert export.rows[0].fields["submitted_at"] == "Nov 20 2026"
+
+
+def test_consent_question_is_not_taken_for_the_email(tmp_path):
+    text = "Timestamp,Keep me updated by email?,Email address,Name,How did you hear about us?\n11/20/2026 14:03:22,Yes,ana@example.org,Ana,A friend\n"
+    fields = read_form_export(write(tmp_path, "g.csv", text)).rows[0].fields
+    assert fields["email"] == "ana@example.org"
+    assert fields["consent"] == "Yes" and fields["heard_about"] == "A friend"
+
+
+def test_sign_in_sheet(tmp_path):
+    text = "Name,Email,Phone,Signature\nAna Lima,ana@example.org,,AL\n"
+    export = read_form_export(write(tmp_path, "sign_in_sheet.csv", text))
+    assert export.layout == "plain" and export.rows[0].fields["full_name"] == "Ana Lima"
+
+
+def test_configured_map_naming_a_missing_column_is_refused(tmp_path):
+    path = write(tmp_path, "custom.csv", "Correo,Nombre\nana@example.org,Ana\n")
+    with pytest.raises(
+        FormExportError, match=r"custom\.csv: the configured column map names column.*'Apellido'"
+    ):
+        read_form_export(path, {"email": "Correo", "family_name": "Apellido"})
+
+
+def test_more_cells_in_every_row_of_a_wide_file(tmp_path):
+    header = ",".join(["First name", "Email"] + [f"Q{i}" for i in range(10_000)])
+    row = ",".join(["Ana", "ana@example.org"] + [""] * 10_000)
+    export = read_form_export(write(tmp_path, "wide.csv", header + "\n" + row + "\n"))
+    assert (
+        export.rows[0].fields["email"] == "ana@example.org"
+        and len(export.rows[0].answers) == 10_002
+    )

@@ -1,0 +1,44 @@
+"""A sensor on the forms inbox: a new or changed export starts the forms load and
+everything downstream of it."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from connectors.forms import list_exports
+from pipelines.resources import GroundswellSettings
+
+forms_sync = dg.define_asset_job(
+    "forms_sync",
+    selection=dg.AssetSelection.assets("form_exports").downstream(),
+    description="Load new form exports and rebuild identity, the ladder, pushes and exports.",
+)
+
+
+def inbox_state(inbox: Path) -> dict[str, str]:
+    """Each export's name with its modification time and size: cheap to read every minute."""
+    state = {}
+    for path in list_exports(inbox):
+        stat = path.stat()
+        state[path.name] = f"{stat.st_mtime_ns}:{stat.st_size}"
+    return state
+
+
+@dg.sensor(
+    job=forms_sync,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts forms_sync when a CSV arrives in (or changes in) FORMS_INBOX.",
+)
+def forms_inbox_sensor(context: dg.SensorEvaluationContext, groundswell: GroundswellSettings):
+    state = inbox_state(Path(groundswell.forms_inbox))
+    previous = json.loads(context.cursor) if context.cursor else {}
+    changed = sorted(name for name, stamp in state.items() if previous.get(name) != stamp)
+    context.update_cursor(json.dumps(state, sort_keys=True))
+    if not changed:
+        return dg.SkipReason("no new or changed form exports")
+    key = hashlib.sha256(json.dumps({n: state[n] for n in changed}).encode()).hexdigest()[:16]
+    context.log.info(f"{len(changed)} new or changed form export(s)")
+    return dg.RunRequest(run_key=key, tags={"groundswell/trigger": "forms_inbox"})

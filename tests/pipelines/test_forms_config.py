@@ -1,0 +1,37 @@
+"""Column maps for exports no layout recognises, from the forms configuration."""
+
+import pytest
+
+from pipelines.landing import land_form_exports
+from pipelines.resources import GroundswellSettings
+
+
+def test_column_map_by_file_pattern_loads_an_unknown_layout(con, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "volunteers_es.csv").write_text("Correo,Nombre\nana@example.org,Ana\n")
+    config = tmp_path / "forms.yaml"
+    config.write_text("column_maps:\n  'volunteers_*.csv': {email: Correo, given_name: Nombre}\n")
+    maps = GroundswellSettings(forms_config=str(config)).column_maps()
+    report = land_form_exports(con, inbox, "b", lambda _: None, lambda _: None, maps)
+    assert report.files_loaded == 1 and report.rows_loaded == 1
+    assert con.execute("SELECT layout FROM form_files").fetchone()[0] == "configured"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("column_maps: [1, 2]", "must map a file name pattern"),
+        ("column_maps:\n  'x.csv': {shoe_size: Size}\n", "unknown field"),
+        ("column_maps: {unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_forms_configuration_is_named(tmp_path, text, message):
+    config = tmp_path / "forms.yaml"
+    config.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        GroundswellSettings(forms_config=str(config)).column_maps()
+
+
+def test_no_configuration_file_means_no_maps(tmp_path):
+    assert GroundswellSettings(forms_config=str(tmp_path / "absent.yaml")).column_maps() == {}
