@@ -20,8 +20,6 @@ ACTION_RESOURCES = {
     "fundraising_pages": "donations",
     "advocacy_campaigns": "outreaches",
 }
-# Collections without a modified_date filter: read whole and compared with the last read.
-WHOLE_RESOURCES = ("tags", "lists")
 DEFAULT_BASE_URL = "https://actionnetwork.org/api/v2"
 MAX_PER_PAGE = 25
 

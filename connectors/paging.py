@@ -35,7 +35,6 @@ def pipelined_pages(
                 if total_pages is not None:
                     last = total_pages if last is None else min(last, total_pages)
                 if not records:
-                    last = next_to_yield - 1
                     return
                 yield records
                 next_to_yield += 1

@@ -166,17 +166,7 @@ def _quarantine_page(
 def land_action_network_people(
     con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, batch_id: str, log: Log
 ) -> LandingReport:
-    return _land_pages(
-        con,
-        table="raw_action_network",
-        source="action_network",
-        resource="people",
-        pages=lambda since, first: client.iter_people_pages(modified_since=since, first_page=first),
-        record_id=person_uuid,
-        modified=lambda r: r.get("modified_date"),
-        batch_id=batch_id,
-        log=log,
-    )
+    return _land_an_collection(con, client, "people", batch_id, log)
 
 
 def land_action_network_actions(

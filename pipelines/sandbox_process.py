@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import subprocess
 import sys
 import time
@@ -22,22 +23,31 @@ class SandboxProcess:
         self.env: dict[str, str] = {}
 
     def start(self) -> dict[str, str]:
+        """Start it and read its settings; give up after STARTUP_SECONDS without the ready line."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", *self.args],
-            stdout=subprocess.PIPE,
-            text=True,
+            [sys.executable, "-m", "sandbox", "serve", *self.args], stdout=subprocess.PIPE
         )
-        deadline = time.monotonic() + STARTUP_SECONDS
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            line = line.strip()
-            if line.startswith(READY):
-                return self.env
-            if "=" in line and not line.startswith("#"):
-                name, value = line.split("=", 1)
-                self.env[name] = value
-            if time.monotonic() > deadline:
-                break
+        # Raw reads on the descriptor: a buffered reader could hold lines select() cannot see.
+        fd = self.process.stdout.fileno()
+        pending = b""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not selector.select(timeout=remaining):
+                    break
+                chunk = os.read(fd, 65536)
+                if not chunk:  # the process ended before it was ready
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    line = raw.decode("utf-8").strip()
+                    if line.startswith(READY):
+                        return self.env
+                    if "=" in line and not line.startswith("#"):
+                        name, value = line.split("=", 1)
+                        self.env[name] = value
         self.stop()
         raise RuntimeError(
             "the sandbox platforms did not start; run `python -m sandbox serve` to see why"

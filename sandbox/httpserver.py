@@ -64,13 +64,13 @@ class Stats:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.in_flight = 0  # live, so a reset never touches it
         self.reset()
 
     def reset(self) -> None:
         self.requests: dict[str, int] = {}
         self.throttled = 0
         self.max_concurrency = 0
-        self.in_flight = getattr(self, "in_flight", 0)
 
     def as_dict(self) -> dict[str, Any]:
         with self.lock:

@@ -80,7 +80,7 @@ def split_statements(sql: str) -> list[str]:
             current = []
     if "\n".join(current).strip():
         parts.append("\n".join(current))
-    return [p for p in parts if p.split("--", 1)[0].strip() or _has_code(p)]
+    return [p for p in parts if _has_code(p)]
 
 
 def _has_code(block: str) -> bool:

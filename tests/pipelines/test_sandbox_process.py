@@ -1,0 +1,37 @@
+"""`make run` starts the sandbox as a separate process and reads the settings it prints."""
+
+import pytest
+
+from pipelines import sandbox_process
+from pipelines.sandbox_process import SandboxProcess
+
+
+def test_reads_the_printed_settings_then_stops():
+    process = SandboxProcess(["--people", "100", "--an-latency-ms", "0", "--mc-latency-ms", "0"])
+    try:
+        env = process.start()
+        assert sorted(env) == sorted(
+            [
+                "ACTION_NETWORK_BASE_URL",
+                "ACTION_NETWORK_API_KEY",
+                "MAILCHIMP_BASE_URL",
+                "MAILCHIMP_API_KEY",
+                "MAILCHIMP_LIST_ID",
+            ]
+        )
+    finally:
+        process.stop()
+    assert process.process is None
+
+
+def test_gives_up_when_it_is_not_ready_in_time(monkeypatch):
+    monkeypatch.setattr(sandbox_process, "STARTUP_SECONDS", 0.3)
+    process = SandboxProcess(["--people", "300000"])  # takes far longer than 0.3 s to generate
+    with pytest.raises(RuntimeError, match="did not start"):
+        process.start()
+    assert process.process is None, "the half-started process was stopped"
+
+
+def test_a_process_that_dies_is_reported():
+    with pytest.raises(RuntimeError, match="did not start"):
+        SandboxProcess(["--no-such-option"]).start()
