@@ -68,6 +68,7 @@ class OrganisingData:
     actions: dict[str, list[Action]] = field(default_factory=dict)  # by actions collection
     by_object: dict[str, list[Action]] = field(default_factory=dict)  # object uuid -> actions
     referral_codes: dict[str, str] = field(default_factory=dict)  # person uuid -> code
+    codes: list[str] = field(default_factory=list)  # the same codes, to draw from
     lists: list[OrgObject] = field(default_factory=list)
     custom_fields: tuple[str, ...] = CUSTOM_FIELDS
 
@@ -102,6 +103,7 @@ def build(rng: random.Random, people: list[Any], now: datetime) -> OrganisingDat
             event.start = now + timedelta(days=rng.randrange(-300, 60))
         for person in rng.sample(people, max(1, len(people) // 50)):
             data.referral_codes[person.uuid] = f"ref-{person.uuid[:8]}"
+        data.codes = list(data.referral_codes.values())
     for person in people:
         add_actions(rng, data, person, now)
     return data
@@ -115,7 +117,7 @@ def add_actions(
     since: datetime | None = None,
 ) -> None:
     """The actions one person takes, after `since` when given (people act again later)."""
-    codes = list(data.referral_codes.values())
+    codes = data.codes
     for collection, _, share, most in PLAN:
         if rng.random() >= share:
             continue
