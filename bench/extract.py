@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -26,9 +27,18 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.action_network import ActionNetworkClient  # noqa: E402
 from connectors.mailchimp import MailchimpClient  # noqa: E402
-from pipelines.landing import land_action_network_people, land_mailchimp_members  # noqa: E402
+from pipelines.landing import (  # noqa: E402
+    land_action_network_actions,
+    land_action_network_people,
+    land_action_network_whole,
+    land_mailchimp_audience,
+    land_mailchimp_campaigns,
+    land_mailchimp_members,
+    reconcile_mailchimp_members,
+)
 from warehouse.connection import connect  # noqa: E402
 
+ACTIONS = ("signatures", "attendances", "submissions", "donations", "outreaches")
 HEADER = [
     "tool",
     "pull",
@@ -189,39 +199,68 @@ def run(
         )
         return an, mc
 
-    def groundswell(con, label: str) -> list[Row]:
+    def groundswell(con, label: str, everything: bool = True) -> list[Row]:
+        """People and members first (what Parsons is compared on), then, unless told not
+        to, every other resource of each platform."""
         truth = platforms.counts()
         an, mc = clients()
-        an_s, an_stats = platforms.measure(
-            platforms.an, lambda: land_action_network_people(con, an, label, print_nothing)
-        )
-        mc_s, mc_stats = platforms.measure(
-            platforms.mc, lambda: land_mailchimp_members(con, mc, label, print_nothing)
-        )
-        rows = []
-        for table, name, seconds, st, client, known, used in (
+        pulls = [
             (
-                "raw_action_network",
                 "Action Network people",
-                an_s,
-                an_stats,
+                platforms.an,
                 an,
+                lambda: land_action_network_people(con, an, label, print_nothing),
+                "SELECT count(*), count(DISTINCT record_id) FROM raw_action_network WHERE resource = 'people'",
                 truth["action_network_people"],
-                f"{sum(an_stats['requests'].values()) / an_s / rate:.0%} of {rate:g}/s",
             ),
             (
-                "raw_mailchimp",
                 "Mailchimp members",
-                mc_s,
-                mc_stats,
+                platforms.mc,
                 mc,
+                lambda: land_mailchimp_members(con, mc, label, print_nothing),
+                "SELECT count(*), count(DISTINCT record_id) FROM raw_mailchimp WHERE resource = 'members'",
                 truth["mailchimp_members"],
-                f"{mc_stats['max_concurrency']} of 10 conn.",
             ),
-        ):
-            total, distinct = con.execute(
-                f"SELECT count(*), count(DISTINCT record_id) FROM {table}"
-            ).fetchone()
+        ]
+        if everything:
+            an_all, mc_all = clients()
+            actions = ", ".join(f"'{name}'" for name in ACTIONS)
+            pulls += [
+                (
+                    "Action Network actions, tags, lists",
+                    platforms.an,
+                    an_all,
+                    lambda: (
+                        land_action_network_actions(con, an_all, label, print_nothing),
+                        land_action_network_whole(con, an_all, label, print_nothing),
+                    ),
+                    f"SELECT count(*), count(DISTINCT record_id) FROM raw_action_network WHERE resource IN ({actions})",
+                    sum(truth[f"action_network_{name}"] for name in ACTIONS),
+                ),
+                (
+                    "Mailchimp campaigns, activity, audience",
+                    platforms.mc,
+                    mc_all,
+                    lambda: (
+                        land_mailchimp_audience(con, mc_all, label),
+                        land_mailchimp_campaigns(
+                            con, mc_all, label, print_nothing, now=platform_now()
+                        ),
+                        reconcile_mailchimp_members(con, mc_all, label, print_nothing),
+                    ),
+                    "SELECT count(*), count(DISTINCT record_id) FROM raw_mailchimp WHERE resource = 'email_activity'",
+                    truth["mailchimp_email_activity"],
+                ),
+            ]
+        rows = []
+        for name, base, client, work, landed_sql, known in pulls:
+            seconds, st = platforms.measure(base, work)
+            made = sum(st["requests"].values())
+            if base == platforms.an:
+                used = f"{made / seconds / rate:.0%} of {rate:g}/s"
+            else:
+                used = f"{st['max_concurrency']} of 10 conn."
+            total, distinct = con.execute(landed_sql).fetchone()
             duplicates = (
                 "" if label == "incremental" or total == distinct else f" ({total - distinct} dup!)"
             )
@@ -229,7 +268,7 @@ def run(
                 Row(
                     "Groundswell",
                     f"{name}, {label}{duplicates}",
-                    sum(st["requests"].values()),
+                    made,
                     seconds,
                     distinct,
                     known,
@@ -238,10 +277,15 @@ def run(
                     used,
                 )
             )
+            print(f"  {rows[-1].pull}: {made:,} requests in {seconds:.1f} s", flush=True)
         return rows
+
+    def platform_now():
+        return datetime.fromisoformat(platforms.counts()["now"]).replace(tzinfo=None)
 
     con = connect(workdir / "warehouse.duckdb")
     rows = groundswell(con, "full")
+    MINIMUM["actions"] = an_minimum_requests(con)
     print("  Groundswell full pull done", flush=True)
     changes = platforms.advance(days=1)
     print(f"  one simulated day: {changes}", flush=True)
@@ -250,7 +294,7 @@ def run(
 
     platforms.faults(FAULTS)
     faulty = connect(workdir / "faults.duckdb")
-    for row in groundswell(faulty, "full, 5% faults"):
+    for row in groundswell(faulty, "full, 5% faults", everything=False):
         row.limit_used = "-"
         rows.append(row)
     faulty.close()
@@ -259,6 +303,64 @@ def run(
     if not skip_parsons:
         rows += parsons(platforms, rate)
     return rows
+
+
+MINIMUM: dict[str, int] = {}
+OBJECTS = {
+    "petitions": ("signatures", "petition"),
+    "events": ("attendances", "event"),
+    "forms": ("submissions", "form"),
+    "fundraising_pages": ("donations", "fundraising_page"),
+    "advocacy_campaigns": ("outreaches", "advocacy_campaign"),
+}
+
+
+def an_minimum_requests(con) -> int:
+    """The fewest requests that can read what landed, at 25 a page: every collection's
+    pages, each object's action pages (one even when empty), each tag's taggings, the
+    custom fields."""
+    pages = 0
+
+    def count(sql: str) -> int:
+        return int(con.execute(sql).fetchone()[0])
+
+    for collection, (actions, name) in OBJECTS.items():
+        pages += max(
+            1,
+            -(
+                -count(
+                    f"SELECT count(DISTINCT record_id) FROM raw_action_network WHERE resource = '{collection}'"
+                )
+                // 25
+            ),
+        )
+        pages += count(
+            f"""SELECT coalesce(sum(greatest(1, ceil(n / 25))), 0) FROM (
+                SELECT o.record_id, count(DISTINCT a.record_id) AS n
+                FROM (SELECT DISTINCT record_id FROM raw_action_network WHERE resource = '{collection}') o
+                LEFT JOIN raw_action_network a ON a.resource = '{actions}'
+                 AND a.payload ->> '$."action_network:{name}_id"' = o.record_id
+                GROUP BY 1)"""
+        )
+    for whole in ("tags", "lists"):
+        pages += max(
+            1,
+            -(
+                -count(
+                    f"SELECT count(DISTINCT record_id) FROM raw_action_network WHERE resource = '{whole}'"
+                )
+                // 25
+            ),
+        )
+    pages += count(
+        """SELECT coalesce(sum(greatest(1, ceil(n / 25))), 0) FROM (
+            SELECT t.record_id, count(DISTINCT g.record_id) AS n
+            FROM (SELECT DISTINCT record_id FROM raw_action_network WHERE resource = 'tags') t
+            LEFT JOIN raw_action_network g ON g.resource = 'taggings'
+             AND g.payload ->> '$."groundswell:tag_id"' = t.record_id
+            GROUP BY 1)"""
+    )
+    return pages + 1  # metadata/custom_fields
 
 
 def print_nothing(_: str) -> None:
@@ -347,15 +449,27 @@ def print_table(rows: list[Row]) -> None:
     by = {r.pull: r for r in rows if r.tool == "Groundswell"}
     an_full, mc_full = by["Action Network people, full"], by["Mailchimp members, full"]
     an_inc, mc_inc = by["Action Network people, incremental"], by["Mailchimp members, incremental"]
+    act_full = by["Action Network actions, tags, lists, full"]
+    act_inc = by["Action Network actions, tags, lists, incremental"]
+    eng_full = by["Mailchimp campaigns, activity, audience, full"]
+    eng_inc = by["Mailchimp campaigns, activity, audience, incremental"]
     minimum = -(-an_full.truth // 25)
     print()
     print(
-        f"Action Network full pull: {an_full.requests} requests for {minimum} pages of 25 and the empty page "
+        f"Action Network people, full: {an_full.requests} requests for {minimum} pages of 25 and the empty page "
         f"that ends the collection (minimum + {an_full.requests - minimum - 1})"
     )
     print(
+        f"Action Network actions, tags, lists, full: {act_full.requests} requests, the minimum at 25 a page "
+        f"being {MINIMUM['actions']} (minimum + {act_full.requests - MINIMUM['actions']})"
+    )
+    full = an_full.requests + act_full.requests
+    inc = an_inc.requests + act_inc.requests
+    print(
         f"Incremental after one day, share of the full pull's requests: Action Network "
-        f"{an_inc.requests / an_full.requests:.1%}, Mailchimp {mc_inc.requests / mc_full.requests:.1%}"
+        f"{inc / full:.1%} ({inc} of {full}; people alone {an_inc.requests / an_full.requests:.1%}), "
+        f"Mailchimp {(mc_inc.requests + eng_inc.requests) / (mc_full.requests + eng_full.requests):.1%} "
+        f"({mc_inc.requests + eng_inc.requests} of {mc_full.requests + eng_full.requests})"
     )
     peer = next((r for r in rows if r.tool == "Parsons" and r.pull.startswith("Mailchimp")), None)
     if peer:

@@ -1,4 +1,5 @@
-"""Mailchimp Marketing API v3 client: audience members and member tags."""
+"""Mailchimp Marketing API v3 client: the audience, its members, merge fields and tags,
+sent campaigns and their email activity, and member tags."""
 
 from __future__ import annotations
 
@@ -26,6 +27,31 @@ def base_url_for_key(api_key: str) -> str:
             "copy the whole key from Mailchimp, or set the base URL explicitly",
         )
     return f"https://{dc}.api.mailchimp.com/3.0"
+
+
+def mailchimp_time(moment: datetime) -> str:
+    """ISO 8601 in UTC as Mailchimp's filters take it."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def flatten_activity(campaign_id: str, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One recipient's email-activity row as one record per event, each with a stable id
+    (the same event read twice gets the same id)."""
+    email_id = row.get("email_id") or subscriber_hash(row.get("email_address") or "")
+    events = []
+    for event in row.get("activity") or []:
+        key = "|".join(str(event.get(k) or "") for k in ("action", "type", "timestamp", "url"))
+        events.append(
+            {
+                "id": hashlib.md5(f"{campaign_id}|{email_id}|{key}".encode()).hexdigest(),
+                "campaign_id": campaign_id,
+                "list_id": row.get("list_id"),
+                "email_id": email_id,
+                "email_address": row.get("email_address"),
+                **{k: event.get(k) for k in ("action", "type", "timestamp", "url")},
+            }
+        )
+    return events
 
 
 def subscriber_hash(email: str) -> str:
@@ -65,38 +91,108 @@ class MailchimpClient:
         """The audience itself; a cheap way to check the key and the list id."""
         return self.http.request("GET", f"lists/{self.list_id}")
 
+    def get_member(self, member_id: str) -> dict[str, Any]:
+        """One member by subscriber hash; NotFoundError when it no longer exists."""
+        return self.http.request(
+            "GET", f"lists/{self.list_id}/members/{member_id}", params={"exclude_fields": "_links"}
+        )
+
     def iter_member_pages(
         self,
         since_last_changed: datetime | None = None,
         count: int | None = None,
         first_page: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of members of every status, oldest change first. The first page gives
-        the total; the rest are fetched over up to `max_connections` connections."""
-        count = min(count or self.page_size, MAX_COUNT)
+        """Pages of members of every status (archived included), oldest change first."""
         params: dict[str, Any] = {
-            "count": count,
             "sort_field": "last_changed",
             "sort_dir": "ASC",
             "exclude_fields": "members._links,_links",
         }
         if since_last_changed is not None:
-            params["since_last_changed"] = since_last_changed.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            params["since_last_changed"] = mailchimp_time(since_last_changed)
+        return self.iter_offset_pages(
+            f"lists/{self.list_id}/members", "members", params, count, first_page
+        )
+
+    def iter_member_ids(self) -> Iterator[list[str]]:
+        """Every member id now in the audience, for reconciliation: the smallest response
+        that still pages exactly."""
+        params = {"fields": "members.id,total_items"}
+        for page in self.iter_offset_pages(f"lists/{self.list_id}/members", "members", params):
+            yield [m["id"] for m in page if m.get("id")]
+
+    def iter_offset_pages(
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any] | None = None,
+        count: int | None = None,
+        first_page: int = 1,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of any offset-paged collection (`key` names its array). The first page
+        gives `total_items`; the rest are fetched over up to `max_connections`
+        connections and yielded in order."""
+        count = min(count or self.page_size, MAX_COUNT)
+        base = {**(params or {}), "count": count}
         total: list[int] = []
 
         def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
             offset = (page - 1) * count
-            body = (
-                self.http.request(
-                    "GET", f"lists/{self.list_id}/members", params={**params, "offset": offset}
-                )
-                or {}
-            )
+            body = self.http.request("GET", path, params={**base, "offset": offset}) or {}
             if not total:
                 total.append(int(body.get("total_items") or 0))
-            return body.get("members") or [], max(1, -(-total[0] // count))
+            return body.get(key) or [], max(1, -(-total[0] // count))
 
         yield from pipelined_pages(fetch, self.max_connections, first_page)
+
+    def list_audiences(self) -> list[dict[str, Any]]:
+        """Every audience (list) the key reaches, with its stats."""
+        return self._all("lists", "lists", {"exclude_fields": "lists._links,_links"})
+
+    def merge_fields(self) -> list[dict[str, Any]]:
+        """The audience's merge fields (FNAME, PHONE, ...): their tags, names and types."""
+        return self._all(
+            f"lists/{self.list_id}/merge-fields",
+            "merge_fields",
+            {"exclude_fields": "merge_fields._links,_links"},
+        )
+
+    def tags(self) -> list[dict[str, Any]]:
+        """Every tag on the audience (`tag-search` with no name lists them all)."""
+        return self._all(f"lists/{self.list_id}/tag-search", "tags")
+
+    def _all(self, path: str, key: str, params: dict[str, Any] | None = None) -> list[dict]:
+        return [item for page in self.iter_offset_pages(path, key, params) for item in page]
+
+    def iter_campaign_pages(
+        self, since_send_time: datetime | None = None, first_page: int = 1
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Sent campaigns to this audience, oldest first, sent after `since_send_time`."""
+        params: dict[str, Any] = {
+            "list_id": self.list_id,
+            "status": "sent",
+            "sort_field": "send_time",
+            "sort_dir": "ASC",
+            "exclude_fields": "campaigns._links,_links",
+        }
+        if since_send_time is not None:
+            params["since_send_time"] = mailchimp_time(since_send_time)
+        return self.iter_offset_pages("campaigns", "campaigns", params, first_page=first_page)
+
+    def iter_email_activity(
+        self, campaign_id: str, since: datetime | None = None, first_page: int = 1
+    ) -> Iterator[list[dict[str, Any]]]:
+        """One campaign's opens, clicks and bounces after `since`, one record per event:
+        Mailchimp pages by recipient, each with a list of events; they are flattened here
+        so each event can be kept and deduplicated on its own."""
+        params: dict[str, Any] = {"exclude_fields": "emails._links,_links"}
+        if since is not None:
+            params["since"] = mailchimp_time(since)
+        for page in self.iter_offset_pages(
+            f"reports/{campaign_id}/email-activity", "emails", params, first_page=first_page
+        ):
+            yield [event for row in page for event in flatten_activity(campaign_id, row)]
 
     def set_member_tags(
         self, member_id: str, tags: dict[str, bool], *, is_syncing: bool = True

@@ -45,6 +45,8 @@ class MailchimpResource(dg.ConfigurableResource):
     list_id: str = ""
     base_url: str = ""
     max_connections: int = 8
+    activity_days: int = 30
+    reconcile_days: float = 7.0
 
     @property
     def configured(self) -> bool:
@@ -129,6 +131,8 @@ def build_resources() -> dict[str, object]:
             list_id=settings.get("MAILCHIMP_LIST_ID"),
             base_url=settings.get("MAILCHIMP_BASE_URL"),
             max_connections=int(settings.get("MAILCHIMP_MAX_CONNECTIONS")),
+            activity_days=int(settings.get("MAILCHIMP_ACTIVITY_DAYS")),
+            reconcile_days=float(settings.get("MAILCHIMP_RECONCILE_DAYS")),
         ),
         "groundswell": GroundswellSettings(
             forms_inbox=settings.get("FORMS_INBOX"),

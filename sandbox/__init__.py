@@ -15,7 +15,7 @@ from sandbox.advance import advance
 from sandbox.clock import Clock
 from sandbox.generator import Organisation, generate, write_form_exports, write_truth
 from sandbox.httpserver import Request, Response
-from sandbox.mailchimp import MailchimpServer
+from sandbox.mailchimp import MERGE_FIELDS, MailchimpServer
 
 ENV_NAMES = (
     "ACTION_NETWORK_BASE_URL",
@@ -69,8 +69,9 @@ class Sandbox:
         }
 
     def advance(self, days: float = 1) -> dict[str, Any]:
-        """Move the organisation forward: new people, changes, unsubscribes. The demo
-        exports and truth.csv, when written, are rewritten to match."""
+        """Move the organisation forward: new people, changes, unsubscribes, Mailchimp
+        campaigns and their activity, permanent deletes. The demo exports and truth.csv,
+        when written, are rewritten to match."""
         with self._advance_lock:
             counts = advance(
                 self.org, self.action_network, self.mailchimp, self.clock, days, self._rng
@@ -96,6 +97,11 @@ class Sandbox:
             counts = {
                 "action_network_people": len(self.action_network.people),
                 "mailchimp_members": len(self.mailchimp.members),
+                "mailchimp_campaigns": len(self.mailchimp.campaigns),
+                # Every event email-activity serves, a deleted member's included.
+                "mailchimp_email_activity": sum(c.events for c in self.mailchimp.campaigns),
+                "mailchimp_merge_fields": len(MERGE_FIELDS),
+                "mailchimp_tags": len(self.mailchimp.tag_ids),
             }
             for name, actions in self.org.organising.actions.items():
                 counts[f"action_network_{name}"] = len(actions)

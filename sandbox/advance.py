@@ -4,11 +4,12 @@ some people unsubscribe, so incremental syncs have something real to find."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.action_network import ActionNetworkState
 from sandbox.actions import add_actions
+from sandbox.campaigns import late_activity, new_campaign, send
 from sandbox.clock import Clock
 from sandbox.generator import Organisation, add_appearances, make_human
 from sandbox.mailchimp import MailchimpState
@@ -17,6 +18,10 @@ NEW_PER_DAY = 0.002  # of the organisation's size
 MODIFIED_PER_DAY = 0.01
 UNSUBSCRIBED_PER_DAY = 0.003
 ACTING_PER_DAY = 0.01
+CAMPAIGN_EVERY_DAYS = 7
+LATE_DAYS = 3  # a campaign sent this recently still gathers opens...
+LATE_OPENS_PER_DAY = 0.01  # ...from this share of its audience a day
+DELETED_PER_DAY = 0.0005  # of the audience, permanently deleted
 
 
 def advance(
@@ -76,6 +81,11 @@ def advance(
         for member in leaving:
             member.status = "unsubscribed"
             member.last_changed = moment()
+        # Mailchimp engagement last, so the draws above stay what they were before it.
+        sent, activity = _campaigns(mc, rng, start, end, days)
+        deleting = round(len(mc.members) * DELETED_PER_DAY * days)
+        gone = rng.sample(mc.members, min(len(mc.members), max(deleting, int(days >= 1))))
+        mc.forget(gone)
         an.version += 1
         mc.version += 1
     return {
@@ -87,4 +97,33 @@ def advance(
         "mailchimp_modified": len(changed_mc),
         "mailchimp_unsubscribed": len(leaving),
         "action_network_actions": new_actions,
+        "mailchimp_campaigns_sent": sent,
+        "mailchimp_activity_events": activity,
+        "mailchimp_deleted": len(gone),
     }
+
+
+def _campaigns(
+    mc: MailchimpState, rng: random.Random, start: datetime, end: datetime, days: float
+) -> tuple[int, int]:
+    """Late opens on campaigns sent in the LATE_DAYS before the window, then the campaigns
+    due in it (one a week, at least one in a day or more), each sent early in its slot to
+    whoever is subscribed then. Every event falls in (start, end]. Returns (sent, events)."""
+    events = 0
+    for c in [c for c in mc.campaigns if start - timedelta(days=LATE_DAYS) <= c.send_time < start]:
+        audience = [m for m in mc.members if m.status == "subscribed" and m.signup <= c.send_time]
+        share = LATE_OPENS_PER_DAY * min(days, LATE_DAYS)
+        events += late_activity(rng, c, audience, start, end, share)
+    due = int(days // CAMPAIGN_EVERY_DAYS)
+    newest = max((c.send_time for c in mc.campaigns), default=None)
+    if days >= 1 or newest is None or end - newest >= timedelta(days=CAMPAIGN_EVERY_DAYS):
+        due = max(1, due)
+    slot = int((end - start).total_seconds()) // max(1, due)
+    for n in range(due):
+        # In the first half of its slot, so some of its activity falls in the window too.
+        send_time = start + timedelta(seconds=n * slot + rng.randrange(1, max(2, slot // 2)))
+        recipients = [m for m in mc.members if m.status == "subscribed" and m.signup <= send_time]
+        c = new_campaign(rng, len(mc.campaigns), send_time)
+        events += send(rng, c, recipients, end)
+        mc.add_campaign(c)
+    return due, events

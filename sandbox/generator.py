@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sandbox.actions import OrganisingData
 from sandbox.actions import build as build_organising
+from sandbox.campaigns import McCampaign
+from sandbox.campaigns import history as campaign_history
 from sandbox.names import (
     EMAIL_DOMAINS,
     FAMILY_NAMES,
@@ -77,6 +79,7 @@ class McMember:
     last_changed: datetime
     web_id: int
     tags: list[str] = field(default_factory=list)
+    tier: str = ""  # the TIER merge field, empty until a sync writes one
 
     @property
     def id(self) -> str:
@@ -95,6 +98,7 @@ class Organisation:
     truth: list[tuple[str, str, str]]
     now: datetime = field(init=False)
     organising: OrganisingData = field(default_factory=OrganisingData)
+    mc_campaigns: list[McCampaign] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.now = datetime.combine(self.today, time(6, 0), tzinfo=UTC).replace(tzinfo=None)
@@ -160,6 +164,7 @@ def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> O
         add_appearances(rng, org, index, now)
     # A separate stream, so adding resources never reshuffles the people above.
     org.organising = build_organising(random.Random(seed + 7), org.an_people, now)
+    org.mc_campaigns = campaign_history(random.Random(seed + 11), org.mc_members, now)
     return org
 
 

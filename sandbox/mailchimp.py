@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.campaigns import CLICK, HARD_BOUNCE, OPEN, McCampaign, Rows, ip_address, rows_after
 from sandbox.clock import Clock
 from sandbox.generator import McMember, Organisation, subscriber_hash
 from sandbox.httpserver import PlatformServer, Request, Response, Route
@@ -20,6 +21,20 @@ MAX_COUNT = 1000
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
 ERROR_DOCS = "https://mailchimp.com/developer/marketing/docs/errors/"
 FAST_EXCLUDES = {"members._links", "_links"}
+LIST_NAME = "Sandbox Audience"
+DATA_CENTRE = "us21"
+# merge_id, tag, name, type, options: the default audience's fields plus one of our own.
+MERGE_FIELDS: tuple[tuple[int, str, str, str, dict[str, Any]], ...] = (
+    (1, "FNAME", "First Name", "text", {"size": 25}),
+    (2, "LNAME", "Last Name", "text", {"size": 25}),
+    (3, "ADDRESS", "Address", "address", {"default_country": 164}),
+    (4, "PHONE", "Phone Number", "phone", {"phone_format": "US"}),
+    (5, "TIER", "Tier", "text", {"size": 25}),
+)
+CAMPAIGN_STATUSES = ("save", "paused", "schedule", "sending", "sent")
+CAMPAIGN_TYPES = ("regular", "plaintext", "absplit", "rss", "variate")
+UNARCHIVABLE = ("cleaned", "pending", "archived")
+ACTIVITY_CACHE = 64  # (campaign, since) selections kept; clients page one `since` at a time
 
 
 def problem(status: int, title: str, detail: str) -> Response:
@@ -68,7 +83,13 @@ def member_json(m: McMember, list_id: str, api: str, tag_ids: dict[str, int]) ->
         "email_type": "html",
         "status": m.status,
         "consents_to_one_to_one_messaging": True,
-        "merge_fields": {"FNAME": m.fname, "LNAME": m.lname, "ADDRESS": address, "PHONE": m.phone},
+        "merge_fields": {
+            "FNAME": m.fname,
+            "LNAME": m.lname,
+            "ADDRESS": address,
+            "PHONE": m.phone,
+            "TIER": m.tier,
+        },
         "stats": {"avg_open_rate": 0, "avg_click_rate": 0},
         "ip_signup": "",
         "timestamp_signup": iso(m.signup),
@@ -133,6 +154,198 @@ def _keep(doc: Any, paths: list[list[str]]) -> Any:
     return kept
 
 
+def shaped(body: dict[str, Any], params: dict[str, str]) -> Any:
+    """`fields` (keep only these dotted paths) then `exclude_fields` (drop these)."""
+    if params.get("fields"):
+        body = _keep(body, [f.strip().split(".") for f in params["fields"].split(",") if f.strip()])
+    for path in (params.get("exclude_fields") or "").split(","):
+        if path.strip():
+            _drop(body, path.strip().split("."))
+    return body
+
+
+def page_args(params: dict[str, str], default: int | None = 10) -> tuple[int | None, int]:
+    """(count, offset) as Mailchimp reads them: count capped at 1000. ValueError if not
+    integers; a None default means "all" when no count is sent."""
+    count = params.get("count")
+    chosen = default if count is None else min(MAX_COUNT, max(0, int(count)))
+    return chosen, max(0, int(params.get("offset", "0")))
+
+
+def merge_field_json(
+    spec: tuple[int, str, str, str, dict[str, Any]], list_id: str, api: str
+) -> dict[str, Any]:
+    merge_id, tag, name, kind, options = spec
+    href = f"{api}/lists/{list_id}/merge-fields/{merge_id}"
+    return {
+        "merge_id": merge_id,
+        "tag": tag,
+        "name": name,
+        "type": kind,
+        "required": False,
+        "default_value": "",
+        "public": True,
+        "display_order": merge_id + 1,  # EMAIL is always first
+        "options": dict(options),
+        "help_text": "",
+        "list_id": list_id,
+        "_links": [
+            {"rel": "self", "href": href, "method": "GET"},
+            {"rel": "parent", "href": f"{api}/lists/{list_id}/merge-fields", "method": "GET"},
+        ],
+    }
+
+
+def campaign_json(c: McCampaign, list_id: str, api: str) -> dict[str, Any]:
+    t = c.tally()
+    href = f"{api}/campaigns/{c.id}"
+    return {
+        "id": c.id,
+        "web_id": c.web_id,
+        "type": "regular",
+        "create_time": iso(c.create_time),
+        "archive_url": f"http://eepurl.com/{c.id[:6]}",
+        "long_archive_url": f"https://{DATA_CENTRE}.campaign-archive.com/?u=sandbox&id={c.id}",
+        "status": "sent",
+        "emails_sent": c.emails_sent,
+        "send_time": iso(c.send_time),
+        "content_type": "template",
+        "needs_block_refresh": False,
+        "resendable": False,
+        "recipients": {
+            "list_id": list_id,
+            "list_is_active": True,
+            "list_name": LIST_NAME,
+            "segment_text": "",
+            "recipient_count": c.emails_sent,
+        },
+        "settings": {
+            "subject_line": c.subject,
+            "preview_text": "",
+            "title": c.title,
+            "from_name": "Groundswell Sandbox",
+            "reply_to": "hello@groundswell.example.org",
+            "use_conversation": False,
+            "to_name": "",
+            "folder_id": "",
+            "authenticate": True,
+            "auto_footer": False,
+            "inline_css": False,
+            "auto_tweet": False,
+            "fb_comments": False,
+            "timewarp": False,
+            "template_id": 0,
+            "drag_and_drop": True,
+        },
+        "tracking": {
+            "opens": True,
+            "html_clicks": True,
+            "text_clicks": False,
+            "goal_tracking": False,
+            "ecomm360": False,
+            "google_analytics": "",
+            "clicktale": "",
+        },
+        "report_summary": {
+            "opens": t.opens,
+            "unique_opens": t.unique_opens,
+            "open_rate": t.rate(t.unique_opens, c.emails_sent),
+            "clicks": t.clicks,
+            "subscriber_clicks": t.unique_clicks,
+            "click_rate": t.rate(t.unique_clicks, c.emails_sent),
+        },
+        "delivery_status": {"enabled": False},
+        "_links": [
+            {"rel": "parent", "href": f"{api}/campaigns", "method": "GET"},
+            {"rel": "self", "href": href, "method": "GET"},
+            {"rel": "content", "href": f"{href}/content", "method": "GET"},
+            {"rel": "reports", "href": f"{api}/reports/{c.id}", "method": "GET"},
+        ],
+    }
+
+
+def report_json(c: McCampaign, list_id: str, api: str) -> dict[str, Any]:
+    t = c.tally()
+    return {
+        "id": c.id,
+        "campaign_title": c.title,
+        "type": "regular",
+        "list_id": list_id,
+        "list_is_active": True,
+        "list_name": LIST_NAME,
+        "subject_line": c.subject,
+        "preview_text": "",
+        "emails_sent": c.emails_sent,
+        "abuse_reports": 0,
+        "unsubscribed": 0,
+        "send_time": iso(c.send_time),
+        "bounces": {
+            "hard_bounces": t.hard_bounces,
+            "soft_bounces": t.soft_bounces,
+            "syntax_errors": 0,
+        },
+        "forwards": {"forwards_count": 0, "forwards_opens": 0},
+        "opens": {
+            "opens_total": t.opens,
+            "unique_opens": t.unique_opens,
+            "open_rate": t.rate(t.unique_opens, c.emails_sent),
+            "last_open": iso(t.last_open),
+        },
+        "clicks": {
+            "clicks_total": t.clicks,
+            "unique_clicks": t.unique_clicks,
+            "unique_subscriber_clicks": t.unique_clicks,
+            "click_rate": t.rate(t.unique_clicks, c.emails_sent),
+            "last_click": iso(t.last_click),
+        },
+        "_links": [
+            {"rel": "self", "href": f"{api}/reports/{c.id}", "method": "GET"},
+            {
+                "rel": "email-activity",
+                "href": f"{api}/reports/{c.id}/email-activity",
+                "method": "GET",
+            },
+        ],
+    }
+
+
+def event_json(c: McCampaign, member: McMember, index: int) -> dict[str, Any]:
+    kind = c.kinds[index]
+    if kind == OPEN:
+        action, detail = "open", ""
+    elif kind >= CLICK:
+        action, detail = "click", ""
+    else:
+        action, detail = "bounce", "hard" if kind == HARD_BOUNCE else "soft"
+    return {
+        "action": action,
+        "type": detail,
+        "timestamp": iso(c.at(index)),
+        "url": c.url(kind),
+        "ip": "" if action == "bounce" else ip_address(member),
+    }
+
+
+def activity_json(
+    c: McCampaign, list_id: str, email_id: str, member: McMember, events: list[int], api: str
+) -> dict[str, Any]:
+    return {
+        "campaign_id": c.id,
+        "list_id": list_id,
+        "list_is_active": True,
+        "email_id": email_id,
+        "email_address": member.email,
+        "activity": [event_json(c, member, i) for i in events],
+        "_links": [
+            {
+                "rel": "parent",
+                "href": f"{api}/reports/{c.id}/email-activity",
+                "method": "GET",
+            },
+        ],
+    }
+
+
 class MailchimpState:
     """One audience's members in memory, for the life of the process."""
 
@@ -150,6 +363,13 @@ class MailchimpState:
         self._cache: dict[tuple, tuple[int, list[McMember]]] = {}
         self._texts: dict[str, str] = {}
         self._text_version = 0
+        self.campaigns: list[McCampaign] = list(org.mc_campaigns)
+        self.campaign_by_id = {c.id: c for c in self.campaigns}
+        # Permanently deleted addresses (subscriber hashes): they can never be re-imported.
+        self.forgotten: set[str] = set()
+        self._activity: dict[tuple[str, datetime | None], tuple[int, Rows]] = {}
+        # Members created by PUT get web ids of their own, clear of the generator's.
+        self._next_web_id = 50_000_000
 
     def _tag_id(self, name: str) -> int:
         if name not in self.tag_ids:
@@ -180,6 +400,71 @@ class MailchimpState:
         with self.lock:
             m = self.by_id.get(member_id)
             return member_json(m, self.list_id, "", self.tag_ids) if m else None
+
+    def new_web_id(self) -> int:
+        self._next_web_id += 1
+        return self._next_web_id
+
+    def add_campaign(self, c: McCampaign) -> None:
+        with self.lock:
+            self.campaigns.append(c)
+            self.campaign_by_id[c.id] = c
+
+    def archive(self, m: McMember) -> None:
+        with self.lock:
+            m.status = "archived"
+            m.last_changed = self.clock.now()
+            self.version += 1
+
+    def forget(self, members: list[McMember]) -> None:
+        """Delete permanently: gone from the audience, the address refused from now on.
+        Their past campaign activity stays in the reports (the totals count it)."""
+        with self.lock:
+            gone = {id(m) for m in members}
+            self.members[:] = [m for m in self.members if id(m) not in gone]
+            for m in members:
+                self.by_id.pop(m.id, None)
+                self._texts.pop(m.id, None)
+                self.forgotten.add(m.id)
+            self.version += 1
+
+    def campaign_selection(
+        self,
+        since: datetime | None,
+        before: datetime | None,
+        since_created: datetime | None,
+        before_created: datetime | None,
+        sort: str,
+        direction: str,
+    ) -> list[McCampaign]:
+        """Sent campaigns in the send and create windows (both ends exclusive), in creation
+        order unless sorted; the sort is stable, so offset pages never overlap."""
+        with self.lock:
+            chosen = [
+                c
+                for c in self.campaigns
+                if (since is None or c.send_time > since)
+                and (before is None or c.send_time < before)
+                and (since_created is None or c.create_time > since_created)
+                and (before_created is None or c.create_time < before_created)
+            ]
+        if sort:
+            chosen.sort(key=lambda c: getattr(c, sort), reverse=direction.upper() == "DESC")
+        return chosen
+
+    def activity_rows(self, c: McCampaign, since: datetime | None) -> Rows:
+        """The campaign's recipients with events after `since`, cached until it gains
+        events (they are only ever appended, so their count is a version)."""
+        key = (c.id, since)
+        with self.lock:
+            cached = self._activity.get(key)
+            if cached and cached[0] == c.events:
+                return cached[1]
+            rows = rows_after(c, since)
+            if len(self._activity) >= ACTIVITY_CACHE:
+                self._activity.clear()
+            self._activity[key] = (c.events, rows)
+            return rows
 
     def selection(
         self,
@@ -230,7 +515,20 @@ class MailchimpServer(PlatformServer):
             Route("GET", "/lists/{list_id}/members", self.list_members),
             Route("GET", "/lists/{list_id}/members/{subscriber_hash}", self.get_member),
             Route("PUT", "/lists/{list_id}/members/{subscriber_hash}", self.put_member),
+            Route("DELETE", "/lists/{list_id}/members/{subscriber_hash}", self.archive_member),
+            Route(
+                "POST",
+                "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
+                self.delete_permanent,
+            ),
             Route("POST", "/lists/{list_id}/members/{subscriber_hash}/tags", self.post_tags),
+            Route("GET", "/lists/{list_id}/merge-fields", self.merge_fields),
+            Route("GET", "/lists/{list_id}/merge-fields/{merge_id}", self.merge_field),
+            Route("GET", "/lists/{list_id}/tag-search", self.tag_search),
+            Route("GET", "/campaigns", self.list_campaigns),
+            Route("GET", "/campaigns/{campaign_id}", self.get_campaign),
+            Route("GET", "/reports/{campaign_id}", self.get_report),
+            Route("GET", "/reports/{campaign_id}/email-activity", self.email_activity),
         ]
         super().__init__(
             PREFIX,
@@ -267,6 +565,23 @@ class MailchimpServer(PlatformServer):
     def not_found(self, request: Request) -> Response:
         return problem(404, "Resource Not Found", "The requested resource could not be found.")
 
+    def bad_page(self) -> Response:
+        return problem(400, "Invalid Resource", "count and offset must be integers.")
+
+    def bad_time(self, name: str) -> Response:
+        return problem(400, "Invalid Resource", f"{name} must be an ISO 8601 time.")
+
+    def _times(self, params: dict[str, str], *names: str) -> list[datetime | None] | Response:
+        """The named time filters, None where absent, or a 400 naming the unreadable one."""
+        times: list[datetime | None] = []
+        for name in names:
+            text = params.get(name) or ""
+            moment = parse_time(text) if text else None
+            if text and moment is None:
+                return self.bad_time(name)
+            times.append(moment)
+        return times
+
     def _list_or_404(self, request: Request) -> Response | None:
         if request.args.get("list_id") != self.state.list_id:
             return self.not_found(request)
@@ -281,7 +596,7 @@ class MailchimpServer(PlatformServer):
     def _list_json(self) -> dict[str, Any]:
         return {
             "id": self.state.list_id,
-            "name": "Sandbox Audience",
+            "name": LIST_NAME,
             "stats": {"member_count": sum(m.status == "subscribed" for m in self.state.members)},
         }
 
@@ -297,10 +612,10 @@ class MailchimpServer(PlatformServer):
             return missing
         params = request.params
         try:
-            count = min(MAX_COUNT, max(0, int(params.get("count", "10"))))
-            offset = max(0, int(params.get("offset", "0")))
+            count, offset = page_args(params)
         except ValueError:
-            return problem(400, "Invalid Resource", "count and offset must be integers.")
+            return self.bad_page()
+        assert count is not None
         status = params.get("status", "")
         if status and status not in STATUSES:
             return problem(400, "Invalid Resource", f"The status '{status}' is not valid.")
@@ -343,14 +658,7 @@ class MailchimpServer(PlatformServer):
                 }
             ],
         }
-        if params.get("fields"):
-            body = _keep(
-                body, [f.strip().split(".") for f in params["fields"].split(",") if f.strip()]
-            )
-        for path in (params.get("exclude_fields") or "").split(","):
-            if path.strip():
-                _drop(body, path.strip().split("."))
-        return Response(200, body)
+        return Response(200, shaped(body, params))
 
     def get_member(self, request: Request) -> Response:
         missing = self._list_or_404(request)
@@ -375,6 +683,14 @@ class MailchimpServer(PlatformServer):
             status = body.get("status")
             if status and status not in STATUSES:
                 return problem(400, "Invalid Resource", f"The status '{status}' is not valid.")
+            if m is None and member_id in self.state.forgotten:
+                email = str(body.get("email_address") or "").strip() or "This contact"
+                return problem(
+                    400,
+                    "Forgotten Email Not Subscribed",
+                    f"{email} was permanently deleted and cannot be re-imported. The contact "
+                    "must re-subscribe to get back on the list.",
+                )
             if m is None:
                 email = str(body.get("email_address") or "").strip()
                 new_status = status or body.get("status_if_new")
@@ -401,7 +717,7 @@ class MailchimpServer(PlatformServer):
                     None,
                     now,
                     now,
-                    100000 + len(self.state.members),
+                    self.state.new_web_id(),
                 )
                 self.state.members.append(m)
                 self.state.by_id[member_id] = m
@@ -418,6 +734,7 @@ class MailchimpServer(PlatformServer):
             m.fname = str(merge.get("FNAME", m.fname))
             m.lname = str(merge.get("LNAME", m.lname))
             m.phone = str(merge.get("PHONE", m.phone))
+            m.tier = str(merge.get("TIER", m.tier))
             m.last_changed = self.state.clock.now()
             self.state.version += 1
             return Response(
@@ -452,3 +769,180 @@ class MailchimpServer(PlatformServer):
             # Tag changes do not move last_changed on the real API either.
             self.state._texts.pop(m.id, None)
         return Response(204)
+
+    def archive_member(self, request: Request) -> Response:
+        """DELETE archives: the member stays, as `archived`, and last_changed moves."""
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        with self.state.lock:
+            m = self.state.by_id.get(request.args["subscriber_hash"])
+            if m is None:
+                return self.not_found(request)
+            if m.status in UNARCHIVABLE:
+                return problem(
+                    405,
+                    "Method Not Allowed",
+                    "This list member cannot be removed. Can not archive a contact that is "
+                    "bounced, pending or archived",
+                )
+            self.state.archive(m)
+        return Response(204)
+
+    def delete_permanent(self, request: Request) -> Response:
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        with self.state.lock:
+            m = self.state.by_id.get(request.args["subscriber_hash"])
+            if m is None:
+                return self.not_found(request)
+            self.state.forget([m])
+        return Response(204)
+
+    def merge_fields(self, request: Request) -> Response:
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        try:
+            count, offset = page_args(request.params)
+        except ValueError:
+            return self.bad_page()
+        assert count is not None
+        api, list_id = request.base + PREFIX, self.state.list_id
+        body = {
+            "merge_fields": [
+                merge_field_json(spec, list_id, api)
+                for spec in MERGE_FIELDS[offset : offset + count]
+            ],
+            "list_id": list_id,
+            "total_items": len(MERGE_FIELDS),
+            "_links": [
+                {"rel": "self", "href": f"{api}/lists/{list_id}/merge-fields", "method": "GET"}
+            ],
+        }
+        return Response(200, shaped(body, request.params))
+
+    def merge_field(self, request: Request) -> Response:
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        spec = next((f for f in MERGE_FIELDS if str(f[0]) == request.args["merge_id"]), None)
+        if spec is None:
+            return self.not_found(request)
+        body = merge_field_json(spec, self.state.list_id, request.base + PREFIX)
+        return Response(200, shaped(body, request.params))
+
+    def tag_search(self, request: Request) -> Response:
+        """Every tag the audience has ever had (a tag outlives its last member), filtered
+        by `name` anywhere in it, case-insensitively. No count means all of them."""
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        try:
+            count, offset = page_args(request.params, default=None)
+        except ValueError:
+            return self.bad_page()
+        wanted = (request.params.get("name") or "").strip().lower()
+        with self.state.lock:
+            tags = [
+                {"id": tag_id, "name": name}
+                for name, tag_id in self.state.tag_ids.items()
+                if wanted in name.lower()
+            ]
+        end = None if count is None else offset + count
+        body = {"tags": tags[offset:end], "total_items": len(tags)}
+        return Response(200, shaped(body, request.params))
+
+    def list_campaigns(self, request: Request) -> Response:
+        params = request.params
+        try:
+            count, offset = page_args(params)
+        except ValueError:
+            return self.bad_page()
+        assert count is not None
+        status, kind = params.get("status", ""), params.get("type", "")
+        if status and status not in CAMPAIGN_STATUSES:
+            return problem(400, "Invalid Resource", f"The status '{status}' is not valid.")
+        if kind and kind not in CAMPAIGN_TYPES:
+            return problem(400, "Invalid Resource", f"The type '{kind}' is not valid.")
+        sort = params.get("sort_field", "")
+        if sort not in ("", "create_time", "send_time"):
+            return problem(400, "Invalid Resource", f"The sort_field '{sort}' is not valid.")
+        times = self._times(
+            params, "since_send_time", "before_send_time", "since_create_time", "before_create_time"
+        )
+        if isinstance(times, Response):
+            return times
+        # Every simulated campaign is a sent regular one to this audience.
+        if status not in ("", "sent") or kind not in ("", "regular"):
+            chosen: list[McCampaign] = []
+        elif params.get("list_id") and params["list_id"] != self.state.list_id:
+            chosen = []
+        else:
+            chosen = self.state.campaign_selection(*times, sort, params.get("sort_dir", "ASC"))
+        api = request.base + PREFIX
+        with self.state.lock:
+            page = [
+                campaign_json(c, self.state.list_id, api) for c in chosen[offset : offset + count]
+            ]
+        body = {
+            "campaigns": page,
+            "total_items": len(chosen),
+            "_links": [{"rel": "self", "href": f"{api}/campaigns", "method": "GET"}],
+        }
+        return Response(200, shaped(body, params))
+
+    def _campaign_or_404(self, request: Request) -> McCampaign | Response:
+        c = self.state.campaign_by_id.get(request.args["campaign_id"])
+        return c if c is not None else self.not_found(request)
+
+    def get_campaign(self, request: Request) -> Response:
+        c = self._campaign_or_404(request)
+        if isinstance(c, Response):
+            return c
+        with self.state.lock:
+            body = campaign_json(c, self.state.list_id, request.base + PREFIX)
+        return Response(200, shaped(body, request.params))
+
+    def get_report(self, request: Request) -> Response:
+        c = self._campaign_or_404(request)
+        if isinstance(c, Response):
+            return c
+        with self.state.lock:
+            body = report_json(c, self.state.list_id, request.base + PREFIX)
+        return Response(200, shaped(body, request.params))
+
+    def email_activity(self, request: Request) -> Response:
+        """Per recipient, their opens, clicks and bounces strictly after `since`; recipients
+        with none left are not listed, and total_items counts the rows that are."""
+        c = self._campaign_or_404(request)
+        if isinstance(c, Response):
+            return c
+        params = request.params
+        try:
+            count, offset = page_args(params)
+        except ValueError:
+            return self.bad_page()
+        assert count is not None
+        times = self._times(params, "since")
+        if isinstance(times, Response):
+            return times
+        api, list_id = request.base + PREFIX, self.state.list_id
+        rows = self.state.activity_rows(c, times[0])
+        with self.state.lock:
+            emails = []
+            for row in range(offset, min(len(rows), offset + count)):
+                events = rows.events(row)
+                member = c.who[events[0]]
+                emails.append(activity_json(c, list_id, member.id, member, events, api))
+        body = {
+            "emails": emails,
+            "campaign_id": c.id,
+            "total_items": len(rows),
+            "_links": [
+                {"rel": "self", "href": f"{api}/reports/{c.id}/email-activity", "method": "GET"},
+                {"rel": "parent", "href": f"{api}/reports/{c.id}", "method": "GET"},
+            ],
+        }
+        return Response(200, shaped(body, params))

@@ -110,6 +110,8 @@ WITH an_tags AS (
                  modified_at) AS created_at,
         modified_at
     FROM mc
+    -- Gone from the audience at the last reconciliation: no longer a source of anything.
+    WHERE payload ->> '$.status' IS DISTINCT FROM 'deleted'
 ), latest_files AS (
     -- A corrected export under the same name replaces the rows of the earlier one.
     SELECT file_name, arg_max(file_hash, loaded_at) AS file_hash

@@ -60,6 +60,36 @@ def set_cursor(con: duckdb.DuckDBPyConnection, source: str, resource: str, value
     )
 
 
+def mark_vanished(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    resource: str,
+    record_ids: pd.DataFrame,
+    batch_id: str,
+) -> int:
+    """Append a tombstone (`status: deleted`) for each record a platform no longer has,
+    dated like the record's last version so a later genuine read of it wins. Call inside
+    the transaction that records the reconciliation."""
+    if record_ids.empty:
+        return 0
+    vanished_ids = record_ids  # noqa: F841 - read by name in the SQL below
+    con.execute(
+        f"""
+        INSERT INTO {table} (resource, record_id, modified_at, payload, batch_id, loaded_at)
+        SELECT resource, record_id, modified_at,
+               json_object('id', record_id, 'status', 'deleted',
+                           'list_id', payload ->> '$.list_id'),
+               ?, ?
+        FROM {table}
+        WHERE resource = ? AND record_id IN (SELECT record_id FROM vanished_ids)
+        QUALIFY row_number() OVER (
+            PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+        """,
+        [batch_id, utcnow(), resource],
+    )
+    return len(record_ids)
+
+
 def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
     """Run a .sql file of several statements; `$name` parameters are bound by name."""
     statements = [s for s in split_statements(path.read_text()) if s.strip()]

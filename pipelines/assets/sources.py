@@ -1,6 +1,7 @@
 """Source assets: land raw records from each platform and the forms inbox."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from connectors.errors import AuthError, NotFoundError, PlatformError
+from connectors.mailchimp import MailchimpClient
 from pipelines import landing
 from pipelines.resources import (
     ActionNetworkResource,
@@ -60,6 +62,18 @@ def _land(
         raise _platform_failure(exc, variables) from None
 
 
+def _landed(
+    context: dg.AssetExecutionContext,
+    name: str,
+    result: dict[str, object],
+    request_stats: dict[str, int],
+) -> dg.MaterializeResult:
+    """Log the counts landed and return them, with the request counts, as metadata."""
+    summary = ", ".join(f"{k} {v}" for k, v in result.items() if isinstance(v, int))
+    context.log.info(f"{name}: {summary}")
+    return dg.MaterializeResult(metadata={**result, **request_stats})
+
+
 def _action_network_asset(
     name: str,
     description: str,
@@ -91,9 +105,7 @@ def _action_network_asset(
             AN_SETTINGS,
             lambda con: counts(land(con, client, context.run.run_id, context.log.info)),
         )
-        summary = ", ".join(f"{k} {v}" for k, v in result.items() if isinstance(v, int))
-        context.log.info(f"{name}: {summary}")
-        return dg.MaterializeResult(metadata={**result, **client.http.stats.as_dict()})
+        return _landed(context, name, result, client.http.stats.as_dict())
 
     return _asset
 
@@ -120,40 +132,89 @@ action_network_tags = _action_network_asset(
 )
 
 
-@dg.asset(
-    group_name="sources",
-    kinds={"python", "duckdb"},
-    pool="warehouse",
-    retry_policy=SOURCE_RETRY,
-    description="Mailchimp audience members of every status, landed raw; incremental by last_changed.",
-)
-def mailchimp_members(
-    context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
-    mailchimp: MailchimpResource,
-) -> dg.MaterializeResult:
-    if not mailchimp.configured:
-        return _skipped(context, "Mailchimp", "MAILCHIMP_API_KEY")
-    if not mailchimp.list_id:
-        raise dg.Failure(
-            description="Mailchimp: MAILCHIMP_LIST_ID is not set; set it to the audience id "
-            "(Audience > Settings > Audience name and defaults).",
-            allow_retries=False,
-        )
-    try:
-        client = mailchimp.client()
-    except PlatformError as exc:
-        raise _platform_failure(exc, MC_SETTINGS) from None
-    report = _land(
-        context,
-        warehouse,
-        MC_SETTINGS,
-        lambda con: landing.land_mailchimp_members(
-            con, client, context.run.run_id, context.log.info
-        ).metadata(),
+def _mailchimp_asset(
+    name: str,
+    description: str,
+    land: Callable[
+        [duckdb.DuckDBPyConnection, MailchimpClient, str, Callable, MailchimpResource], Any
+    ],
+) -> dg.AssetsDefinition:
+    """One Mailchimp source: skipped without a key, failing with the settings to fix on a
+    refused key or a missing list id, counts (never personal data) in its metadata."""
+
+    @dg.asset(
+        name=name,
+        group_name="sources",
+        kinds={"python", "duckdb"},
+        pool="warehouse",
+        retry_policy=SOURCE_RETRY,
+        description=description,
     )
-    context.log.info(f"Mailchimp members: {report['records']} records in {report['pages']} pages")
-    return dg.MaterializeResult(metadata={**report, **client.http.stats.as_dict()})
+    def _asset(
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBResource,
+        mailchimp: MailchimpResource,
+    ) -> dg.MaterializeResult:
+        if not mailchimp.configured:
+            return _skipped(context, "Mailchimp", "MAILCHIMP_API_KEY")
+        if not mailchimp.list_id:
+            raise dg.Failure(
+                description="Mailchimp: MAILCHIMP_LIST_ID is not set; set it to the audience id "
+                "(Audience > Settings > Audience name and defaults).",
+                allow_retries=False,
+            )
+        try:
+            client = mailchimp.client()
+        except PlatformError as exc:
+            raise _platform_failure(exc, MC_SETTINGS) from None
+        result = _land(
+            context,
+            warehouse,
+            MC_SETTINGS,
+            lambda con: land(con, client, context.run.run_id, context.log.info, mailchimp),
+        )
+        return _landed(context, name, result, client.http.stats.as_dict())
+
+    return _asset
+
+
+def _members(con, client, batch_id, log, mailchimp: MailchimpResource) -> dict[str, object]:
+    report = landing.land_mailchimp_members(con, client, batch_id, log).metadata()
+    reconciled = landing.reconcile_mailchimp_members(
+        con, client, batch_id, log, every=timedelta(days=mailchimp.reconcile_days)
+    )
+    return {**report, **reconciled}
+
+
+def _campaigns(con, client, batch_id, log, mailchimp: MailchimpResource) -> dict[str, object]:
+    reports = landing.land_mailchimp_campaigns(
+        con, client, batch_id, log, activity_days=mailchimp.activity_days
+    )
+    return {
+        "campaigns": reports["campaigns"].records,
+        "activity_events": reports["email_activity"].records,
+        "pages": sum(r.pages for r in reports.values()),
+        "mode": reports["campaigns"].metadata()["mode"],
+    }
+
+
+mailchimp_members = _mailchimp_asset(
+    "mailchimp_members",
+    "Mailchimp audience members of every status, landed raw; incremental by last_changed, "
+    "with a periodic reconciliation that marks permanently deleted members as deleted.",
+    _members,
+)
+mailchimp_audience = _mailchimp_asset(
+    "mailchimp_audience",
+    "Mailchimp audiences, merge fields and tags, read whole each run.",
+    lambda con, client, batch_id, log, _: landing.land_mailchimp_audience(con, client, batch_id),
+)
+mailchimp_campaigns = _mailchimp_asset(
+    "mailchimp_campaigns",
+    "Sent Mailchimp campaigns and their email activity (opens, clicks, bounces), each "
+    "campaign read from its own bookmark.",
+    _campaigns,
+)
 
 
 @dg.asset(

@@ -76,12 +76,105 @@ def test_utf16_tab_separated(tmp_path):
     assert export.rows[0].fields["full_name"] == "Ana Lima"
 
 
-def test_undecodable_byte_names_file_and_line(tmp_path):
+def test_line_valid_in_no_encoding_is_quarantined_and_others_load(tmp_path):
+    # 0x81 is undefined in Windows-1252 and a stray continuation byte in UTF-8.
     data = b"First name,Last name,Email\nAna,Lima,ana@example.org\nBo,\x81Ng,bo@example.org\n"
+    export = read_form_export(write(tmp_path, "broken.csv", data))
+    assert [r.row_number for r in export.rows] == [1]
+    [problem] = export.problems
+    assert problem.row_number == 2
+    offset = data.index(b"\x81")
+    assert f"byte 0x81 on line 3 (offset {offset}) is neither UTF-8 nor Windows-1252" in (
+        problem.reason
+    )
+    assert "Ng" not in problem.reason and "bo@example.org" not in problem.reason
+    assert problem.cells == ["Bo", "\ufffdNg", "bo@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("bom", "encoding"), [(b"", "utf-8+cp1252"), (codecs.BOM_UTF8, "utf-8-sig+cp1252")]
+)
+def test_utf8_export_with_rows_appended_in_windows_1252(tmp_path, bom, encoding):
+    data = (
+        bom
+        + "First name,Last name,Email\nZoë,Müller,zoe@example.org\n".encode()
+        + "Renée,Côté,renee@example.org\n".encode("cp1252")
+    )
+    export = read_form_export(write(tmp_path, "appended.csv", data))
+    assert export.encoding == encoding and export.problems == []
+    assert [
+        (r.row_number, r.fields["given_name"], r.fields["family_name"]) for r in export.rows
+    ] == [
+        (1, "Zoë", "Müller"),
+        (2, "Renée", "Côté"),
+    ]
+    assert list(export.rows[0].answers) == ["First name", "Last name", "Email"]
+
+
+def test_mixed_file_with_a_line_in_no_encoding(tmp_path):
+    data = (
+        "First name,Email\nZoë,zoe@example.org\n".encode()
+        + b"Bo,bo\x81@example.org\n"
+        + "Renée,renee@example.org\n".encode("cp1252")
+    )
+    export = read_form_export(write(tmp_path, "mixed.csv", data))
+    assert export.encoding == "utf-8+cp1252"
+    assert [(r.row_number, r.fields["given_name"]) for r in export.rows] == [
+        (1, "Zoë"),
+        (3, "Renée"),
+    ]
+    assert [p.row_number for p in export.problems] == [2]
+    assert "0x81 on line 3" in export.problems[0].reason
+
+
+def test_row_numbers_count_rows_not_lines_when_cells_hold_line_breaks(tmp_path):
+    data = (
+        'First name,Last name,Email\nZoë,"Lima\r\nda Silva",zoe@example.org\n'.encode()
+        + b"Bo,\x81Ng,bo@example.org\n"  # line 4, row 2
+        + b'Cy,"Oh\n\x8dMore",cy@example.org\n'  # the bad byte on line 6, inside row 3
+        + "Renée,Côté,renee@example.org\n".encode("cp1252")
+    )
+    export = read_form_export(write(tmp_path, "multiline.csv", data))
+    assert [r.row_number for r in export.rows] == [1, 4]
+    assert export.rows[0].fields["family_name"] == "Lima\r\nda Silva"
+    assert export.rows[1].fields["family_name"] == "Côté"
+    assert [(p.row_number, "on line" in p.reason) for p in export.problems] == [
+        (2, True),
+        (3, True),
+    ]
+    assert "0x81 on line 4" in export.problems[0].reason
+    assert "0x8d on line 6" in export.problems[1].reason
+
+
+def test_undecodable_header_refuses_the_file_without_repeating_it(tmp_path):
+    data = b"First name,Last \x90name,Email\nAna,Lima,ana@example.org\n"
     with pytest.raises(FormExportError) as caught:
-        read_form_export(write(tmp_path, "broken.csv", data))
+        read_form_export(write(tmp_path, "bad_header.csv", data))
     message = str(caught.value)
-    assert "broken.csv" in message and "line 3" in message and "0x81" in message
+    assert message.startswith("bad_header.csv: byte 0x90 on line 1")
+    assert "in the header" in message and "First name" not in message
+
+
+def test_undecodable_utf16_file_is_refused_by_name(tmp_path):
+    text = "full_name\temail\nAna Lima\tana@example.org\n"
+    data = codecs.BOM_UTF16_LE + text.encode("utf-16-le") + b"\x00\xd8"  # a lone surrogate
+    with pytest.raises(
+        FormExportError, match=r"^leads\.csv: byte 0x00 on line 3 .*not valid utf-16"
+    ):
+        read_form_export(write(tmp_path, "leads.csv", data))
+
+
+def test_unclosed_quote_refuses_the_file_by_name_and_line(tmp_path):
+    # The stray quote swallows the rest of the file into one cell, past csv's size limit.
+    data = (
+        'First name,Email\nAna,ana@example.org\n"Bo,bo@example.org\n'
+        + "Cy,cy@example.org\n" * 10_000
+    )
+    with pytest.raises(FormExportError) as caught:
+        read_form_export(write(tmp_path, "quote.csv", data))
+    message = str(caught.value)
+    assert message.startswith("quote.csv: the row starting on line 3 cannot be read")
+    assert "example.org" not in message
 
 
 def test_unknown_layout_names_the_file(tmp_path):
@@ -93,6 +186,12 @@ def test_unknown_layout_names_the_file(tmp_path):
 def test_empty_file_is_refused_clearly(tmp_path):
     with pytest.raises(FormExportError, match=r"empty\.csv: the file is empty"):
         read_form_export(write(tmp_path, "empty.csv", ""))
+
+
+@pytest.mark.parametrize("bom", [codecs.BOM_UTF8, codecs.BOM_UTF16_LE])
+def test_file_holding_only_a_byte_order_mark_is_refused_clearly(tmp_path, bom):
+    with pytest.raises(FormExportError, match=r"^bom\.csv: the first line holds no column headers"):
+        read_form_export(write(tmp_path, "bom.csv", bom))
 
 
 def test_header_only_file_loads_no_rows(tmp_path):
@@ -122,6 +221,23 @@ def test_duplicate_headers_keep_both_answers(tmp_path):
         "Name": "Ana",
         "Name (2)": "Ana Lima",
     }
+
+
+def test_duplicate_headers_with_a_bad_row_quarantine_it_and_load_the_rest(tmp_path):
+    text = (
+        "Timestamp,Email address,Name,Name\n"
+        "11/20/2026 14:03:22,a@example.org,Ana,Ana Lima\n"
+        "11/20/2026 14:04:00,b@example.org,Bo,Bo Ng,stray,cells\n"
+        "11/20/2026 14:05:00,c@example.org,Cy,Cy Oh\n"
+    )
+    export = read_form_export(write(tmp_path, "dup.csv", text))
+    assert [(r.row_number, r.answers["Name (2)"]) for r in export.rows] == [
+        (1, "Ana Lima"),
+        (3, "Cy Oh"),
+    ]
+    assert [(p.row_number, p.reason.split(" (")[0]) for p in export.problems] == [
+        (2, "row has 6 cells but the header has 4 columns")
+    ]
 
 
 def test_configured_column_map_reads_any_layout(tmp_path):
@@ -218,7 +334,7 @@ def test_configured_map_naming_a_missing_column_is_refused(tmp_path):
         read_form_export(path, {"email": "Correo", "family_name": "Apellido"})
 
 
-def test_more_cells_in_every_row_of_a_wide_file(tmp_path):
+def test_wide_file_of_10000_columns_loads(tmp_path):
     header = ",".join(["First name", "Email"] + [f"Q{i}" for i in range(10_000)])
     row = ",".join(["Ana", "ana@example.org"] + [""] * 10_000)
     export = read_form_export(write(tmp_path, "wide.csv", header + "\n" + row + "\n"))
@@ -226,3 +342,22 @@ def test_more_cells_in_every_row_of_a_wide_file(tmp_path):
         export.rows[0].fields["email"] == "ana@example.org"
         and len(export.rows[0].answers) == 10_002
     )
+
+
+def test_wide_file_row_with_more_cells_is_quarantined_and_others_load(tmp_path):
+    header = ",".join(["First name", "Email"] + [f"Q{i}" for i in range(10_000)])
+    answers = ["yes"] * 10_000
+    rows = [
+        ",".join(["Ana", "ana@example.org", *answers]),
+        ",".join(["Bo", "bo@example.org", *answers, "x", "y", "z"]),
+        ",".join(["Cy", "cy@example.org", *answers]),
+    ]
+    export = read_form_export(write(tmp_path, "wide.csv", "\n".join([header, *rows]) + "\n"))
+    assert [(r.row_number, r.fields["email"]) for r in export.rows] == [
+        (1, "ana@example.org"),
+        (3, "cy@example.org"),
+    ]
+    [problem] = export.problems
+    assert problem.row_number == 2
+    assert problem.reason.startswith("row has 10005 cells but the header has 10002 columns")
+    assert "bo@example.org" not in problem.reason and len(problem.reason) < 200

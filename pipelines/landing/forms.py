@@ -1,0 +1,123 @@
+"""Landing form exports: every CSV in the inbox once by content hash, bad rows quarantined."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from connectors.forms import FormExport, FormExportError, list_exports, read_form_export
+from pipelines.landing.pages import Log
+from warehouse.load import append, transaction, utcnow
+
+
+@dataclass
+class FormsReport:
+    files_loaded: int = 0
+    files_unchanged: int = 0
+    files_skipped: list[str] = field(default_factory=list)
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "files_loaded": self.files_loaded,
+            "files_unchanged": self.files_unchanged,
+            "files_skipped": len(self.files_skipped),
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+        }
+
+
+def land_form_exports(
+    con: duckdb.DuckDBPyConnection,
+    inbox: Path,
+    batch_id: str,
+    log: Log,
+    warn: Log,
+    column_maps: dict[str, dict[str, str]] | None = None,
+) -> FormsReport:
+    """Every CSV in the inbox, once by content hash. A bad file is skipped with its name and
+    problem; bad rows are quarantined with their reason; good rows always load."""
+    report = FormsReport()
+    known = {row[0] for row in con.execute("SELECT file_hash FROM form_files").fetchall()}
+    for path in list_exports(inbox):
+        try:
+            mapping = next(
+                (m for pattern, m in (column_maps or {}).items() if fnmatch(path.name, pattern)),
+                None,
+            )
+            export = read_form_export(path, mapping)
+        except FormExportError as exc:
+            report.files_skipped.append(path.name)
+            warn(f"Skipped form export {exc}")
+            continue
+        except OSError as exc:
+            report.files_skipped.append(path.name)
+            warn(f"Skipped form export {path.name}: cannot read it ({exc.strerror})")
+            continue
+        if export.content_hash in known:
+            report.files_unchanged += 1
+            continue
+        _land_form_export(con, export, batch_id)
+        known.add(export.content_hash)
+        report.files_loaded += 1
+        report.rows_loaded += len(export.rows)
+        report.rows_quarantined += len(export.problems)
+        log(
+            f"Loaded {export.file_name} as {export.layout} ({export.encoding}): "
+            f"{len(export.rows)} rows, {len(export.problems)} quarantined"
+        )
+        for problem in export.problems[:5]:
+            warn(f"{export.file_name} row {problem.row_number}: {problem.reason}")
+    return report
+
+
+def _land_form_export(con: duckdb.DuckDBPyConnection, export: FormExport, batch_id: str) -> None:
+    now = utcnow()
+    rows = pd.DataFrame(
+        {
+            "file_hash": export.content_hash,
+            "file_name": export.file_name,
+            "row_number": [r.row_number for r in export.rows],
+            "layout": export.layout,
+            "payload": [
+                json.dumps({"fields": r.fields, "answers": r.answers}, ensure_ascii=False)
+                for r in export.rows
+            ],
+            "batch_id": batch_id,
+            "loaded_at": now,
+        }
+    )
+    problems = pd.DataFrame(
+        {
+            "source": "forms",
+            "file_name": export.file_name,
+            "row_number": [p.row_number for p in export.problems],
+            "reason": [p.reason for p in export.problems],
+            "payload": [json.dumps(p.cells, ensure_ascii=False) for p in export.problems],
+            "batch_id": batch_id,
+            "recorded_at": now,
+        }
+    )
+    with transaction(con):
+        append(con, "raw_forms", rows)
+        append(con, "quarantine", problems)
+        con.execute(
+            "INSERT INTO form_files VALUES (?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?)",
+            [
+                export.content_hash,
+                export.file_name,
+                export.layout,
+                export.encoding,
+                export.delimiter,
+                len(export.rows),
+                len(export.problems),
+                now,
+            ],
+        )

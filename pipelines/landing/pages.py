@@ -1,0 +1,180 @@
+"""The landing machinery every platform shares: pages into raw tables in bulk, each page
+committed with a checkpoint of its pass; cursors advance only after the data they cover
+is committed. This is glue between connectors/ and warehouse/, which may not import each
+other."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from connectors.errors import BadResponseError
+from warehouse.load import append, get_cursor, set_cursor, transaction, utcnow
+
+# Platforms do not promise order within a change window: re-read a little before the mark.
+WATERMARK_OVERLAP = timedelta(minutes=10)
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class LandingReport:
+    pages: int = 0
+    records: int = 0
+    incremental: bool = False
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "pages": self.pages,
+            "records": self.records,
+            "mode": "incremental" if self.incremental else "full",
+            "seconds": round(self.seconds, 1),
+            **self.extra,
+        }
+
+
+def _to_utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True, errors="coerce").dt.tz_convert(None)
+
+
+def raw_frame(
+    resource: str, ids: list[str], modified: list[Any], records: list[dict], batch_id: str
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "resource": resource,
+            "record_id": ids,
+            "modified_at": _to_utc(pd.Series(modified, dtype="object")),
+            "payload": [json.dumps(r, separators=(",", ":")) for r in records],
+            "batch_id": batch_id,
+            "loaded_at": utcnow(),
+        }
+    )
+
+
+PASS = "#pass"
+PageSource = Callable[[datetime | None, int], Iterable[list[dict]]]
+
+
+def land_pages(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    table: str,
+    source: str,
+    resource: str,
+    pages: PageSource,
+    record_id: Callable[[dict], str | None],
+    modified: Callable[[dict], str | None],
+    batch_id: str,
+    log: Log,
+    cursor: str | None = None,
+) -> LandingReport:
+    """Land every page in its own transaction together with a checkpoint of the pass, so
+    a run killed mid-pass resumes at the next page with the same filter. The watermark
+    moves only when a pass is complete: these collections are not ordered by change."""
+    cursor = cursor or resource
+    checkpoint = get_cursor(con, source, cursor + PASS)
+    if checkpoint:
+        state = json.loads(checkpoint)
+        log(f"{source} {resource}: resuming an unfinished pass at page {state['next_page']}")
+    else:
+        watermark = get_cursor(con, source, cursor)
+        since = datetime.fromisoformat(watermark) - WATERMARK_OVERLAP if watermark else None
+        state = {"since": since.isoformat() if since else None, "next_page": 1, "newest": None}
+    since = datetime.fromisoformat(state["since"]) if state["since"] else None
+    report = LandingReport(incremental=since is not None, extra={"resumed": bool(checkpoint)})
+    started = time.monotonic()
+    try:
+        for page in pages(since, state["next_page"]):
+            kept = [r for r in page if record_id(r)]
+            frame = raw_frame(
+                resource, [record_id(r) for r in kept], [modified(r) for r in kept], kept, batch_id
+            )
+            page_newest = frame["modified_at"].max()
+            if pd.notna(page_newest) and (
+                state["newest"] is None or page_newest > pd.Timestamp(state["newest"])
+            ):
+                state["newest"] = page_newest.isoformat()
+            state["next_page"] += 1
+            with transaction(con):
+                append(con, table, frame)
+                set_cursor(con, source, cursor + PASS, json.dumps(state))
+            report.pages += 1
+            report.records += len(frame)
+            if report.pages % 20 == 0:
+                rate = report.records / max(time.monotonic() - started, 1e-6)
+                log(
+                    f"{source} {resource}: {report.pages} pages, {report.records} records ({rate:.0f}/s)"
+                )
+    except BadResponseError as exc:
+        # Keep what arrived: the page is stored with the error, and the checkpoint makes
+        # the next run ask for it again.
+        quarantine_page(con, source, resource, state["next_page"], exc, batch_id)
+        raise
+    with transaction(con):
+        if state["newest"]:
+            set_cursor(con, source, cursor, state["newest"])
+        con.execute(
+            "DELETE FROM sync_cursors WHERE source = ? AND resource = ?", [source, cursor + PASS]
+        )
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def quarantine_page(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    resource: str,
+    page: int,
+    error: BadResponseError,
+    batch_id: str,
+) -> None:
+    body = error.body.decode("utf-8", errors="replace")
+    frame = pd.DataFrame(
+        {
+            "source": [source],
+            "file_name": [f"{resource} page {page}"],
+            "row_number": [page],
+            "reason": [str(error)],
+            "payload": [json.dumps({"status": error.status, "body": body})],
+            "batch_id": [batch_id],
+            "recorded_at": [utcnow()],
+        }
+    )
+    with transaction(con):
+        append(con, "quarantine", frame)
+
+
+def land_whole(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    table: str,
+    source: str,
+    resources: dict[str, list[dict]],
+    record_id: Callable[[dict], str | None],
+    modified: Callable[[dict], str | None],
+    batch_id: str,
+) -> dict[str, int]:
+    """Collections with no change filter, read whole: all land in one transaction and the
+    batch becomes `<resource>#current_batch`, so the last complete read is the current
+    state and anything gone from it is gone."""
+    counts: dict[str, int] = {}
+    with transaction(con):
+        for resource, records in resources.items():
+            kept = [r for r in records if record_id(r)]
+            frame = raw_frame(
+                resource, [record_id(r) for r in kept], [modified(r) for r in kept], kept, batch_id
+            )
+            append(con, table, frame)
+            set_cursor(con, source, f"{resource}#current_batch", batch_id)
+            counts[resource] = len(kept)
+    return counts
