@@ -3,13 +3,13 @@ with jittered backoff, a client-side rate limit, and typed errors."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -184,8 +184,9 @@ def _json_or_none(response: requests.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
-    except (ValueError, json.JSONDecodeError):
+        # orjson: parsing pages of 1,000 members is a large share of a sync's CPU time.
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return None
 
 

@@ -54,7 +54,12 @@ def reconcile_mailchimp_members(
     so each one missing is confirmed gone (404) before it is marked."""
     now = now or utcnow()
     last = get_cursor(con, SOURCE, RECONCILED)
-    if last and now - datetime.fromisoformat(last) < every:
+    if last is None:
+        # The first run read every member: that read is the first reconciliation.
+        with transaction(con):
+            set_cursor(con, SOURCE, RECONCILED, now.isoformat())
+        return {"reconciled": False, "members_deleted": 0}
+    if now - datetime.fromisoformat(last) < every:
         return {"reconciled": False, "members_deleted": 0}
     live = [member_id for page in client.iter_member_ids() for member_id in page]
     held = con.execute(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
+import orjson
 import pandas as pd
 
 from connectors.errors import BadResponseError
@@ -54,7 +55,7 @@ def raw_frame(
             "resource": resource,
             "record_id": ids,
             "modified_at": _to_utc(pd.Series(modified, dtype="object")),
-            "payload": [json.dumps(r, separators=(",", ":")) for r in records],
+            "payload": [orjson.dumps(r).decode() for r in records],
             "batch_id": batch_id,
             "loaded_at": utcnow(),
         }

@@ -112,8 +112,11 @@ def test_reconciliation_marks_permanently_deleted_members(con, sb):
         assert response.status_code == 204
     assert requests.delete(f"{base}/{archived}", auth=auth).status_code == 204
 
+    # The first run's full read counts as a reconciliation; a week later the next is due.
+    assert reconcile_mailchimp_members(con, mc, "r0", quiet)["reconciled"] is False
     land_mailchimp_members(con, mc, "m2", quiet)
-    result = reconcile_mailchimp_members(con, mc, "r1", quiet, every=timedelta(days=7))
+    week = utcnow() + timedelta(days=7, minutes=1)
+    result = reconcile_mailchimp_members(con, mc, "r1", quiet, now=week)
     assert result["reconciled"] is True and result["members_deleted"] == 3
     build_staging(con, "US")
     staged = {
@@ -127,8 +130,11 @@ def test_reconciliation_marks_permanently_deleted_members(con, sb):
     assert len(staged) == len(sb.mailchimp.members)
 
     # Within the week nothing is read; the next reconciliation marks nobody twice.
-    assert reconcile_mailchimp_members(con, mc, "r2", quiet)["reconciled"] is False
-    later = utcnow() + timedelta(days=8)
+    requests_before = mc.http.stats.requests
+    soon = week + timedelta(days=3)
+    assert reconcile_mailchimp_members(con, mc, "r2", quiet, now=soon)["reconciled"] is False
+    assert mc.http.stats.requests == requests_before
+    later = week + timedelta(days=8)
     again = reconcile_mailchimp_members(con, mc, "r3", quiet, now=later)
     assert again["reconciled"] is True and again["members_deleted"] == 0
 
@@ -147,6 +153,9 @@ def test_a_member_missing_from_the_id_pages_but_still_there_is_not_deleted(con, 
             yield [member_id for member_id in page if member_id != hidden]
 
     mc.iter_member_ids = pages_missing_one
-    result = reconcile_mailchimp_members(con, mc, "r1", quiet)
+    result = reconcile_mailchimp_members(con, mc, "r1", quiet, every=timedelta(0))
+    assert result["reconciled"] is False  # the first: the full read just done
+    result = reconcile_mailchimp_members(con, mc, "r1", quiet, every=timedelta(0))
+    assert result["reconciled"] is True
     assert result["members_deleted"] == 0
     assert distinct_ids(con, "members") == before
