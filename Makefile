@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: run test lint format ui sandbox setup clean bench
+.PHONY: run test lint format ui sandbox setup clean bench quality
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -49,6 +49,10 @@ sandbox: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python bench/extract.py $(BENCH_ARGS)
+
+## quality: identity quality against the sandbox's ground truth, beside exact-email and Splink baselines
+quality: setup
+	$(BIN)/python bench/identity.py $(QUALITY_ARGS)
 
 clean:
 	rm -rf $(VENV) data/dagster

@@ -17,6 +17,7 @@ from connectors.action_network import ActionNetworkClient
 from connectors.forms import FORM_FIELDS
 from connectors.mailchimp import MailchimpClient
 from pipelines import settings
+from transforms.identity_config import IdentityConfig, load_identity_config
 from transforms.ladder_config import Ladder, load
 from warehouse.connection import prepare
 
@@ -68,10 +69,15 @@ class GroundswellSettings(dg.ConfigurableResource):
     exports_dir: str = settings.DEFAULTS["EXPORTS_DIR"]
     ladder_config: str = settings.DEFAULTS["LADDER_CONFIG"]
     forms_config: str = settings.DEFAULTS["FORMS_CONFIG"]
+    identity_config: str = settings.DEFAULTS["IDENTITY_CONFIG"]
     default_phone_region: str = settings.DEFAULTS["DEFAULT_PHONE_REGION"]
 
     def ladder(self) -> Ladder:
         return load(self.ladder_config)
+
+    def identity(self) -> IdentityConfig:
+        """`identity.yaml` (or IDENTITY_CONFIG); defaults when the file is absent."""
+        return load_identity_config(self.identity_config)
 
     def column_maps(self) -> dict[str, dict[str, str]]:
         """`column_maps` from the forms configuration: file-name pattern -> {field: header}.
@@ -139,6 +145,7 @@ def build_resources() -> dict[str, object]:
             exports_dir=settings.get("EXPORTS_DIR"),
             ladder_config=settings.get("LADDER_CONFIG"),
             forms_config=settings.get("FORMS_CONFIG"),
+            identity_config=settings.get("IDENTITY_CONFIG"),
             default_phone_region=settings.get("DEFAULT_PHONE_REGION"),
         ),
     }

@@ -14,6 +14,7 @@ DEFAULTS = {
     "EXPORTS_DIR": "data/exports",
     "LADDER_CONFIG": "ladder.yaml",
     "FORMS_CONFIG": "forms.yaml",
+    "IDENTITY_CONFIG": "identity.yaml",
     "DEFAULT_PHONE_REGION": "US",
     "SANDBOX": "auto",
     "ACTION_NETWORK_BASE_URL": "https://actionnetwork.org/api/v2",

@@ -1,38 +1,105 @@
-"""Identity resolution: deterministic links, connected components, stable person_ids, and
-the golden record in `people`."""
+"""Identity resolution: deterministic rules first, probabilistic scoring behind them,
+connected components with guard rails, stable person_ids, a review queue, and the golden
+record in `people`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
+import pandas as pd
 
 from transforms import sqlfiles
+from transforms.identity_config import IdentityConfig
+from transforms.identity_scoring import score_pairs
 from warehouse.load import replace_contents
 
 MAX_ROUNDS = 64
+# Each pass cuts one link per conflicting component; real conflicts settle in one or two.
+MAX_CUTS = 10
+DECISION_COLUMNS = ("record_a", "record_b", "decision", "line_number")
 
 
-def resolve(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, int]:
-    """Rebuild person_sources, identity_links, person_merges and people; returns counts."""
+def resolve(
+    con: duckdb.DuckDBPyConnection,
+    now: datetime,
+    config: IdentityConfig | None = None,
+    decisions: pd.DataFrame | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, int | str]:
+    """Rebuild person_sources, identity_links, identity_review, person_merges and people;
+    returns counts (never personal data). `decisions` holds the volunteer's review
+    decisions (record_a, record_b, decision, line_number)."""
+    config = config or IdentityConfig()
+    link = config.probabilistic.link_threshold
     sqlfiles.run(con, "identity_edges")
-    rounds = connected_components(con)
+    _load_decisions(con, decisions)
+    scoring = score_pairs(con, config.probabilistic, log)
+    sqlfiles.run(con, "identity_links", {"link": link})
+    rounds = _cluster_with_guard_rails(con)
+    sqlfiles.run(con, "identity_review", {"link": link})
     merges_before = _count(con, "person_merges")
     sqlfiles.run(con, "identity_assign", {"now": now})
+    _source_priority(con, config)
     sqlfiles.run(con, "people")
     people = replace_contents(con, "people", "SELECT * FROM _people")
+    decided = dict(
+        con.execute("SELECT status, count(*) FROM identity_decisions GROUP BY 1").fetchall()
+    )
     return {
         "source_records": _count(con, "person_sources"),
+        "empty_records": _scalar(con, "SELECT count(*) FROM _id_records WHERE is_empty"),
         "links": _count(con, "identity_links"),
+        "links_probabilistic": _scalar(
+            con, "SELECT count(*) FROM identity_links WHERE rule = 'probabilistic'"
+        ),
         "people": people,
         "new_person_ids": _scalar(con, "SELECT count(*) FROM _id_assigned WHERE is_new"),
         "merges_recorded": _count(con, "person_merges") - merges_before,
+        "review_pending": _count(con, "identity_review"),
+        "decisions_applied": int(decided.get("applied", 0)),
+        "decisions_unknown_record": int(decided.get("unknown record", 0)),
+        "decisions_invalid": int(decided.get("invalid decision", 0)),
+        "conflicts_split": _scalar(
+            con, "SELECT count(*) FROM identity_conflicts WHERE action = 'split'"
+        ),
+        "conflicts_kept": _scalar(
+            con, "SELECT count(*) FROM identity_conflicts WHERE action <> 'split'"
+        ),
         "component_rounds": rounds,
+        "probabilistic": scoring.status,
+        "scored_pairs": scoring.pairs,
     }
+
+
+def _load_decisions(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame | None) -> None:
+    frame = decisions if decisions is not None else pd.DataFrame(columns=DECISION_COLUMNS)
+    decisions_in = frame.reindex(columns=DECISION_COLUMNS).astype(  # noqa: F841 - read by SQL
+        {"record_a": "string", "record_b": "string", "decision": "string", "line_number": "Int64"}
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _id_decisions_in AS SELECT * FROM decisions_in")
+
+
+def _cluster_with_guard_rails(con: duckdb.DuckDBPyConnection) -> int:
+    """Components over every link; a component with conflicting strong identifiers loses
+    its weakest probabilistic link until it has none left to lose."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _id_cuts (a VARCHAR, b VARCHAR, match_probability DOUBLE,"
+        " records BIGINT, emails BIGINT, phones BIGINT, names BIGINT)"
+    )
+    rounds = connected_components(con)
+    for _ in range(MAX_CUTS):
+        sqlfiles.run(con, "identity_conflicts")
+        if _count(con, "_id_cut") == 0:
+            break
+        rounds += connected_components(con)
+    return rounds
 
 
 def connected_components(con: duckdb.DuckDBPyConnection) -> int:
     """Label propagation until no label changes; the loop is over rounds, not rows."""
+    sqlfiles.run(con, "identity_components")
     for round_number in range(1, MAX_ROUNDS + 1):
         sqlfiles.run(con, "identity_step")
         changed = _scalar(
@@ -46,9 +113,19 @@ def connected_components(con: duckdb.DuckDBPyConnection) -> int:
     raise RuntimeError(f"identity clustering did not settle in {MAX_ROUNDS} rounds")
 
 
+def _source_priority(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> None:
+    priority = pd.DataFrame(  # noqa: F841 - read by SQL
+        {
+            "source": list(config.source_priority),
+            "priority": [config.priority(s) for s in config.source_priority],
+        }
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _source_priority AS SELECT * FROM priority")
+
+
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    row = con.execute(sql).fetchall()
+    return int(row[0][0]) if row and row[0][0] is not None else 0
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -48,6 +48,13 @@ SELECT l.label, string_agg(DISTINCT e.rule, '+' ORDER BY e.rule) AS rules
 FROM _id_edges e JOIN _id_labels l ON l.record_key = e.a
 GROUP BY l.label;
 
+-- Each record's reason: the strongest rule that touches it.
+CREATE OR REPLACE TEMP TABLE _id_record_rules AS
+SELECT record_key, arg_min(e.rule, o.rank) AS rule
+FROM (SELECT a AS record_key, rule FROM _id_edges UNION ALL SELECT b, rule FROM _id_edges) e
+JOIN _id_rule_order o USING (rule)
+GROUP BY record_key;
+
 BEGIN TRANSACTION;
 
 INSERT INTO person_registry (person_id, created_at)
@@ -81,27 +88,45 @@ SELECT source, source_record_id, person_id, linked_at FROM person_sources;
 
 DELETE FROM person_sources;
 INSERT INTO person_sources BY NAME
-WITH record_rules AS (
-    SELECT record_key, string_agg(DISTINCT rule, '+' ORDER BY rule) AS rules
-    FROM (SELECT a AS record_key, rule FROM _id_edges UNION ALL SELECT b, rule FROM _id_edges)
-    GROUP BY record_key
-)
 SELECT
     r.source,
     r.source_record_id,
     a.person_id,
     r.file_name,
     r.row_number,
-    coalesce(rr.rules, 'single') AS match_rule,
+    coalesce(rr.rule, 'single') AS match_rule,
     CASE WHEN prev.person_id = a.person_id THEN prev.linked_at ELSE $now END AS linked_at
 FROM _id_records r
 JOIN _id_labels l USING (record_key)
 JOIN _id_assigned a USING (label)
-LEFT JOIN record_rules rr USING (record_key)
+LEFT JOIN _id_record_rules rr USING (record_key)
 LEFT JOIN _id_previous_links prev
     ON prev.source = r.source AND prev.source_record_id = r.source_record_id;
 
 DELETE FROM identity_links;
-INSERT INTO identity_links SELECT a, b, rule FROM _id_edges;
+INSERT INTO identity_links (record_a, record_b, rule, match_probability)
+SELECT a, b, rule, match_probability FROM _id_edges;
+
+-- The review queue keeps when each pair was first queued.
+CREATE OR REPLACE TEMP TABLE _id_review_before AS SELECT * FROM identity_review;
+DELETE FROM identity_review;
+INSERT INTO identity_review
+SELECT r.a, r.b, pa.person_id, pb.person_id, r.match_probability, r.match_weight,
+       coalesce(before.queued_at, $now)
+FROM _id_review r
+JOIN _id_labels la ON la.record_key = r.a JOIN _id_assigned pa ON pa.label = la.label
+JOIN _id_labels lb ON lb.record_key = r.b JOIN _id_assigned pb ON pb.label = lb.label
+LEFT JOIN _id_review_before before ON before.record_a = r.a AND before.record_b = r.b;
+
+DELETE FROM identity_decisions;
+INSERT INTO identity_decisions
+SELECT a, b, decision, line_number, status, $now FROM _id_decisions;
+
+DELETE FROM identity_conflicts;
+INSERT INTO identity_conflicts
+SELECT a, b, match_probability, records, emails, phones, names, 'split', $now FROM _id_cuts
+UNION ALL
+SELECT label, NULL, NULL, records, emails, phones, names, 'kept (deterministic links only)', $now
+FROM _id_conflicts;
 
 COMMIT;

@@ -1,5 +1,7 @@
--- The records to resolve and the deterministic links between them. Each rule links every
--- record in a group to the group's smallest key (a star), so edges grow with n, not n^2.
+-- The records to resolve and the deterministic links between them, rule by rule in order
+-- of strength. Each rule links every record of a group to the group's smallest key (a
+-- star), so edges grow with n, not n^2. Placeholder values were nulled in staging, and
+-- empty keys never group anyone.
 
 CREATE OR REPLACE TEMP TABLE _id_records AS
 SELECT
@@ -9,29 +11,57 @@ SELECT
     file_name,
     row_number,
     email_key,
-    phone,
-    nullif(lower(strip_accents(regexp_replace(given_name, '[^[:alpha:] ]', '', 'g'))), '') AS given_norm
+    phone_key,
+    phone_type,
+    given_norm,
+    given_key,
+    family_norm,
+    postal_code,
+    street_number,
+    street_name,
+    platform_ids,
+    is_empty
 FROM stg_source_records;
 
+-- The rules, strongest first; `rank` orders the reason a record is given.
+CREATE OR REPLACE TEMP TABLE _id_rule_order AS
+SELECT * FROM (VALUES
+    (1, 'platform_id'),
+    (2, 'email'),
+    (3, 'mobile+name'),
+    (4, 'name+postcode+street'),
+    (5, 'probabilistic'),
+    (6, 'review')
+) AS t(rank, rule);
+
 CREATE OR REPLACE TEMP TABLE _id_edges AS
-WITH by_email AS (
+WITH by_platform_id AS (
+    -- The same platform id on two records (a form row or a member carrying a known id).
+    SELECT record_key, min(record_key) OVER (PARTITION BY platform_id) AS anchor
+    FROM (SELECT record_key, unnest(platform_ids) AS platform_id FROM _id_records)
+), by_email AS (
     SELECT record_key, min(record_key) OVER (PARTITION BY email_key) AS anchor
     FROM _id_records
     WHERE email_key IS NOT NULL
-), by_phone_and_name AS (
-    -- A phone alone never merges: households and reassigned mobiles share numbers.
-    SELECT record_key, min(record_key) OVER (PARTITION BY phone, given_norm) AS anchor
+), by_mobile_and_name AS (
+    -- A phone alone never merges: households share landlines and mobiles get reassigned.
+    SELECT record_key, min(record_key) OVER (PARTITION BY phone_key, given_key) AS anchor
     FROM _id_records
-    WHERE phone IS NOT NULL AND given_norm IS NOT NULL
+    WHERE phone_key IS NOT NULL AND given_key IS NOT NULL
+      AND phone_type IS DISTINCT FROM 'landline'
+), by_name_and_address AS (
+    -- Name and postcode alone never merge: namesakes live in the same town.
+    SELECT record_key,
+           min(record_key) OVER (PARTITION BY given_key, family_norm, postal_code, street_number) AS anchor
+    FROM _id_records
+    WHERE given_key IS NOT NULL AND family_norm IS NOT NULL
+      AND postal_code IS NOT NULL AND street_number IS NOT NULL
 )
-SELECT record_key AS a, anchor AS b, 'email' AS rule FROM by_email WHERE record_key <> anchor
+SELECT record_key AS a, anchor AS b, 'platform_id' AS rule, NULL::DOUBLE AS match_probability
+FROM by_platform_id WHERE record_key <> anchor
 UNION ALL
-SELECT record_key, anchor, 'phone+name' FROM by_phone_and_name WHERE record_key <> anchor;
-
-CREATE OR REPLACE TEMP TABLE _id_adjacent AS
-SELECT a AS record_key, b AS neighbour FROM _id_edges
+SELECT record_key, anchor, 'email', NULL FROM by_email WHERE record_key <> anchor
 UNION ALL
-SELECT b, a FROM _id_edges;
-
-CREATE OR REPLACE TEMP TABLE _id_labels AS
-SELECT record_key, record_key AS label FROM _id_records;
+SELECT record_key, anchor, 'mobile+name', NULL FROM by_mobile_and_name WHERE record_key <> anchor
+UNION ALL
+SELECT record_key, anchor, 'name+postcode+street', NULL FROM by_name_and_address WHERE record_key <> anchor;

@@ -1,17 +1,36 @@
-"""Staging: the latest version of every raw record, typed and normalised, in
-`stg_source_records`."""
+"""Staging: the latest version of every raw record, typed and normalised, with the keys
+identity matches on, in `stg_source_records`."""
 
 from __future__ import annotations
 
 import duckdb
 
-from transforms import phones, sqlfiles
+from transforms import nicknames, phones, sqlfiles
+from transforms.placeholders import DEFAULT, Placeholders
 
 
-def build_staging(con: duckdb.DuckDBPyConnection, default_phone_region: str) -> dict[str, int]:
-    """Rebuild stg_source_records from the raw tables; returns record counts per source."""
+def build_staging(
+    con: duckdb.DuckDBPyConnection,
+    default_phone_region: str,
+    placeholders: Placeholders | None = None,
+) -> dict[str, int]:
+    """Rebuild stg_source_records from the raw tables; returns record counts per source.
+    Placeholder values (DEFAULT unless given) are kept but never produce a match key."""
+    listed = placeholders or DEFAULT
     phones.register(con, default_phone_region)
-    sqlfiles.run(con, "staging")
+    nicknames.ensure(con)
+    sqlfiles.run(
+        con,
+        "staging",
+        {
+            "placeholder_emails": list(listed.emails),
+            "placeholder_phones": list(listed.phones),
+            "placeholder_names": list(listed.names),
+            "placeholder_addresses": list(listed.addresses),
+            "phone_region": phones.region_code(default_phone_region),
+            "phone_parser": phones.PARSER,
+        },
+    )
     rows = con.execute(
         "SELECT source, count(*) FROM stg_source_records GROUP BY source ORDER BY source"
     ).fetchall()

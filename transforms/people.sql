@@ -1,16 +1,18 @@
--- The golden record: one row per person_id, best values by source priority then recency,
+-- The golden record: one row per person_id, best values by source priority (from the
+-- identity configuration, in _source_priority) then recency,
 -- consent rolled up per channel (an opt-out anywhere suppresses that channel everywhere).
 CREATE OR REPLACE TEMP TABLE _people AS
 WITH src AS (
     SELECT
         ps.person_id,
         s.*,
-        CASE s.source WHEN 'action_network' THEN 3 WHEN 'mailchimp' THEN 2 ELSE 1 END AS priority,
+        coalesce(sp.priority, 0) AS priority,
         s.email_status IN ('unsubscribed', 'cleaned', 'bouncing', 'previous bounce',
                            'spam complaint', 'previous spam complaint') AS email_opted_out,
         s.phone_status IN ('unsubscribed', 'bouncing', 'spam complaint') AS phone_opted_out
     FROM stg_source_records s
     JOIN person_sources ps USING (source, source_record_id)
+    LEFT JOIN _source_priority sp USING (source)
 ), rolled AS (
     SELECT
         person_id,
@@ -37,6 +39,7 @@ WITH src AS (
         coalesce(bool_or(email IS NOT NULL AND email_status = 'subscribed'), false) AS email_subscribed,
         coalesce(bool_or(phone IS NOT NULL AND phone_status = 'subscribed'), false) AS phone_subscribed,
         list_sort(list_distinct(list(source))) AS sources,
+        list_sort(list(source || ':' || source_record_id)) AS source_ids,
         count(*) AS source_records,
         list_sort(list_distinct(flatten(list(platform_tags)))) AS platform_tags,
         min(created_at) AS first_seen,
@@ -59,6 +62,7 @@ SELECT
     r.email_subscribed AND NOT r.email_suppressed AS email_reachable,
     r.phone_subscribed AND NOT r.phone_suppressed AS phone_reachable,
     r.sources,
+    r.source_ids,
     r.source_records,
     r.platform_tags,
     r.first_seen,

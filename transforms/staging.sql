@@ -1,5 +1,8 @@
--- One typed, normalised row per source record, its latest version, from every raw table.
--- Expects the UDF normalise_phone(varchar) registered on the connection.
+-- One typed, normalised row per source record, its latest version, from every raw table,
+-- with the keys identity matches on. Expects on the connection: the UDF
+-- phone_parts(varchar) (transforms/phones.py), the temp table name_canonical
+-- (transforms/nicknames.py) and the placeholder lists as parameters $placeholder_emails,
+-- $placeholder_phones, $placeholder_names, $placeholder_addresses (transforms/placeholders.py).
 
 CREATE OR REPLACE TEMP MACRO utc_ts(s) AS
     CAST(TRY_CAST(nullif(trim(s), '') AS TIMESTAMPTZ) AS TIMESTAMP);
@@ -29,6 +32,72 @@ CREATE OR REPLACE TEMP MACRO email_key(e) AS CASE
         THEN split_part(split_part(e, '@', 1), '+', 1) || '@' || split_part(e, '@', 2)
     ELSE e
 END;
+
+-- Names as keys: lower case, accents stripped, dashes, slashes and commas as spaces, other
+-- punctuation dropped (O'Brien -> obrien), spaces collapsed.
+CREATE OR REPLACE TEMP MACRO name_norm(s) AS nullif(trim(regexp_replace(regexp_replace(
+    regexp_replace(lower(strip_accents(s)), '[\p{Pd}_/,]', ' ', 'g'),
+    '[^\pL\pN\s]', '', 'g'), '\s+', ' ', 'g')), '');
+
+-- An address line compared as a whole: upper case, punctuation as spaces, spaces collapsed.
+CREATE OR REPLACE TEMP MACRO address_norm(s) AS
+    nullif(trim(regexp_replace(upper(strip_accents(s)), '[^\pL\pN]+', ' ', 'g')), '');
+
+-- The first line without its flat, apartment or unit part ('APT 4', 'FLAT 3', 'SUITE
+-- 200', '#4'), split into a leading house number and the street up to the next comma.
+CREATE OR REPLACE TEMP MACRO street_parts(s) AS regexp_extract(
+    regexp_replace(regexp_replace(upper(strip_accents(s)),
+        '\b(APT|APARTMENT|UNIT|STE|SUITE|FLAT|FLR|FLOOR|RM|ROOM|BLDG|BUILDING)\b\.?\s*'
+            || '(NO\b\.?\s*)?#?\s*([0-9]+[A-Z]?(-[0-9A-Z]+)?|[A-Z][0-9]*)\b',
+        ' ', 'g'),
+        '#\s*[0-9A-Z][0-9A-Z-]*', ' ', 'g'),
+    '^[\s,;]*(?:([0-9]+[A-Z]?(?:-[0-9]+[A-Z]?)?)\b)?[\s,;]*([^,;]*)',
+    ['number', 'street']);
+
+-- A street name as a key: apostrophes and full stops dropped, other punctuation as spaces,
+-- the common suffixes and directions abbreviated.
+CREATE OR REPLACE TEMP MACRO street_name_key(s) AS nullif(array_to_string(list_transform(
+    string_split(trim(regexp_replace(regexp_replace(s, '[''\x{2019}.]', '', 'g'),
+                                     '[^\pL\pN]+', ' ', 'g')), ' '),
+    lambda w: CASE w
+        WHEN 'STREET' THEN 'ST' WHEN 'AVENUE' THEN 'AVE' WHEN 'AV' THEN 'AVE'
+        WHEN 'ROAD' THEN 'RD' WHEN 'DRIVE' THEN 'DR' WHEN 'LANE' THEN 'LN'
+        WHEN 'BOULEVARD' THEN 'BLVD' WHEN 'COURT' THEN 'CT' WHEN 'PLACE' THEN 'PL'
+        WHEN 'TERRACE' THEN 'TER' WHEN 'HIGHWAY' THEN 'HWY' WHEN 'PARKWAY' THEN 'PKWY'
+        WHEN 'CIRCLE' THEN 'CIR' WHEN 'SQUARE' THEN 'SQ' WHEN 'CRESCENT' THEN 'CRES'
+        WHEN 'NORTH' THEN 'N' WHEN 'SOUTH' THEN 'S' WHEN 'EAST' THEN 'E' WHEN 'WEST' THEN 'W'
+        ELSE w END), ' '), '');
+
+-- The configured placeholders, normalised like the values they are compared with.
+CREATE OR REPLACE TEMP TABLE _placeholder_emails AS
+WITH given AS (
+    SELECT DISTINCT lower(trim(v)) AS v
+    FROM unnest($placeholder_emails::VARCHAR[]) AS t(v)
+    WHERE nullif(trim(v), '') IS NOT NULL
+)
+SELECT 'domain' AS kind, substr(v, 2) AS value FROM given WHERE starts_with(v, '@')
+UNION SELECT 'local', left(v, -1) FROM given WHERE ends_with(v, '@') AND NOT starts_with(v, '@')
+UNION SELECT 'address', v FROM given WHERE NOT starts_with(v, '@') AND NOT ends_with(v, '@')
+UNION SELECT 'address', email_key(clean_email(v)) FROM given
+      WHERE NOT starts_with(v, '@') AND NOT ends_with(v, '@') AND clean_email(v) IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE _placeholder_phones AS
+SELECT DISTINCT regexp_replace(v, '[^0-9]', '', 'g') AS digits,
+       phone_parts(regexp_replace(v, '[^0-9+]', '', 'g')).e164 AS e164
+FROM unnest($placeholder_phones::VARCHAR[]) AS t(v)
+WHERE regexp_replace(v, '[^0-9]', '', 'g') <> '';
+
+CREATE OR REPLACE TEMP TABLE _placeholder_names AS
+SELECT DISTINCT name_norm(v) AS name
+FROM unnest($placeholder_names::VARCHAR[]) AS t(v)
+WHERE name_norm(v) IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE _placeholder_addresses AS
+SELECT DISTINCT address_norm(v) AS line,
+       street_parts(v).number AS street_number,
+       street_name_key(street_parts(v).street) AS street_name
+FROM unnest($placeholder_addresses::VARCHAR[]) AS t(v)
+WHERE address_norm(v) IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE _stg_union AS
 WITH an_tags AS (
@@ -78,6 +147,9 @@ WITH an_tags AS (
         lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status) AS email_status,
         lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status) AS phone_status,
         coalesce(an_tags.tags, []::VARCHAR[]) AS platform_tags,
+        -- Every id the platform lists for the person (its own uuid among them), sorted.
+        list_sort(list_distinct(list_concat(['action_network:' || record_id],
+            coalesce(payload ->> '$.identifiers[*]', []::VARCHAR[])))) AS platform_ids,
         utc_ts(payload ->> '$.created_date') AS created_at,
         modified_at
     FROM an_typed
@@ -106,6 +178,7 @@ WITH an_tags AS (
         NULL::VARCHAR AS phone_status,
         coalesce(list_transform(
             from_json(payload -> '$.tags', '[{"name":"VARCHAR"}]'), lambda t: t.name), []) AS platform_tags,
+        ['mailchimp:' || record_id] AS platform_ids,
         coalesce(utc_ts(payload ->> '$.timestamp_signup'), utc_ts(payload ->> '$.timestamp_opt'),
                  modified_at) AS created_at,
         modified_at
@@ -140,6 +213,7 @@ WITH an_tags AS (
         NULL::VARCHAR AS email_status,
         NULL::VARCHAR AS phone_status,
         []::VARCHAR[] AS platform_tags,
+        []::VARCHAR[] AS platform_ids,
         coalesce(form_ts(payload ->> '$.fields.submitted_at'), loaded_at) AS created_at,
         coalesce(form_ts(payload ->> '$.fields.submitted_at'), loaded_at) AS modified_at
     FROM fm
@@ -148,35 +222,162 @@ SELECT * FROM an_rows
 UNION ALL BY NAME SELECT * FROM mc_rows
 UNION ALL BY NAME SELECT * FROM fm_rows;
 
--- Phone parsing is the one step SQL cannot do: call it once per distinct raw value.
-CREATE OR REPLACE TEMP TABLE _phones AS
-SELECT phone_raw, normalise_phone(phone_raw) AS phone
+-- Phone parsing is the one step SQL cannot do (about 25 µs a number): call it once per
+-- distinct number, and only for numbers the last run did not parse already with the same
+-- default region and parser ($phone_region, $phone_parser). Values of only digits and
+-- phone punctuation parse the same without the punctuation, so '(202) 555-0143' and
+-- '202.555.0143' cost one call between them.
+CREATE OR REPLACE TEMP TABLE _phone_texts AS
+SELECT phone_raw,
+       CASE WHEN regexp_full_match(phone_raw, '\s*([pP]:)?[\s0-9+().\-/]*')
+            THEN regexp_replace(phone_raw, '[^0-9+]', '', 'g')
+            ELSE phone_raw END AS phone_text,
+       regexp_replace(phone_raw, '[^0-9]', '', 'g') AS digits
 FROM (SELECT DISTINCT phone_raw FROM _stg_union WHERE phone_raw IS NOT NULL);
 
-BEGIN TRANSACTION;
-DELETE FROM stg_source_records;
-INSERT INTO stg_source_records BY NAME
+-- A disposable cache, not part of the schema: created here, safe to drop at any time.
+-- Staging keeps exactly the numbers it staged, so none outlives its records.
+CREATE TABLE IF NOT EXISTS phone_parses (
+    phone_text   VARCHAR NOT NULL,           -- the raw value, punctuation removed
+    region       VARCHAR NOT NULL,           -- the default region it was parsed for
+    parser       VARCHAR NOT NULL,           -- phonenumbers version and our rules
+    e164         VARCHAR,
+    valid        BOOLEAN NOT NULL,
+    kind         VARCHAR,
+    PRIMARY KEY (phone_text, region, parser)
+);
+
+CREATE OR REPLACE TEMP TABLE _phone_parsed AS
+SELECT c.phone_text, {'e164': c.e164, 'valid': c.valid, 'kind': c.kind} AS parts,
+       false AS parsed_now
+FROM phone_parses c
+WHERE c.region = $phone_region AND c.parser = $phone_parser
+  AND c.phone_text IN (SELECT phone_text FROM _phone_texts);
+
+INSERT INTO _phone_parsed
+SELECT phone_text, phone_parts(phone_text), true
+FROM (SELECT DISTINCT phone_text FROM _phone_texts
+      WHERE phone_text NOT IN (SELECT phone_text FROM _phone_parsed));
+
+CREATE OR REPLACE TEMP TABLE _phones AS
+SELECT t.phone_raw,
+       p.parts.e164 AS phone,
+       CASE WHEN t.digits NOT IN (SELECT digits FROM _placeholder_phones)
+             AND p.parts.e164 NOT IN (SELECT e164 FROM _placeholder_phones WHERE e164 IS NOT NULL)
+            THEN p.parts.e164 END AS phone_key,
+       p.parts.valid AS phone_valid,
+       p.parts.kind AS phone_type
+FROM _phone_texts t JOIN _phone_parsed p USING (phone_text);
+
+-- The new rows, shaped like the table (same columns, same order) so they compare.
+CREATE OR REPLACE TEMP TABLE _stg_new AS SELECT * FROM stg_source_records LIMIT 0;
+
+INSERT INTO _stg_new BY NAME
+WITH cleaned AS (
+    SELECT
+        u.*,
+        clean_email(u.email_raw) AS email,
+        name_norm(u.given_name) AS given_clean,
+        name_norm(u.family_name) AS family_clean,
+        nullif(trim(u.address_line), '') AS address_trimmed,
+        street_parts(u.address_line) AS street
+    FROM _stg_union u
+), keyed AS (
+    SELECT
+        c.*,
+        email_key(c.email) AS email_match,
+        CASE WHEN c.given_clean NOT IN (SELECT name FROM _placeholder_names)
+             THEN c.given_clean END AS given_norm,
+        CASE WHEN c.family_clean NOT IN (SELECT name FROM _placeholder_names)
+             THEN c.family_clean END AS family_norm,
+        nullif(c.street.number, '') AS number_found,
+        street_name_key(c.street.street) AS street_found
+    FROM cleaned c
+), flagged AS (
+    SELECT
+        k.*,
+        coalesce(
+            k.email IN (SELECT value FROM _placeholder_emails WHERE kind = 'address')
+            OR k.email_match IN (SELECT value FROM _placeholder_emails WHERE kind = 'address')
+            OR split_part(k.email, '@', 1) IN (
+                SELECT value FROM _placeholder_emails WHERE kind = 'local')
+            OR split_part(k.email_match, '@', 1) IN (
+                SELECT value FROM _placeholder_emails WHERE kind = 'local')
+            OR split_part(k.email, '@', 2) IN (
+                SELECT value FROM _placeholder_emails WHERE kind = 'domain'),
+            false) AS email_placeholder,
+        coalesce(address_norm(k.address_trimmed) IN (SELECT line FROM _placeholder_addresses)
+            OR k.number_found || ' ' || k.street_found IN (
+                SELECT street_number || ' ' || street_name FROM _placeholder_addresses
+                WHERE street_number IS NOT NULL AND street_name IS NOT NULL),
+            false) AS address_placeholder
+    FROM keyed k
+)
 SELECT
-    u.source, u.source_record_id, u.file_name, u.row_number,
-    nullif(trim(u.given_name), '') AS given_name,
-    nullif(trim(u.family_name), '') AS family_name,
-    u.email_raw,
-    clean_email(u.email_raw) AS email,
-    email_key(clean_email(u.email_raw)) AS email_key,
-    u.phone_raw,
+    f.source, f.source_record_id, f.file_name, f.row_number,
+    nullif(trim(f.given_name), '') AS given_name,
+    nullif(trim(f.family_name), '') AS family_name,
+    f.email_raw,
+    f.email,
+    CASE WHEN NOT f.email_placeholder THEN f.email_match END AS email_key,
+    f.email_placeholder,
+    f.given_norm,
+    f.family_norm,
+    CASE WHEN f.given_norm IS NOT NULL
+         THEN coalesce(n.canonical, split_part(f.given_norm, ' ', 1)) END AS given_key,
+    f.phone_raw,
     p.phone,
-    nullif(trim(u.address_line), '') AS address_line,
-    nullif(trim(u.locality), '') AS locality,
-    nullif(upper(trim(u.region)), '') AS region,
-    nullif(upper(replace(trim(u.postal_code), ' ', '')), '') AS postal_code,
-    u.email_status,
-    u.phone_status,
-    u.platform_tags,
-    u.created_at,
-    u.modified_at
-FROM _stg_union u
-LEFT JOIN _phones p USING (phone_raw);
+    p.phone_key,
+    p.phone_valid,
+    p.phone_type,
+    f.address_trimmed AS address_line,
+    CASE WHEN NOT f.address_placeholder THEN f.number_found END AS street_number,
+    CASE WHEN NOT f.address_placeholder THEN f.street_found END AS street_name,
+    nullif(trim(f.locality), '') AS locality,
+    nullif(upper(trim(f.region)), '') AS region,
+    nullif(upper(replace(trim(f.postal_code), ' ', '')), '') AS postal_code,
+    f.email_status,
+    f.phone_status,
+    f.platform_tags,
+    f.platform_ids,
+    -- Nothing to link on: no usable email, phone or name.
+    (f.email_placeholder OR f.email_match IS NULL) AND p.phone_key IS NULL
+        AND f.given_norm IS NULL AND f.family_norm IS NULL AS is_empty,
+    f.created_at,
+    f.modified_at
+FROM flagged f
+LEFT JOIN _phones p USING (phone_raw)
+LEFT JOIN name_canonical n ON n.name = split_part(f.given_norm, ' ', 1);
+
+-- Only rows that changed are swapped: replacing a million unchanged rows, and their
+-- primary key entries, costs far more than finding the few that differ.
+CREATE OR REPLACE TEMP TABLE _stg_changed AS
+SELECT * FROM _stg_new EXCEPT SELECT * FROM stg_source_records;
+
+BEGIN TRANSACTION;
+DELETE FROM stg_source_records s
+WHERE EXISTS (SELECT 1 FROM _stg_changed c
+              WHERE c.source = s.source AND c.source_record_id = s.source_record_id)
+   OR NOT EXISTS (SELECT 1 FROM _stg_new n
+                  WHERE n.source = s.source AND n.source_record_id = s.source_record_id);
+INSERT INTO stg_source_records SELECT * FROM _stg_changed;
+
+-- Keep exactly the parses of the numbers staged now.
+DELETE FROM phone_parses
+WHERE region <> $phone_region OR parser <> $phone_parser
+   OR phone_text NOT IN (SELECT phone_text FROM _phone_parsed);
+INSERT INTO phone_parses (phone_text, region, parser, e164, valid, kind)
+SELECT phone_text, $phone_region, $phone_parser, parts.e164, parts.valid, parts.kind
+FROM _phone_parsed WHERE parsed_now;
 COMMIT;
 
 DROP TABLE _stg_union;
+DROP TABLE _stg_new;
+DROP TABLE _stg_changed;
+DROP TABLE _phone_texts;
+DROP TABLE _phone_parsed;
 DROP TABLE _phones;
+DROP TABLE _placeholder_emails;
+DROP TABLE _placeholder_phones;
+DROP TABLE _placeholder_names;
+DROP TABLE _placeholder_addresses;

@@ -10,6 +10,7 @@ from pipelines.assets.sources import (
     form_exports,
     mailchimp_members,
 )
+from pipelines.identity_files import read_decisions, write_review_file
 from pipelines.resources import GroundswellSettings, open_warehouse
 from transforms.identity import resolve
 from transforms.normalise import build_staging
@@ -34,8 +35,12 @@ def stg_source_records(
     warehouse: DuckDBResource,
     groundswell: GroundswellSettings,
 ) -> dg.MaterializeResult:
+    try:
+        placeholders = groundswell.identity().placeholders
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     with open_warehouse(warehouse) as con:
-        counts = build_staging(con, groundswell.default_phone_region)
+        counts = build_staging(con, groundswell.default_phone_region, placeholders)
     context.log.info(f"Staged {sum(counts.values())} source records")
     return dg.MaterializeResult(
         metadata={"records": sum(counts.values()), **{f"records_{k}": v for k, v in counts.items()}}
@@ -58,18 +63,49 @@ def stg_source_records(
             kinds={"duckdb", "sql"},
             description="One golden record per human, with consent rolled up.",
         ),
+        dg.AssetSpec(
+            "identity_review",
+            deps=[stg_source_records],
+            kinds={"duckdb", "csv"},
+            description="Pairs the model was unsure of, waiting for a person's decision; "
+            "written side by side to the review file (see README).",
+        ),
     ],
 )
-def identity(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def identity(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
+):
+    try:
+        config = groundswell.identity()
+        decisions = read_decisions(config.decisions_file)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     with open_warehouse(warehouse) as con:
-        counts = resolve(con, utcnow())
+        counts = resolve(con, utcnow(), config, decisions, context.log.info)
+        review_rows = write_review_file(con, config.review_file)
     context.log.info(
         f"Resolved {counts['source_records']} records into {counts['people']} people "
-        f"({counts['new_person_ids']} new ids, {counts['merges_recorded']} merges recorded)"
+        f"({counts['new_person_ids']} new ids, {counts['merges_recorded']} merges recorded; "
+        f"probabilistic: {counts['probabilistic']})"
     )
+    for problem in ("decisions_unknown_record", "decisions_invalid"):
+        if counts[problem]:
+            context.log.warning(
+                f"{config.decisions_file}: {counts[problem]} decision(s) not applied "
+                f"({problem.removeprefix('decisions_').replace('_', ' ')}); see the "
+                "identity_decisions table for their line numbers"
+            )
     yield dg.MaterializeResult(
         asset_key="person_sources",
-        metadata={"records": counts["source_records"], "links": counts["links"]},
+        metadata={
+            "records": counts["source_records"],
+            "empty_records": counts["empty_records"],
+            "links": counts["links"],
+            "links_probabilistic": counts["links_probabilistic"],
+            "probabilistic": counts["probabilistic"],
+        },
     )
     yield dg.MaterializeResult(
         asset_key="people",
@@ -77,5 +113,17 @@ def identity(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
             "people": counts["people"],
             "new_person_ids": counts["new_person_ids"],
             "merges_recorded": counts["merges_recorded"],
+            "conflicts_split": counts["conflicts_split"],
+            "conflicts_kept": counts["conflicts_kept"],
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="identity_review",
+        metadata={
+            "pending": counts["review_pending"],
+            "review_file_rows": review_rows,
+            "decisions_applied": counts["decisions_applied"],
+            "decisions_unknown_record": counts["decisions_unknown_record"],
+            "decisions_invalid": counts["decisions_invalid"],
         },
     )

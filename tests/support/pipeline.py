@@ -13,6 +13,7 @@ SETTINGS = (
     "FORMS_INBOX",
     "EXPORTS_DIR",
     "LADDER_CONFIG",
+    "IDENTITY_CONFIG",
     "ACTION_NETWORK_API_KEY",
     "ACTION_NETWORK_BASE_URL",
     "MAILCHIMP_API_KEY",
@@ -34,6 +35,7 @@ def configure(
     monkeypatch.setenv("FORMS_INBOX", str(inbox))
     monkeypatch.setenv("EXPORTS_DIR", str(workdir / "exports"))
     monkeypatch.setenv("LADDER_CONFIG", str(ROOT / "ladder.yaml"))
+    monkeypatch.setenv("IDENTITY_CONFIG", str(ROOT / "identity.yaml"))
     monkeypatch.setenv("SANDBOX", "off")
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)

@@ -24,20 +24,30 @@ def an_person(
     status: str = "subscribed",
     phone_status: str = "subscribed",
     postal_code: str | None = None,
+    address: str | None = None,
+    identifiers: tuple[str, ...] = (),
     created: str = "2025-06-01T00:00:00Z",
     modified: str = "2026-11-01T00:00:00Z",
     uuid: str | None = None,
 ) -> dict:
     uuid = uuid or f"00000000-0000-4000-8000-{next(_ids):012d}"
     person = {
-        "identifiers": [f"action_network:{uuid}"],
+        "identifiers": [f"action_network:{uuid}", *identifiers],
         "created_date": created,
         "modified_date": modified,
         "email_addresses": [{"primary": True, "address": email, "status": status}] if email else [],
         "phone_numbers": [{"primary": True, "number": phone, "status": phone_status}]
         if phone
         else [],
-        "postal_addresses": [{"primary": True, "postal_code": postal_code}] if postal_code else [],
+        "postal_addresses": [
+            {
+                "primary": True,
+                "postal_code": postal_code,
+                "address_lines": [address] if address else [],
+            }
+        ]
+        if postal_code or address
+        else [],
     }
     if given:
         person["given_name"] = given

@@ -76,7 +76,7 @@ def test_phone_plus_same_name_merges_across_emails(con):
     )
     assert build(con)["people"] == 1
     assert con.execute("SELECT DISTINCT match_rule FROM person_sources").fetchall() == [
-        ("phone+name",)
+        ("mobile+name",)
     ]
 
 

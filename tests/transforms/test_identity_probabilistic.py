@@ -1,0 +1,90 @@
+"""Probabilistic scoring on a generated organisation: it links, it queues the unsure pairs
+for review, the volunteer's decisions are honoured on the next run, and the same input
+gives the same links."""
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from bench.identity_support import land_organisation
+from sandbox.generator import generate
+from tests.support.raw import NOW
+from transforms.identity import resolve
+from transforms.identity_config import parse_identity_config
+from transforms.normalise import build_staging
+from warehouse.connection import connect
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("org")
+    path = workdir / "warehouse.duckdb"
+    land_organisation(generate(1400, 11), path, workdir)
+    con = connect(path)
+    build_staging(con, "US")
+    yield con
+    con.close()
+
+
+def decide(a: str, b: str, decision: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"record_a": [a], "record_b": [b], "decision": [decision], "line_number": [2]}
+    )
+
+
+def links(con, rule: str) -> set[tuple[str, str]]:
+    return set(
+        con.execute(
+            "SELECT record_a, record_b FROM identity_links WHERE rule = ?", [rule]
+        ).fetchall()
+    )
+
+
+def person(con, record_key: str) -> str:
+    return con.execute(
+        "SELECT person_id FROM person_sources WHERE source || ':' || source_record_id = ?",
+        [record_key],
+    ).fetchall()[0][0]
+
+
+def test_scores_links_and_queues_review(warehouse):
+    counts = resolve(warehouse, NOW)
+    assert counts["probabilistic"] == "scored"
+    assert counts["links_probabilistic"] > 0
+    first = links(warehouse, "probabilistic")
+    # Seeded training: the same input gives the same links.
+    resolve(warehouse, NOW + timedelta(hours=1))
+    assert links(warehouse, "probabilistic") == first
+
+
+def test_rejected_pair_is_not_linked_and_accepted_pair_is(warehouse):
+    resolve(warehouse, NOW)
+    a, b = sorted(links(warehouse, "probabilistic"))[0]
+    counts = resolve(warehouse, NOW + timedelta(days=1), decisions=decide(a, b, "reject"))
+    assert counts["decisions_applied"] == 1
+    assert (a, b) not in links(warehouse, "probabilistic")
+
+    # A stricter link threshold leaves a band of unsure pairs for a person to decide.
+    strict = parse_identity_config({"probabilistic": {"link_threshold": 0.999}})
+    counts = resolve(warehouse, NOW + timedelta(days=2), strict)
+    pending = warehouse.execute(
+        "SELECT record_a, record_b FROM identity_review ORDER BY match_probability DESC"
+    ).fetchall()
+    assert counts["review_pending"] == len(pending)
+    assert pending, "some pairs wait for a person's decision"
+    c, d = pending[0]
+    resolve(warehouse, NOW + timedelta(days=3), strict, decide(c, d, "accept"))
+    assert person(warehouse, c) == person(warehouse, d)
+    assert (c, d) in links(warehouse, "review")
+    queued = warehouse.execute(
+        "SELECT count(*) FROM identity_review WHERE record_a = ? AND record_b = ?", [c, d]
+    ).fetchall()[0][0]
+    assert queued == 0
+
+
+def test_too_few_records_leaves_the_rules_to_decide(warehouse):
+    config = parse_identity_config({"probabilistic": {"min_records": 10_000_000}})
+    counts = resolve(warehouse, NOW, config)
+    assert counts["probabilistic"].startswith("skipped")
+    assert counts["links_probabilistic"] == 0

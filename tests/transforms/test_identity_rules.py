@@ -1,0 +1,254 @@
+"""The deterministic rules in order, placeholders, review decisions, guard rails, source
+priority and the identity configuration, on hand-built records in a real DuckDB file."""
+
+import pandas as pd
+import pytest
+
+from tests.support.raw import NOW, an_person, land, mc_member
+from transforms.identity import _cluster_with_guard_rails, resolve
+from transforms.identity_config import IdentityConfigError, parse_identity_config
+from transforms.normalise import build_staging
+
+
+def build(con, config=None, decisions=None):
+    build_staging(con, "US", config.placeholders if config else None)
+    return resolve(con, NOW, config, decisions)
+
+
+def people_of(con) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "SELECT source || ':' || source_record_id, person_id FROM person_sources"
+        ).fetchall()
+    )
+
+
+def test_same_name_postcode_and_street_number_merge(con):
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana",
+                "Lima",
+                "ana@work.example",
+                postal_code="62701",
+                address="12 High Street",
+                uuid="u-1",
+            ),
+            an_person(
+                "Ana",
+                "Lima",
+                "ana@home.example",
+                postal_code="62701",
+                address="12 High St.",
+                uuid="u-2",
+            ),
+        ],
+    )
+    assert build(con)["people"] == 1
+    rules = {r[0] for r in con.execute("SELECT match_rule FROM person_sources").fetchall()}
+    assert rules == {"name+postcode+street"}
+
+
+def test_name_and_postcode_alone_never_merge(con):
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana",
+                "Lima",
+                "ana@work.example",
+                postal_code="62701",
+                address="12 High Street",
+                uuid="u-1",
+            ),
+            an_person(
+                "Ana",
+                "Lima",
+                "ana@home.example",
+                postal_code="62701",
+                address="40 Oak Road",
+                uuid="u-2",
+            ),
+        ],
+    )
+    assert build(con)["people"] == 2
+
+
+def test_nicknames_make_a_mobile_match(con):
+    land(
+        con,
+        an=[an_person("William", "Smith", "bill@work.example", phone="2025550143", uuid="u-1")],
+        mc=[mc_member("Bill", "Smith", "bill@home.example", phone="(202) 555-0143")],
+    )
+    assert build(con)["people"] == 1
+
+
+def test_same_platform_id_merges(con):
+    member = mc_member("Ana", "Lima", "ana@home.example")
+    land(
+        con,
+        an=[
+            an_person(
+                "Ana",
+                "Lima",
+                "ana@work.example",
+                identifiers=(f"mailchimp:{member['id']}",),
+                uuid="u-1",
+            )
+        ],
+        mc=[member],
+    )
+    assert build(con)["people"] == 1
+    assert {r[0] for r in con.execute("SELECT match_rule FROM person_sources").fetchall()} == {
+        "platform_id"
+    }
+
+
+def test_placeholder_values_never_link_anyone(con):
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "test@test.com", phone="0000000000", uuid="u-1"),
+            an_person("Bo", "Ng", "TEST@test.com", phone="000-000-0000", uuid="u-2"),
+            an_person("None", "N/A", "shared@example.org", uuid="u-3"),
+            an_person("none", "n/a", "shared@example.org", uuid="u-4"),
+            an_person("Cy", "Oh", "none@example.org", uuid="u-5"),
+            an_person("Di", "Ul", "none@example.org", uuid="u-6"),
+        ],
+    )
+    counts = build(con)
+    # u-3 and u-4 share a real address (placeholder names do not stop that); the test@test.com
+    # and none@ records share nothing real.
+    assert counts["people"] == 5
+    ids = people_of(con)
+    assert ids["action_network:u-1"] != ids["action_network:u-2"]
+    assert ids["action_network:u-5"] != ids["action_network:u-6"]
+
+
+def test_organisation_address_from_config_never_links(con):
+    config = parse_identity_config({"placeholders": {"addresses": ["1 Main Street"]}})
+    office = dict(postal_code="62701", address="1 Main St")
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "ana@work.example", uuid="u-1", **office),
+            an_person("Ana", "Lima", "ana@other.example", uuid="u-2", **office),
+        ],
+    )
+    assert build(con, config)["people"] == 2
+
+
+def test_empty_records_are_kept_and_counted(con):
+    land(con, an=[an_person(None, None, None, uuid="u-1"), an_person(None, None, None, uuid="u-2")])
+    counts = build(con)
+    assert counts["people"] == 2 and counts["empty_records"] == 2
+
+
+def test_accepted_decision_joins_and_unknown_ids_are_reported(con):
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "ana@work.example", uuid="u-1"),
+            an_person("Ana", "Lima-Souza", "ana.souza@home.example", uuid="u-2"),
+        ],
+    )
+    decisions = pd.DataFrame(
+        {
+            "record_a": ["action_network:u-2", "action_network:gone", "action_network:u-1"],
+            "record_b": ["action_network:u-1", "action_network:u-1", "action_network:u-2"],
+            "decision": ["maybe", "accept", "Accept"],
+            "line_number": [2, 3, 4],
+        }
+    )
+    counts = build(con, decisions=decisions)
+    assert counts["people"] == 1
+    assert counts["decisions_applied"] == 1
+    assert counts["decisions_unknown_record"] == 1
+    rules = {r[0] for r in con.execute("SELECT match_rule FROM person_sources").fetchall()}
+    assert rules == {"review"}
+    statuses = dict(con.execute("SELECT line_number, status FROM identity_decisions").fetchall())
+    # The pair's last line wins over its earlier, invalid one; the unknown id is reported.
+    assert statuses == {3: "unknown record", 4: "applied"}
+
+
+def test_golden_record_follows_configured_source_priority(con):
+    land(
+        con,
+        an=[an_person("Ana", "Lima", "ana@example.org", uuid="u-1")],
+        mc=[mc_member("Anabel", "Lima", "ana@example.org")],
+    )
+    build(con)
+    assert con.execute("SELECT given_name FROM people").fetchall() == [("Ana",)]
+    mailchimp_first = parse_identity_config(
+        {"source_priority": ["mailchimp", "action_network", "forms"]}
+    )
+    build(con, mailchimp_first)
+    given, source_ids = con.execute("SELECT given_name, source_ids FROM people").fetchone()
+    assert given == "Anabel"
+    assert source_ids == sorted(
+        ["action_network:u-1", f"mailchimp:{mc_member('A', 'L', 'ana@example.org')['id']}"]
+    )
+
+
+def test_guard_rail_cuts_the_weakest_link_between_conflicting_people(con):
+    # Two people, each with an email, a mobile and a first name of their own, joined only
+    # by probabilistic links; the weakest of them is cut and recorded.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _id_records AS
+        SELECT * FROM (VALUES
+            ('r1', 'ana@example.org', '+12025550101', 'mobile', 'ana'),
+            ('r2', 'ana@example.org', '+12025550101', 'mobile', 'ana'),
+            ('r3', 'bo@example.org',  '+12025550199', 'mobile', 'bo'),
+            ('r4', 'bo@example.org',  NULL,           NULL,     'bo')
+        ) t(record_key, email_key, phone_key, phone_type, given_key)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _id_edges AS
+        SELECT * FROM (VALUES
+            ('r1', 'r2', 'email', NULL::DOUBLE),
+            ('r3', 'r4', 'email', NULL),
+            ('r2', 'r3', 'probabilistic', 0.96),
+            ('r1', 'r4', 'probabilistic', 0.97)
+        ) t(a, b, rule, match_probability)
+        """
+    )
+    _cluster_with_guard_rails(con)
+    labels = dict(con.execute("SELECT record_key, label FROM _id_labels").fetchall())
+    assert labels["r1"] == labels["r2"] and labels["r3"] == labels["r4"]
+    assert labels["r1"] != labels["r3"]
+    cuts = con.execute("SELECT a, b FROM _id_cuts ORDER BY match_probability").fetchall()
+    assert cuts == [("r2", "r3"), ("r1", "r4")]
+
+
+def test_guard_rail_keeps_rule_links_and_reports_them(con):
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "shared@example.org", phone="2025550101", uuid="u-1"),
+            an_person("Bo", "Ng", "shared@example.org", phone="2025550199", uuid="u-2"),
+            an_person("Ana", "Lima", "ana@example.org", phone="2025550101", uuid="u-3"),
+        ],
+    )
+    counts = build(con)
+    assert counts["people"] == 1 and counts["conflicts_kept"] == 1
+    action = con.execute("SELECT action FROM identity_conflicts").fetchone()[0]
+    assert action.startswith("kept")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"source_priority": ["mailchimp", "crm"]}, "source_priority"),
+        ({"probabilistic": {"link_threshold": 0.5, "review_threshold": 0.9}}, "review_threshold"),
+        ({"probabilistic": {"threshold": 0.5}}, "unknown key"),
+        ({"placeholders": {"emails": "test@test.com"}}, "placeholders"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_config_errors_name_the_key(data, problem):
+    with pytest.raises(IdentityConfigError, match=problem):
+        parse_identity_config(data)

@@ -1,0 +1,42 @@
+-- The volunteer's review decisions and the probabilistic links join the deterministic
+-- ones. Expects _id_records, _id_edges, _id_scored and _id_decisions_in(record_a,
+-- record_b, decision, line_number). $link: the link threshold.
+
+CREATE OR REPLACE TEMP TABLE _id_decisions AS
+SELECT
+    least(trim(d.record_a), trim(d.record_b)) AS a,
+    greatest(trim(d.record_a), trim(d.record_b)) AS b,
+    lower(trim(d.decision)) AS decision,
+    d.line_number,
+    CASE
+        WHEN lower(trim(d.decision)) NOT IN ('accept', 'reject') THEN 'invalid decision'
+        WHEN ra.record_key IS NULL OR rb.record_key IS NULL THEN 'unknown record'
+        ELSE 'applied'
+    END AS status
+FROM _id_decisions_in d
+LEFT JOIN _id_records ra ON ra.record_key = trim(d.record_a)
+LEFT JOIN _id_records rb ON rb.record_key = trim(d.record_b)
+-- The last line about a pair wins, as when a decision is corrected further down.
+QUALIFY row_number() OVER (
+    PARTITION BY least(trim(d.record_a), trim(d.record_b)), greatest(trim(d.record_a), trim(d.record_b))
+    ORDER BY d.line_number DESC) = 1;
+
+-- Households share a phone, an address and a surname: the model cannot tell them apart,
+-- but different first names can. A pair whose first names conflict (not the same
+-- nickname key, not a likely typo) is neither linked nor queued for review.
+DELETE FROM _id_scored
+USING _id_records ra, _id_records rb
+WHERE ra.record_key = _id_scored.a AND rb.record_key = _id_scored.b
+  AND ra.given_key IS NOT NULL AND rb.given_key IS NOT NULL
+  AND ra.given_key <> rb.given_key
+  AND jaro_winkler_similarity(ra.given_norm, rb.given_norm) < 0.9;
+
+INSERT INTO _id_edges
+SELECT s.a, s.b, 'probabilistic', s.match_probability
+FROM _id_scored s
+LEFT JOIN _id_decisions d ON d.a = s.a AND d.b = s.b AND d.status = 'applied'
+WHERE s.match_probability >= $link AND d.decision IS DISTINCT FROM 'reject';
+
+INSERT INTO _id_edges
+SELECT a, b, 'review', NULL FROM _id_decisions
+WHERE decision = 'accept' AND status = 'applied';
