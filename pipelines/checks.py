@@ -43,4 +43,25 @@ def one_tier_tag_per_member(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=doubled == 0, metadata={"members_with_two_tiers": doubled})
 
 
-CHECKS = [person_sources_resolve, everyone_on_the_ladder, one_tier_tag_per_member]
+@dg.asset_check(
+    asset="identity_review",
+    description="Every line of the review decisions file was applied (an id that no longer "
+    "exists, or a decision other than accept or reject, is listed in identity_decisions).",
+)
+def review_decisions_apply(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    not_applied = _count(
+        warehouse, "SELECT count(*) FROM identity_decisions WHERE status <> 'applied'"
+    )
+    return dg.AssetCheckResult(
+        passed=not_applied == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"decisions_not_applied": not_applied},
+    )
+
+
+CHECKS = [
+    person_sources_resolve,
+    review_decisions_apply,
+    everyone_on_the_ladder,
+    one_tier_tag_per_member,
+]

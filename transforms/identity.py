@@ -4,6 +4,7 @@ record in `people`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,17 +34,23 @@ def resolve(
     decisions (record_a, record_b, decision, line_number)."""
     config = config or IdentityConfig()
     link = config.probabilistic.link_threshold
+    step = _stopwatch(log)
     sqlfiles.run(con, "identity_edges")
     _load_decisions(con, decisions)
+    step("deterministic rules")
     scoring = score_pairs(con, config.probabilistic, log)
+    step(f"probabilistic scoring ({scoring.status}, {scoring.pairs} pairs)")
     sqlfiles.run(con, "identity_links", {"link": link})
     rounds = _cluster_with_guard_rails(con)
+    step(f"clustering ({rounds} rounds)")
     sqlfiles.run(con, "identity_review", {"link": link})
     merges_before = _count(con, "person_merges")
     sqlfiles.run(con, "identity_assign", {"now": now})
+    step("stable person ids")
     _source_priority(con, config)
     sqlfiles.run(con, "people")
     people = replace_contents(con, "people", "SELECT * FROM _people")
+    step("golden records")
     decided = dict(
         con.execute("SELECT status, count(*) FROM identity_decisions GROUP BY 1").fetchall()
     )
@@ -71,6 +78,18 @@ def resolve(
         "probabilistic": scoring.status,
         "scored_pairs": scoring.pairs,
     }
+
+
+def _stopwatch(log: Callable[[str], None]) -> Callable[[str], None]:
+    """Log each step's seconds: resolving a large organisation takes a while."""
+    last = [time.monotonic()]
+
+    def step(name: str) -> None:
+        now = time.monotonic()
+        log(f"identity: {name} in {now - last[0]:.1f} s")
+        last[0] = now
+
+    return step
 
 
 def _load_decisions(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame | None) -> None:

@@ -17,6 +17,8 @@ INPUT_VIEW = "_id_splink_input"
 SCORED = "_id_scored"
 # Enough random pairs for stable u estimates; about three seconds on two cores.
 U_MAX_PAIRS = 1_000_000
+# The most records a name or surname-and-postcode block may hold and still generate pairs.
+MAX_BLOCK = 25
 
 
 @dataclass
@@ -73,8 +75,8 @@ def _settings():
         blocking_rules_to_generate_predictions=[
             block_on("email_key"),
             block_on("phone_key"),
-            block_on("family_norm", "postal_code"),
-            block_on("given_key", "family_norm"),
+            block_on("surname_block"),
+            block_on("name_block"),
         ],
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
@@ -107,9 +109,16 @@ def score_pairs(
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.ERROR)
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW} AS "
+        f"CREATE OR REPLACE TEMP TABLE {INPUT_VIEW} AS "
         "SELECT record_key, given_norm, given_key, family_norm, email_key, phone_key, "
-        "postal_code, street_number, street_name FROM _id_records WHERE NOT is_empty"
+        "postal_code, street_number, street_name, "
+        # Blocks of common names (John Smith) would compare everyone with everyone: only
+        # blocks small enough to mean something generate pairs.
+        f"CASE WHEN count(*) OVER (PARTITION BY family_norm, postal_code) <= {MAX_BLOCK} "
+        "THEN family_norm || '|' || postal_code END AS surname_block, "
+        f"CASE WHEN count(*) OVER (PARTITION BY given_key, family_norm) <= {MAX_BLOCK} "
+        "THEN given_key || '|' || family_norm END AS name_block "
+        "FROM _id_records WHERE NOT is_empty"
     )
     db_api = DuckDBAPI(connection=con)
     linker = Linker(db_api.register(INPUT_VIEW), _settings(), log_level=logging.ERROR)
@@ -119,11 +128,14 @@ def score_pairs(
             [block_on("email_key"), block_on("phone_key", "given_key")], recall=0.8
         )
         training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=settings.seed)
-        training.estimate_parameters_using_expectation_maximisation(
-            block_on("given_key", "family_norm"), fix_u_probabilities=True
-        )
+        # Small blocks (a mailbox, a phone) train fast and between them cover every
+        # comparison: names and address are learnt where email agrees, email where phone
+        # does.
         training.estimate_parameters_using_expectation_maximisation(
             block_on("email_key"), fix_u_probabilities=True
+        )
+        training.estimate_parameters_using_expectation_maximisation(
+            block_on("phone_key"), fix_u_probabilities=True
         )
         log(f"Probabilistic model trained on {records} records (seed {settings.seed})")
         predictions = linker.inference.predict(
@@ -136,6 +148,6 @@ def score_pairs(
         )
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
-        con.execute(f"DROP VIEW IF EXISTS {INPUT_VIEW}")
+        con.execute(f"DROP TABLE IF EXISTS {INPUT_VIEW}")
     pairs = con.execute(f"SELECT count(*) FROM {SCORED}").fetchall()[0][0]
     return ScoringReport("scored", pairs, time.monotonic() - started)

@@ -1,8 +1,9 @@
 -- One typed, normalised row per source record, its latest version, from every raw table,
 -- with the keys identity matches on. Expects on the connection: the UDF
--- phone_parts(varchar) (transforms/phones.py), the temp table name_canonical
--- (transforms/nicknames.py) and the placeholder lists as parameters $placeholder_emails,
--- $placeholder_phones, $placeholder_names, $placeholder_addresses (transforms/placeholders.py).
+-- phone_parts(varchar) (transforms/phones.py) and the temp table name_canonical
+-- (transforms/nicknames.py). Parameters: the placeholder lists $placeholder_emails,
+-- $placeholder_phones, $placeholder_names, $placeholder_addresses
+-- (transforms/placeholders.py), and $phone_region, $phone_parser naming the parses kept.
 
 CREATE OR REPLACE TEMP MACRO utc_ts(s) AS
     CAST(TRY_CAST(nullif(trim(s), '') AS TIMESTAMPTZ) AS TIMESTAMP);
