@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from transforms import sqlfiles
@@ -117,19 +118,43 @@ def _cluster_with_guard_rails(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def connected_components(con: duckdb.DuckDBPyConnection) -> int:
-    """Label propagation until no label changes; the loop is over rounds, not rows."""
-    sqlfiles.run(con, "identity_components")
-    for round_number in range(1, MAX_ROUNDS + 1):
-        sqlfiles.run(con, "identity_step")
-        changed = _scalar(
-            con,
-            "SELECT count(*) FROM _id_labels_next n JOIN _id_labels o USING (record_key) "
-            "WHERE n.label <> o.label",
-        )
-        con.execute("CREATE OR REPLACE TEMP TABLE _id_labels AS SELECT * FROM _id_labels_next")
-        if changed == 0:
-            return round_number
-    raise RuntimeError(f"identity clustering did not settle in {MAX_ROUNDS} rounds")
+    """Label every record in `_id_labels` with the smallest record key of its component.
+    Vectorised over integer arrays (min-label propagation with pointer jumping), so the
+    loop is over rounds, never over records; returns the rounds taken."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _id_index AS "
+        "SELECT record_key, (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS i "
+        "FROM _id_records"
+    )
+    size = _count(con, "_id_index")
+    ends = con.execute(
+        "SELECT ia.i AS a, ib.i AS b FROM _id_edges e "
+        "JOIN _id_index ia ON ia.record_key = e.a JOIN _id_index ib ON ib.record_key = e.b"
+    ).fetchnumpy()
+    a, b = np.asarray(ends["a"], dtype=np.int64), np.asarray(ends["b"], dtype=np.int64)
+    label = np.arange(size, dtype=np.int64)
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > MAX_ROUNDS:
+            raise RuntimeError(f"identity clustering did not settle in {MAX_ROUNDS} rounds")
+        smaller = np.minimum(label[a], label[b])
+        np.minimum.at(label, a, smaller)
+        np.minimum.at(label, b, smaller)
+        while True:  # pointer jumping: follow each label to its own label
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        if np.array_equal(label[a], label[b]):
+            break
+    labels = pd.DataFrame({"i": np.arange(size, dtype=np.int64), "l": label})  # noqa: F841
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _id_labels AS "
+        "SELECT r.record_key, l.record_key AS label FROM labels x "
+        "JOIN _id_index r ON r.i = x.i JOIN _id_index l ON l.i = x.l"
+    )
+    return rounds
 
 
 def _source_priority(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> None:

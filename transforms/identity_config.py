@@ -25,6 +25,8 @@ class Probabilistic:
     link_threshold: float = 0.95
     review_threshold: float = 0.80
     min_records: int = 2000
+    # Larger organisations train on a sample of this many records (chosen by hash).
+    train_records: int = 200_000
     seed: int = 42
 
 

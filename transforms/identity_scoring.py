@@ -19,6 +19,7 @@ SCORED = "_id_scored"
 U_MAX_PAIRS = 1_000_000
 # The most records a name or surname-and-postcode block may hold and still generate pairs.
 MAX_BLOCK = 25
+TRAIN_VIEW = "_id_splink_training"
 
 
 @dataclass
@@ -83,6 +84,51 @@ def _settings():
     )
 
 
+def _input_table(con: duckdb.DuckDBPyConnection, name: str, where: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS "
+        "SELECT record_key, given_norm, given_key, family_norm, email_key, phone_key, "
+        "postal_code, street_number, street_name, "
+        # Blocks of common names (John Smith) would compare everyone with everyone: only
+        # blocks small enough to mean something generate pairs.
+        f"CASE WHEN count(*) OVER (PARTITION BY family_norm, postal_code) <= {MAX_BLOCK} "
+        "THEN family_norm || '|' || postal_code END AS surname_block, "
+        f"CASE WHEN count(*) OVER (PARTITION BY given_key, family_norm) <= {MAX_BLOCK} "
+        "THEN given_key || '|' || family_norm END AS name_block "
+        f"FROM _id_records WHERE NOT is_empty AND {where}"
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
+def _prior_rules() -> list:
+    """Pairs the deterministic rules are sure of: how often two random records match."""
+    from splink import block_on
+
+    return [block_on("email_key"), block_on("phone_key", "given_key")]
+
+
+def _train(linker, settings: Probabilistic) -> dict:
+    """Prior from pairs the rules are sure of, u by seeded random sampling, m by EM on
+    small blocks; returns the trained model."""
+    from splink import block_on
+
+    training = linker.training
+    training.estimate_probability_two_random_records_match(_prior_rules(), recall=0.8)
+    training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=settings.seed)
+    # Small blocks (a mailbox, a phone) train fast and between them cover every
+    # comparison: names and address are learnt where email agrees, email where phone does.
+    training.estimate_parameters_using_expectation_maximisation(
+        block_on("email_key"), fix_u_probabilities=True
+    )
+    training.estimate_parameters_using_expectation_maximisation(
+        block_on("phone_key"), fix_u_probabilities=True
+    )
+    return linker.misc.save_model_to_json()
+
+
 def score_pairs(
     con: duckdb.DuckDBPyConnection, settings: Probabilistic, log: Callable[[str], None]
 ) -> ScoringReport:
@@ -103,41 +149,40 @@ def score_pairs(
             f"{settings.min_records}); the deterministic rules alone decide"
         )
     started = time.monotonic()
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import DuckDBAPI, Linker
 
     # Splink warns about every level it could not train; the counts say what matters.
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {INPUT_VIEW} AS "
-        "SELECT record_key, given_norm, given_key, family_norm, email_key, phone_key, "
-        "postal_code, street_number, street_name, "
-        # Blocks of common names (John Smith) would compare everyone with everyone: only
-        # blocks small enough to mean something generate pairs.
-        f"CASE WHEN count(*) OVER (PARTITION BY family_norm, postal_code) <= {MAX_BLOCK} "
-        "THEN family_norm || '|' || postal_code END AS surname_block, "
-        f"CASE WHEN count(*) OVER (PARTITION BY given_key, family_norm) <= {MAX_BLOCK} "
-        "THEN given_key || '|' || family_norm END AS name_block "
-        "FROM _id_records WHERE NOT is_empty"
-    )
+    _input_table(con, INPUT_VIEW, "TRUE")
+    sampled = records > settings.train_records
+    if sampled:
+        # Parameters settle long before a million records: train on a sample chosen by a
+        # hash of the record key (the same records every run), predict on everyone.
+        share = max(1, int(1000 * settings.train_records / records))
+        _input_table(con, TRAIN_VIEW, f"hash(record_key || '{settings.seed}') % 1000 < {share}")
     db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(INPUT_VIEW), _settings(), log_level=logging.ERROR)
+    trainer = Linker(
+        db_api.register(TRAIN_VIEW if sampled else INPUT_VIEW),
+        _settings(),
+        log_level=logging.ERROR,
+    )
+    linker = trainer
     try:
-        training = linker.training
-        training.estimate_probability_two_random_records_match(
-            [block_on("email_key"), block_on("phone_key", "given_key")], recall=0.8
+        model = _train(trainer, settings)
+        trained_on = _count(con, TRAIN_VIEW if sampled else INPUT_VIEW)
+        log(
+            f"Probabilistic model trained on {trained_on} of {records} records (seed {settings.seed})"
         )
-        training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=settings.seed)
-        # Small blocks (a mailbox, a phone) train fast and between them cover every
-        # comparison: names and address are learnt where email agrees, email where phone
-        # does.
-        training.estimate_parameters_using_expectation_maximisation(
-            block_on("email_key"), fix_u_probabilities=True
+        linker = (
+            Linker(db_api.register(INPUT_VIEW), model, log_level=logging.ERROR)
+            if sampled
+            else trainer
         )
-        training.estimate_parameters_using_expectation_maximisation(
-            block_on("phone_key"), fix_u_probabilities=True
-        )
-        log(f"Probabilistic model trained on {records} records (seed {settings.seed})")
+        if sampled:
+            linker.training.estimate_probability_two_random_records_match(
+                _prior_rules(), recall=0.8
+            )
         predictions = linker.inference.predict(
             threshold_match_probability=settings.review_threshold
         )
@@ -147,7 +192,9 @@ def score_pairs(
             f"FROM {predictions.physical_name}"
         )
     finally:
-        linker.table_management.delete_tables_created_by_splink_from_db()
+        for used in {id(trainer): trainer, id(linker): linker}.values():
+            used.table_management.delete_tables_created_by_splink_from_db()
         con.execute(f"DROP TABLE IF EXISTS {INPUT_VIEW}")
+        con.execute(f"DROP TABLE IF EXISTS {TRAIN_VIEW}")
     pairs = con.execute(f"SELECT count(*) FROM {SCORED}").fetchall()[0][0]
     return ScoringReport("scored", pairs, time.monotonic() - started)

@@ -236,17 +236,7 @@ SELECT phone_raw,
        regexp_replace(phone_raw, '[^0-9]', '', 'g') AS digits
 FROM (SELECT DISTINCT phone_raw FROM _stg_union WHERE phone_raw IS NOT NULL);
 
--- A disposable cache, not part of the schema: created here, safe to drop at any time.
--- Staging keeps exactly the numbers it staged, so none outlives its records.
-CREATE TABLE IF NOT EXISTS phone_parses (
-    phone_text   VARCHAR NOT NULL,           -- the raw value, punctuation removed
-    region       VARCHAR NOT NULL,           -- the default region it was parsed for
-    parser       VARCHAR NOT NULL,           -- phonenumbers version and our rules
-    e164         VARCHAR,
-    valid        BOOLEAN NOT NULL,
-    kind         VARCHAR,
-    PRIMARY KEY (phone_text, region, parser)
-);
+-- Parses kept from earlier runs (phone_parses, migration 005); only new numbers are parsed.
 
 CREATE OR REPLACE TEMP TABLE _phone_parsed AS
 SELECT c.phone_text, {'e164': c.e164, 'valid': c.valid, 'kind': c.kind} AS parts,

@@ -88,3 +88,17 @@ def test_too_few_records_leaves_the_rules_to_decide(warehouse):
     counts = resolve(warehouse, NOW, config)
     assert counts["probabilistic"].startswith("skipped")
     assert counts["links_probabilistic"] == 0
+
+
+def test_a_large_organisation_trains_on_a_repeatable_sample(warehouse):
+    config = parse_identity_config({"probabilistic": {"train_records": 1200}})
+    said: list[str] = []
+    counts = resolve(warehouse, NOW, config, log=said.append)
+    assert counts["probabilistic"] == "scored" and counts["links_probabilistic"] > 0
+    trained = next(line for line in said if line.startswith("Probabilistic model trained"))
+    assert " of 2285 records" in trained and not trained.startswith(
+        "Probabilistic model trained on 2285"
+    )
+    first = links(warehouse, "probabilistic")
+    resolve(warehouse, NOW, config)
+    assert links(warehouse, "probabilistic") == first
