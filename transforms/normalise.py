@@ -19,6 +19,7 @@ def build_staging(
     listed = placeholders or DEFAULT
     phones.register(con, default_phone_region)
     nicknames.ensure(con)
+    sqlfiles.run(con, "macros")
     sqlfiles.run(
         con,
         "staging",

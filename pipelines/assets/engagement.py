@@ -3,8 +3,21 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pipelines.assets.identity import stg_source_records
+from pipelines.assets.sources import (
+    action_network_actions,
+    action_network_tags,
+    form_exports,
+    mailchimp_campaigns,
+    mailchimp_members,
+)
 from pipelines.resources import GroundswellSettings, open_warehouse
-from transforms.engagement import build_activities, build_person_metrics
+from transforms.engagement import (
+    DEFAULT_NAMESPACE,
+    activity_stats,
+    build_activities,
+    build_person_metrics,
+)
 from transforms.ladder import build_ladder, build_segments
 from transforms.ladder_config import LadderConfigError
 from warehouse.load import utcnow
@@ -14,16 +27,41 @@ from warehouse.load import utcnow
     group_name="engagement",
     kinds={"duckdb", "sql"},
     pool="warehouse",
-    deps=["people", "person_sources"],
-    description="One row per thing a person did, from every source.",
+    deps=[
+        "people",
+        "person_sources",
+        stg_source_records,
+        action_network_actions,
+        action_network_tags,
+        mailchimp_members,
+        mailchimp_campaigns,
+        form_exports,
+    ],
+    description="One row per thing a person did, from every source: signatures, RSVPs, "
+    "attendance, hosting, form submissions, volunteer sign-ups, donations, outreaches, email "
+    "opens, clicks and bounces, unsubscribes, platform tags and referrals.",
 )
 def activities(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
 ) -> dg.MaterializeResult:
+    try:
+        namespace = groundswell.ladder().namespace
+    except LadderConfigError:
+        namespace = DEFAULT_NAMESPACE  # the ladder step reports a broken config itself
     with open_warehouse(warehouse) as con:
-        counts = build_activities(con)
+        counts = build_activities(con, namespace)
+        stats = activity_stats(con)
+        people = con.execute("SELECT count(DISTINCT person_id) FROM activities").fetchone()[0]
+    context.log.info("Activities per type: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return dg.MaterializeResult(
-        metadata={"activities": sum(counts.values()), **{f"type_{k}": v for k, v in counts.items()}}
+        metadata={
+            "activities": sum(counts.values()),
+            "people_with_activity": int(people),
+            **{f"type_{k}": v for k, v in counts.items()},
+            **stats,
+        }
     )
 
 
@@ -32,12 +70,33 @@ def activities(
     kinds={"duckdb", "sql"},
     pool="warehouse",
     deps=[activities],
-    description="Per person: actions by window, recency, reachability and tags.",
+    description="Per person: actions and each kind of activity by 30/90/180/365-day window, "
+    "recency, donations, email engagement, recruits and second-degree reach, reachable "
+    "channels.",
 )
 def person_metrics(warehouse: DuckDBResource) -> dg.MaterializeResult:
     with open_warehouse(warehouse) as con:
         rows = build_person_metrics(con, utcnow())
-    return dg.MaterializeResult(metadata={"people": rows})
+        summary = con.execute(
+            """
+            SELECT count(*) FILTER (WHERE actions_365d > 0),
+                   count(*) FILTER (WHERE hosted_ever),
+                   count(*) FILTER (WHERE recruits > 0),
+                   count(*) FILTER (WHERE recruits_who_acted > 0),
+                   count(*) FILTER (WHERE len(channels) > 0)
+            FROM person_metrics
+            """
+        ).fetchone()
+    names = (
+        "acted_365d",
+        "hosted_ever",
+        "recruiters",
+        "recruiters_whose_recruits_acted",
+        "reachable",
+    )
+    return dg.MaterializeResult(
+        metadata={"people": rows, **{k: int(v) for k, v in zip(names, summary, strict=True)}}
+    )
 
 
 def _ladder_or_fail(groundswell: GroundswellSettings):
