@@ -40,7 +40,12 @@ def run() -> int:
         )
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         exports_dir = Path(settings.get("EXPORTS_DIR"))
-        exports = sorted(exports_dir.glob("*.csv")) if exports_dir.is_dir() else []
+        # The index of every download, then one folder per list (a file per group inside).
+        exports = (
+            [exports_dir / "index.html", *sorted(p for p in exports_dir.iterdir() if p.is_dir())]
+            if (exports_dir / "index.html").is_file()
+            else []
+        )
         print(summarise(settings.get("WAREHOUSE_PATH"), result.run_id, exports))
         if not result.success:
             failed = [e.step_key for e in result.all_events if e.is_step_failure]

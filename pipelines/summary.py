@@ -25,6 +25,7 @@ def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
             "SELECT tier, count(*) FROM ladder GROUP BY tier, tier_rank ORDER BY tier_rank"
         ).fetchall():
             lines.append(f"  {tier:<16} {n:>9,}")
+        lines.extend(_movement(con))
         added, removed = con.execute(
             "SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'inactive') "
             "FROM sync_ledger WHERE run_id = ?",
@@ -42,3 +43,20 @@ def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
         return "\n".join(lines)
     finally:
         con.close()
+
+
+def _movement(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Moves on the ladder since the last run (the `ladder_movement` report)."""
+    rows = con.execute(
+        """SELECT rung, was, now, moved_up, moved_down, arrived, "left", baseline_at
+           FROM ladder_movement WHERE period = 'last_run'
+           ORDER BY tier_rank NULLS LAST, rung"""
+    ).fetchall()
+    if not rows or rows[0][7] is None:
+        return ["Ladder movement:     first run, nothing to compare with yet"]
+    lines = [
+        f"Ladder movement since {rows[0][7]:%Y-%m-%d %H:%M} (was, now, up, down, arrived, left):"
+    ]
+    for rung, *counts, _ in rows:
+        lines.append(f"  {rung:<16} " + " ".join(f"{n:>7,}" for n in counts))
+    return lines

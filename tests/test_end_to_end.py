@@ -152,9 +152,13 @@ def test_second_push_sends_no_writes(world, first_run):
 
 
 def test_activation_list_is_exported(first_run):
-    path = first_run["workdir"] / "exports" / "new_this_week.csv"
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    exports = first_run["workdir"] / "exports"
+    rows = []
+    for path in sorted((exports / "welcome_new").glob("*.csv")):
+        with open(path, newline="") as handle:
+            rows.extend(csv.DictReader(handle))
+        assert path.with_suffix(".xlsx").is_file()
+    assert len(list((exports / "welcome_new").glob("*.csv"))) > 1, "split by region"
     assert rows, "the sandbox has people who joined this week"
     assert set(rows[0]) == {
         "person_id",
@@ -162,9 +166,14 @@ def test_activation_list_is_exported(first_run):
         "family_name",
         "email",
         "postal_code",
+        "region",
         "tier",
         "reason",
     }
+    index = (exports / "index.html").read_text()
+    assert "welcome_new/" in index and "@" not in index
+    for name in ("welcome_new", "first_action", "ready_to_host", "connectors", "slipping"):
+        assert (exports / name).is_dir(), name
 
 
 def test_no_personal_data_in_metadata_or_logs(first_run):

@@ -6,8 +6,9 @@ from datetime import datetime
 
 import duckdb
 
+from transforms import sqlfiles
 from transforms.ladder_config import Ladder, quote, template_sql, validate
-from warehouse.load import replace_contents
+from warehouse.load import transaction
 
 INPUT = "_ladder_input"
 INPUT_SQL = f"""
@@ -17,14 +18,9 @@ SELECT *,
        strftime(last_action_at, '%Y-%m-%d') AS last_action_date
 FROM person_metrics
 """
+
+
 # A list for a channel only holds people that channel may reach.
-CHANNEL_RULES = {
-    "email": "email IS NOT NULL AND NOT email_suppressed",
-    "phone": "phone IS NOT NULL AND NOT phone_suppressed",
-    "both": "(email IS NOT NULL AND NOT email_suppressed) OR (phone IS NOT NULL AND NOT phone_suppressed)",
-}
-
-
 def prepare_input(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     """Create the relation rules are written over and check every rule against it."""
     con.execute(INPUT_SQL)
@@ -55,32 +51,48 @@ def build_ladder(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) 
         """,
         {"now": now},
     )
-    replace_contents(con, "ladder", "SELECT * FROM _ladder")
+    with transaction(con):
+        # The current ladder swapped whole, and this run appended to the history: a re-run
+        # at the same time replaces that run's rows only, earlier runs are never touched.
+        con.execute("DELETE FROM ladder")
+        con.execute("INSERT INTO ladder BY NAME SELECT * FROM _ladder")
+        con.execute("DELETE FROM ladder_history WHERE computed_at = $now", {"now": now})
+        con.execute(
+            "INSERT INTO ladder_history BY NAME "
+            "SELECT computed_at, person_id, tier, tier_rank FROM _ladder"
+        )
     counts = dict.fromkeys((r.name for r in ladder.rungs), 0)
     for name, n in con.execute("SELECT tier, count(*) FROM ladder GROUP BY tier").fetchall():
         counts[name] = int(n)
     return counts
 
 
-def build_segments(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) -> dict[str, int]:
-    """segment_members: every tier (`tier:<rung>`) and list (`list:<name>`), with reasons."""
-    prepare_input(con, ladder)
-    columns = {row[0] for row in con.execute(f"DESCRIBE {INPUT}").fetchall()} | {"tier"}
-    parts = [
-        "SELECT 'tier:' || tier AS segment, person_id, reason, $now AS computed_at FROM ladder"
-    ]
-    for activation in ladder.lists:
-        reason = template_sql(activation.reason, columns, activation.name)
-        parts.append(
-            f"""SELECT {quote("list:" + activation.name)}, person_id, {reason}, $now
-            FROM (SELECT i.*, l.tier FROM {INPUT} i LEFT JOIN ladder l USING (person_id))
-            WHERE ({activation.where}) AND ({CHANNEL_RULES[activation.channel]})"""
-        )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _segments AS " + "\nUNION ALL\n".join(parts), {"now": now}
-    )
-    replace_contents(con, "segment_members", "SELECT * FROM _segments")
-    rows = con.execute("SELECT segment, count(*) FROM segment_members GROUP BY 1").fetchall()
-    counts = {f"list:{a.name}": 0 for a in ladder.lists}
-    counts.update({segment: int(n) for segment, n in rows})
-    return counts
+MOVEMENT_COLUMNS = (
+    "period",
+    "rung",
+    "was",
+    "now",
+    "stayed",
+    "moved_up",
+    "moved_down",
+    "left",
+    "arrived",
+    "conversion",
+)
+
+
+def build_movement(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> list[dict]:
+    """`ladder_movement`: per rung, moves since the last run and over 30 and 90 days,
+    comparing the latest run in `ladder_history` with earlier ones. Counts only."""
+    rungs = [(r.name, i) for i, r in enumerate(ladder.rungs, start=1)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _ladder_rungs (rung VARCHAR, tier_rank INTEGER)")
+    con.executemany("INSERT INTO _ladder_rungs VALUES (?, ?)", rungs)
+    with transaction(con):
+        sqlfiles.run(con, "ladder_movement")
+    rows = con.execute(
+        f"""SELECT {", ".join(f'"{c}"' for c in MOVEMENT_COLUMNS)}, baseline_at
+        FROM ladder_movement
+        ORDER BY CASE period WHEN 'last_run' THEN 1 WHEN '30d' THEN 2 ELSE 3 END,
+                 tier_rank NULLS LAST, rung"""
+    ).fetchall()
+    return [dict(zip((*MOVEMENT_COLUMNS, "baseline_at"), row, strict=True)) for row in rows]

@@ -59,6 +59,9 @@ class ActivationList:
     channel: str
     columns: tuple[str, ...]
     push: tuple[str, ...] = ()
+    group_by: str | None = None  # a SQL expression: one export file per value
+    order_by: str | None = None  # a SQL ORDER BY list, e.g. "recruits_who_acted DESC"
+    limit: int | None = None  # keep only the first N by order_by
 
 
 @dataclass(frozen=True)
@@ -144,11 +147,20 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
     channel = str(item.get("channel") or "email")
     if channel not in CHANNELS:
         raise LadderConfigError(f"{where}: channel '{channel}' is not one of {', '.join(CHANNELS)}")
-    columns = tuple(
-        item.get("columns") or ("person_id", "given_name", "family_name", "email", "reason")
-    )
+    columns = item.get("columns") or ("person_id", "given_name", "family_name", "email", "reason")
+    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+        raise LadderConfigError(f"{where}: 'columns' must be a list of column names")
+    columns = tuple(columns)
+    _unique(list(columns), f"list '{name}' column", source)
     push = tuple(item.get("push") or ())
     _destinations(push, where)
+    group_by = _expression(item.get("group_by"), "group_by", where)
+    order_by = _expression(item.get("order_by"), "order_by", where)
+    limit = item.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise LadderConfigError(f"{where}: 'limit' must be a whole number of at least 1")
+    if limit is not None and not order_by:
+        raise LadderConfigError(f"{where}: 'limit' needs 'order_by' to say who comes first")
     return ActivationList(
         name=name,
         description=str(item.get("description") or name),
@@ -157,7 +169,18 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
         channel=channel,
         columns=columns,
         push=push,
+        group_by=group_by,
+        order_by=order_by,
+        limit=limit,
     )
+
+
+def _expression(value: Any, key: str, where: str) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    if ";" in str(value):
+        raise LadderConfigError(f"{where}: '{key}' must be one SQL expression, without ';'")
+    return str(value).strip()
 
 
 def _name(value: Any, where: str) -> str:
@@ -215,19 +238,37 @@ def validate(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> N
     for rung in ladder.rungs:
         where = f"{ladder.source}: rung '{rung.name}'"
         _check(con, relation, rung.predicate(), template_sql(rung.reason, columns, where), where)
-    list_columns = columns | {"tier", "reason"}
+    # Activation lists are checked by `validate_lists`, against the relation lists read
+    # (person_metrics plus the tier and its history), when segments are built.
+
+
+def validate_lists(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> None:
+    """Bind every list's rule, reason, grouping, order and columns against `relation`, so a
+    broken list fails with its name before anything is written."""
+    columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
+    list_columns = columns | {"reason"}
     for activation in ladder.lists:
         where = f"{ladder.source}: list '{activation.name}'"
-        reason = template_sql(activation.reason, list_columns - {"reason"}, where)
+        reason = template_sql(activation.reason, columns, where)
         unknown = [c for c in activation.columns if c not in list_columns]
         if unknown:
             raise LadderConfigError(
                 f"{where}: unknown column(s) {', '.join(unknown)} in 'columns'; "
                 f"known: {', '.join(sorted(list_columns))}"
             )
-        _check(
-            con, f"(SELECT *, ''::VARCHAR AS tier FROM {relation})", activation.where, reason, where
-        )
+        _check(con, relation, activation.where, reason, where)
+        for key in ("group_by", "order_by"):
+            expression = getattr(activation, key)
+            if expression is None:
+                continue
+            sql = f"SELECT {expression} FROM {relation} LIMIT 0"
+            if key == "order_by":
+                sql = f"SELECT 1 FROM {relation} ORDER BY {expression} LIMIT 0"
+            try:
+                con.execute(sql).fetchall()
+            except duckdb.Error as exc:
+                message = str(exc).split("\n")[0]
+                raise LadderConfigError(f"{where}: '{key}' does not run: {message}") from None
 
 
 def _check(

@@ -18,8 +18,9 @@ from transforms.engagement import (
     build_activities,
     build_person_metrics,
 )
-from transforms.ladder import build_ladder, build_segments
+from transforms.ladder import MOVEMENT_COLUMNS, build_ladder, build_movement
 from transforms.ladder_config import LadderConfigError
+from transforms.segments import build_segments
 from warehouse.load import utcnow
 
 
@@ -111,7 +112,8 @@ def _ladder_or_fail(groundswell: GroundswellSettings):
     kinds={"duckdb", "sql"},
     pool="warehouse",
     deps=[person_metrics],
-    description="Each person on the highest rung of ladder.yaml whose rule they meet.",
+    description="Each person on the highest rung of ladder.yaml whose rule they meet; each "
+    "run's rungs are appended to ladder_history.",
 )
 def ladder(
     context: dg.AssetExecutionContext,
@@ -135,12 +137,67 @@ def ladder(
     kinds={"duckdb", "sql"},
     pool="warehouse",
     deps=[ladder],
+    description="Per rung: how many moved up, moved down, arrived, left and stayed since the "
+    "last run and over 30 and 90 days, and the conversion of each rung's next ask (the share "
+    "of the rung now on a higher one). Counts only.",
+)
+def ladder_movement(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
+) -> dg.MaterializeResult:
+    config = _ladder_or_fail(groundswell)
+    with open_warehouse(warehouse) as con:
+        rows = build_movement(con, config)
+    metadata: dict = {}
+    for period in ("last_run", "30d", "90d"):
+        part = [r for r in rows if r["period"] == period]
+        baseline = part[0]["baseline_at"] if part else None
+        metadata[f"baseline_{period}"] = (
+            baseline.isoformat(sep=" ", timespec="seconds") if baseline else "no run yet"
+        )
+        metadata[f"movement_{period}"] = _movement_table(part)
+        metadata[f"moved_up_{period}"] = sum(r["moved_up"] for r in part)
+        metadata[f"moved_down_{period}"] = sum(r["moved_down"] for r in part)
+    if rows:
+        last = [r for r in rows if r["period"] == "last_run"]
+        context.log.info(
+            "Since the last run: "
+            + ", ".join(
+                f"{r['rung']} up {r['moved_up']} down {r['moved_down']} "
+                f"arrived {r['arrived']} left {r['left']}"
+                for r in last
+            )
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+_MOVEMENT_TYPES = {"period": "string", "rung": "string", "conversion": "float"}
+
+
+def _movement_table(rows: list[dict]) -> dg.TableMetadataValue:
+    columns = [c for c in MOVEMENT_COLUMNS if c != "period"]
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(c, _MOVEMENT_TYPES.get(c, "int")) for c in columns]
+    )
+    records = [dg.TableRecord({c: r[c] for c in columns}) for r in rows]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+@dg.asset(
+    group_name="engagement",
+    kinds={"duckdb", "sql"},
+    pool="warehouse",
+    deps=[ladder],
     description="Every tier and activation list with the reason each person is on it.",
 )
 def segment_members(
     warehouse: DuckDBResource, groundswell: GroundswellSettings
 ) -> dg.MaterializeResult:
     config = _ladder_or_fail(groundswell)
-    with open_warehouse(warehouse) as con:
-        counts = build_segments(con, config, utcnow())
+    try:
+        with open_warehouse(warehouse) as con:
+            counts = build_segments(con, config, utcnow())
+    except LadderConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     return dg.MaterializeResult(metadata={k.replace(":", "_"): v for k, v in counts.items()})

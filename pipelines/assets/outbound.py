@@ -10,7 +10,9 @@ from pipelines.assets.engagement import _ladder_or_fail
 from pipelines.push import push_mailchimp_tags
 from pipelines.resources import GroundswellSettings, MailchimpResource, open_warehouse
 from transforms.exports import write_list_exports
+from transforms.ladder_config import LadderConfigError
 from transforms.outbound import mailchimp_tier_plan
+from warehouse.load import utcnow
 
 
 @dg.asset(
@@ -63,10 +65,11 @@ def mailchimp_tier_tags(
 
 @dg.asset(
     group_name="outbound",
-    kinds={"csv"},
+    kinds={"csv", "excel"},
     pool="warehouse",
     deps=["segment_members"],
-    description="One CSV per activation list in EXPORTS_DIR, for organisers.",
+    description="For every activation list, a CSV and an XLSX per group in EXPORTS_DIR, with "
+    "an index.html; only the list's columns and people its channel may reach.",
 )
 def activation_exports(
     context: dg.AssetExecutionContext,
@@ -74,13 +77,23 @@ def activation_exports(
     groundswell: GroundswellSettings,
 ) -> dg.MaterializeResult:
     config = _ladder_or_fail(groundswell)
-    with open_warehouse(warehouse) as con:
-        written = write_list_exports(con, config, Path(groundswell.exports_dir))
-    for item in written:
-        context.log.info(f"Wrote {item['rows']} rows to {item['path']}")
+    try:
+        with open_warehouse(warehouse) as con:
+            report = write_list_exports(con, config, Path(groundswell.exports_dir), utcnow())
+    except LadderConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    rows = report.rows_per_list()
+    groups = report.groups_per_list()
+    for name, n in rows.items():
+        context.log.info(f"List {name}: {n} rows in {groups[name]} group(s)")
+    # Counts and file names only: never a person's data.
     return dg.MaterializeResult(
         metadata={
-            **{f"rows_{item['name']}": item["rows"] for item in written},
-            "files": dg.MetadataValue.json([item["path"] for item in written]),
+            **{f"rows_{name}": n for name, n in rows.items()},
+            **{f"groups_{name}": n for name, n in groups.items()},
+            "files_written": len(report.paths()) + 1,
+            "folder": dg.MetadataValue.path(str(report.folder)),
+            "index": dg.MetadataValue.path(str(report.folder / "index.html")),
+            "files": dg.MetadataValue.json(report.paths()),
         }
     )

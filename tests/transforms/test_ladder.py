@@ -1,14 +1,12 @@
-"""The ladder, its config errors, segments and organiser exports on hand-built people."""
-
-import csv
+"""The ladder: each default rung on hand-built people, reasons, HQ lists and config errors."""
 
 import pytest
 
+from tests.support.metrics_rows import put_metrics
 from tests.support.raw import NOW, an_person, land, mc_member
 from transforms.engagement import build_activities, build_person_metrics
-from transforms.exports import write_list_exports
 from transforms.identity import resolve
-from transforms.ladder import build_ladder, build_segments
+from transforms.ladder import build_ladder
 from transforms.ladder_config import LadderConfigError, load, parse
 from transforms.normalise import build_staging
 
@@ -68,7 +66,111 @@ def test_each_person_on_the_highest_rung_they_meet(con):
         "una@example.org": "subscriber",
         "lap@example.org": "lapsed",
     }
-    assert counts == {"hq": 1, "supporter": 2, "subscriber": 1, "lapsed": 1}
+    assert counts == {
+        "hq": 1,
+        "organiser": 0,
+        "activist": 0,
+        "supporter": 2,
+        "subscriber": 1,
+        "lapsed": 1,
+    }
+
+
+# ------------------------------------------------------- each default rung on hand-built rows
+
+
+RUNG_CASES = {
+    # The core team by tag (any case), above every other rule they also meet.
+    "hq_by_tag": ({"platform_tags": ["CORE TEAM"], "hosted_ever": True}, "hq"),
+    "hosted_ever": ({"hosted_ever": True, "events_hosted_total": 1}, "organiser"),
+    "hosted_this_year": ({"events_hosted_365d": 1, "actions_90d": 5}, "organiser"),
+    "recruits_who_act": ({"recruits": 3, "recruits_who_acted": 1}, "organiser"),
+    "recruits_who_never_acted": ({"recruits": 3, "email_reachable": True}, "subscriber"),
+    "volunteered_attended_twice": (
+        {"volunteered": True, "events_attended_180d": 2, "actions_365d": 3},
+        "organiser",
+    ),
+    "volunteered_attended_once": (
+        {"volunteered": True, "events_attended_180d": 1, "actions_365d": 2},
+        "supporter",
+    ),
+    "attended_twice_never_volunteered": (
+        {"events_attended_180d": 2, "actions_90d": 2, "actions_365d": 2},
+        "supporter",
+    ),
+    "three_actions_in_90_days": ({"actions_90d": 3, "actions_365d": 3}, "activist"),
+    "two_actions_in_90_days": ({"actions_90d": 2, "actions_365d": 2}, "supporter"),
+    "an_action_this_year": ({"actions_365d": 1}, "supporter"),
+    "a_click_in_90_days": ({"email_clicks_90d": 1, "email_reachable": True}, "supporter"),
+    "a_click_a_year_ago_only": (
+        {"email_clicks_365d": 1, "email_reachable": True},
+        "subscriber",
+    ),
+    "reachable_by_email": ({"email_reachable": True}, "subscriber"),
+    "reachable_by_phone": ({"phone_reachable": True}, "subscriber"),
+    "unreachable_and_inactive": ({"email_suppressed": True}, "lapsed"),
+}
+
+
+def test_each_default_rung_rule_on_hand_built_metrics(con):
+    put_metrics(con, {case: values for case, (values, _) in RUNG_CASES.items()})
+    counts = build_ladder(con, DEFAULT, NOW)
+    placed = dict(con.execute("SELECT person_id, tier FROM ladder").fetchall())
+    assert placed == {case: tier for case, (_, tier) in RUNG_CASES.items()}
+    assert all(counts[rung.name] > 0 for rung in DEFAULT.rungs)
+    assert [r.name for r in DEFAULT.rungs] == [
+        "hq",
+        "organiser",
+        "activist",
+        "supporter",
+        "subscriber",
+        "lapsed",
+    ]
+    ranks = dict(con.execute("SELECT tier, min(tier_rank) FROM ladder GROUP BY 1").fetchall())
+    assert ranks == {
+        "hq": 1,
+        "organiser": 2,
+        "activist": 3,
+        "supporter": 4,
+        "subscriber": 5,
+        "lapsed": 6,
+    }
+
+
+def test_hq_by_email_on_hand_built_metrics(con):
+    put_metrics(con, {"a": {"email": "Lead@Example.org"}, "b": {"email": "other@example.org"}})
+    ladder = parse(
+        {
+            "namespace": "gs:",
+            "rungs": [
+                {"name": "hq", "tags": ["Core Team"], "emails": ["lead@example.org"]},
+                {"name": "rest", "where": "true"},
+            ],
+        }
+    )
+    build_ladder(con, ladder, NOW)
+    assert dict(con.execute("SELECT person_id, tier FROM ladder").fetchall()) == {
+        "a": "hq",
+        "b": "rest",
+    }
+
+
+def test_default_reasons_and_next_asks(con):
+    put_metrics(
+        con,
+        {
+            "org": {"volunteered": True, "events_attended_180d": 3, "recruits_who_acted": 2},
+            "act": {"actions_90d": 4, "actions_365d": 6, "events_attended_180d": 1},
+        },
+    )
+    build_ladder(con, DEFAULT, NOW)
+    reasons = dict(con.execute("SELECT person_id, reason FROM ladder").fetchall())
+    assert reasons == {
+        "org": "hosted 0 event(s), 2 recruit(s) who acted, attended 3 event(s) in 180 days",
+        "act": "4 actions in 90 days, attended 1 event(s) in 180 days, never hosted",
+    }
+    assert all(r.next_ask for r in DEFAULT.rungs)
+    assert {r.name: r.push for r in DEFAULT.rungs}["organiser"] == ("mailchimp", "action_network")
 
 
 def test_reasons_are_filled_per_person(con):
@@ -77,7 +179,7 @@ def test_reasons_are_filled_per_person(con):
     reason = con.execute(
         "SELECT reason FROM ladder JOIN people USING (person_id) WHERE email = 'sol@example.org'"
     ).fetchone()[0]
-    assert reason == "1 action(s) in the last 365 days, the last on 2026-11-20"
+    assert reason == "1 action(s) in 365 days, 0 email click(s) in 90 days"
 
 
 def test_hq_by_email_list(con):
@@ -96,95 +198,6 @@ def test_hq_by_email_list(con):
     assert tiers(con)["hq@example.org"] == "everyone"
 
 
-def test_segments_hold_tiers_and_lists_with_reasons(con):
-    build_people(con)
-    build_ladder(con, DEFAULT, NOW)
-    counts = build_segments(con, DEFAULT, NOW)
-    assert counts["tier:supporter"] == 2
-    # New this week: Sol (joined on Action Network 2 days ago) and the new form signer;
-    # not the lapsed person, whose email is suppressed.
-    members = con.execute(
-        "SELECT p.email, s.reason FROM segment_members s JOIN people p USING (person_id) "
-        "WHERE segment = 'list:new_this_week' ORDER BY 1"
-    ).fetchall()
-    assert members == [
-        ("new@example.org", "first seen on 2026-11-23 via forms"),
-        ("sol@example.org", "first seen on 2026-11-20 via forms"),
-    ]
-
-
-def test_exports_neutralise_formulas_and_leave_out_opt_outs(con, tmp_path):
-    build_people(con)
-    ladder = parse(
-        {
-            "namespace": "gs:",
-            "rungs": [{"name": "all", "where": "true"}],
-            "lists": [
-                {
-                    "name": "everyone",
-                    "where": "true",
-                    "channel": "email",
-                    "reason": "in",
-                    "columns": ["given_name", "family_name", "email", "reason"],
-                },
-            ],
-        }
-    )
-    build_ladder(con, ladder, NOW)
-    build_segments(con, ladder, NOW)
-    written = write_list_exports(con, ladder, tmp_path / "exports")
-    assert written[0]["rows"] == 4
-    with open(written[0]["path"], newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert list(rows[0].keys()) == ["given_name", "family_name", "email", "reason"]
-    emails = {r["email"] for r in rows}
-    assert "lap@example.org" not in emails  # unsubscribed: never on an email list
-    new = next(r for r in rows if r["email"] == "new@example.org")
-    assert new["given_name"] == '\'=HYPERLINK("x")'
-    assert new["family_name"] == "'+Nu"
-    assert not list((tmp_path / "exports").glob(".*partial"))
-
-
-def test_phone_list_never_includes_a_phone_opt_out(con, tmp_path):
-    land(
-        con,
-        an=[
-            an_person("Ana", "A", "ana@example.org", phone="2025550101", uuid="u-1"),
-            an_person(
-                "Bo",
-                "B",
-                "bo@example.org",
-                phone="2025550102",
-                phone_status="unsubscribed",
-                uuid="u-2",
-            ),
-        ],
-    )
-    build_staging(con, "US")
-    resolve(con, NOW)
-    build_activities(con)
-    build_person_metrics(con, NOW)
-    ladder = parse(
-        {
-            "namespace": "gs:",
-            "rungs": [{"name": "all", "where": "true"}],
-            "lists": [
-                {
-                    "name": "call",
-                    "where": "true",
-                    "channel": "phone",
-                    "columns": ["given_name", "phone"],
-                },
-            ],
-        }
-    )
-    build_ladder(con, ladder, NOW)
-    build_segments(con, ladder, NOW)
-    written = write_list_exports(con, ladder, tmp_path)
-    with open(written[0]["path"], newline="") as handle:
-        assert [r["given_name"] for r in csv.DictReader(handle)] == ["Ana"]
-
-
 @pytest.mark.parametrize(
     ("config", "message"),
     [
@@ -197,6 +210,7 @@ def test_phone_list_never_includes_a_phone_opt_out(con, tmp_path):
             },
             "rung 'a' appears twice",
         ),
+        ({"namespace": "gs:"}, "the ladder has no rungs"),
         ({"namespace": "gs:", "rungs": [{"name": "a"}]}, "rung 'a': has no rule"),
         (
             {"namespace": "gs:", "rungs": [{"name": "Bad Name", "where": "true"}]},
@@ -242,19 +256,6 @@ def test_sql_config_errors_fail_before_anything_is_written(con, rung, message):
     with pytest.raises(LadderConfigError, match=message):
         build_ladder(con, broken, NOW)
     assert con.execute("SELECT * FROM ladder ORDER BY person_id").fetchall() == before
-
-
-def test_list_with_unknown_column_is_refused(con):
-    build_people(con)
-    broken = parse(
-        {
-            "namespace": "gs:",
-            "rungs": [{"name": "a", "where": "true"}],
-            "lists": [{"name": "l", "where": "true", "columns": ["email", "shoe_size"]}],
-        }
-    )
-    with pytest.raises(LadderConfigError, match="list 'l': unknown column"):
-        build_ladder(con, broken, NOW)
 
 
 def test_missing_file_and_bad_yaml(tmp_path):
