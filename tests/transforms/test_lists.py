@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support.metrics_rows import put_metrics as shared_put_metrics
 from tests.support.raw import NOW
 from transforms.ladder_config import LadderConfigError, load, parse
 from transforms.segments import build_segments
@@ -17,41 +18,19 @@ RUNGS = [
 
 
 def put_metrics(con, rows: dict[str, dict]) -> None:
-    """person_metrics rows: every column zero, false, empty or NULL unless given; everyone
-    reachable by email unless the row says otherwise."""
-    columns = con.execute(
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_name = 'person_metrics' ORDER BY ordinal_position"
-    ).fetchall()
-    con.execute("DELETE FROM person_metrics")
-    for person_id, given in rows.items():
-        values = {
-            "email": f"{person_id}@example.org",
-            "email_reachable": True,
-            "given_name": person_id.title(),
-            **given,
-        }
-        row = {}
-        for name, kind, nullable in columns:
-            if name in values:
-                row[name] = values[name]
-            elif nullable == "YES":
-                row[name] = None
-            elif kind == "BOOLEAN":
-                row[name] = False
-            elif kind.endswith("[]"):
-                row[name] = []
-            elif kind.startswith("TIMESTAMP"):
-                row[name] = NOW
-            else:
-                row[name] = 0
-        row["person_id"] = person_id
-        names = list(row)
-        con.execute(
-            f"INSERT INTO person_metrics ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})",
-            [row[n] for n in names],
-        )
+    """person_metrics rows; everyone reachable by email unless the row says otherwise."""
+    shared_put_metrics(
+        con,
+        {
+            person_id: {
+                "email": f"{person_id}@example.org",
+                "email_reachable": True,
+                "given_name": person_id.title(),
+                **given,
+            }
+            for person_id, given in rows.items()
+        },
+    )
 
 
 def put_ladder(con, tiers: dict[str, tuple[str, int]]) -> None:
