@@ -1,0 +1,380 @@
+"""The whole warehouse build after landing, measured. Builds the sandbox organisation, lands
+its people, members and form exports (as bench/identity.py does) and every Action Network
+object, action, tag and tagging and every Mailchimp campaign and email event straight into
+a fresh warehouse's raw tables, in the sandbox's own JSON shapes. Then, in a child process
+of its own so the generator's memory is not counted, it runs each step the pipeline runs
+after landing and prints its wall seconds and peak memory:
+
+    staging         transforms.normalise.build_staging
+    identity        transforms.identity.resolve (golden record included)
+    activities      transforms.engagement.build_activities
+    person_metrics  transforms.engagement.build_person_metrics
+    ladder          transforms.ladder.build_ladder (ladder.yaml, validated)
+    lists           transforms.segments.build_segments
+    exports         transforms.exports.write_list_exports (CSV + XLSX, to a temp dir)
+
+    python bench/warehouse.py [--records 1000000 | --people N] [--seed 42] [--threads 2]
+                              [--ladder ladder.yaml] [--workdir DIR] [--keep]
+
+`--records N` picks the number of people that makes about N source records (people make
+about 1.66 each); the default is 50,000 records."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # before bench/, whose warehouse.py would shadow `warehouse`
+
+from bench.identity_support import (  # noqa: E402
+    AN_API,
+    DEFAULT_REGION,
+    Landed,
+    Stage,
+    _chunks,
+    _cpu,
+    _plain,
+    _reset_peak,
+    _status_mb,
+    land_organisation,
+    people_for_records,
+)
+
+BATCH = "bench-warehouse"
+EVENT_CHUNK = 200_000
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------- landing
+
+
+def land_engagement(org, warehouse: Path) -> dict[str, int]:
+    """Action Network objects, actions, tags and taggings and Mailchimp campaigns and email
+    activity, appended raw as the connectors would land them; returns rows per resource."""
+    from connectors.mailchimp import flatten_activity
+    from pipelines.landing.pages import raw_frame
+    from sandbox.action_network import action_json, iso, object_json
+    from sandbox.campaigns import CLICK, OPEN
+    from warehouse.connection import connect
+    from warehouse.load import append, set_cursor
+
+    landed: dict[str, int] = {}
+    con = connect(warehouse)
+    try:
+        objects = {o.uuid: o for group in org.organising.objects.values() for o in group}
+        for collection, group in org.organising.objects.items():
+            docs = [object_json(o, AN_API) for o in group]
+            append(
+                con,
+                "raw_action_network",
+                raw_frame(
+                    collection,
+                    [o.uuid for o in group],
+                    [d["modified_date"] for d in docs],
+                    docs,
+                    BATCH,
+                ),
+            )
+            landed[collection] = landed.get(collection, 0) + len(docs)
+        for collection, actions in org.organising.actions.items():
+            for chunk in _chunks(actions):
+                docs = [action_json(a, AN_API, objects) for a in chunk]
+                append(
+                    con,
+                    "raw_action_network",
+                    raw_frame(
+                        collection,
+                        [a.uuid for a in chunk],
+                        [d["modified_date"] for d in docs],
+                        docs,
+                        BATCH,
+                    ),
+                )
+                landed[collection] = landed.get(collection, 0) + len(docs)
+        names = sorted({t for p in org.an_people for t in p.tags})
+        tags = {n: str(uuid.uuid5(uuid.NAMESPACE_URL, n)) for n in names}
+        docs = [
+            {
+                "identifiers": [f"action_network:{tags[n]}"],
+                "name": n,
+                "modified_date": "2025-01-01T00:00:00Z",
+            }
+            for n in names
+        ]
+        append(
+            con,
+            "raw_action_network",
+            raw_frame(
+                "tags", [tags[n] for n in names], [d["modified_date"] for d in docs], docs, BATCH
+            ),
+        )
+        landed["tags"] = len(docs)
+        taggings = [
+            {
+                "identifiers": [
+                    f"action_network:{uuid.uuid5(uuid.NAMESPACE_URL, tags[n] + p.uuid)}"
+                ],
+                "created_date": iso(p.created),
+                "modified_date": iso(p.modified),
+                "groundswell:tag_id": tags[n],
+                "groundswell:person_id": p.uuid,
+            }
+            for p in org.an_people
+            for n in p.tags
+        ]
+        for chunk in _chunks(taggings):
+            append(
+                con,
+                "raw_action_network",
+                raw_frame(
+                    "taggings",
+                    [d["identifiers"][0].split(":", 1)[1] for d in chunk],
+                    [d["modified_date"] for d in chunk],
+                    chunk,
+                    BATCH,
+                ),
+            )
+        landed["taggings"] = len(taggings)
+        set_cursor(con, "action_network", "taggings#current_batch", BATCH)
+        events_landed = 0
+        for campaign in org.mc_campaigns:
+            doc = {
+                "id": campaign.id,
+                "send_time": iso(campaign.send_time),
+                "settings": {"title": campaign.title, "subject_line": campaign.subject},
+            }
+            append(
+                con,
+                "raw_mailchimp",
+                raw_frame("campaigns", [campaign.id], [doc["send_time"]], [doc], BATCH),
+            )
+            events = []
+            for i, kind in enumerate(campaign.kinds):
+                action = "open" if kind == OPEN else "click" if kind >= CLICK else "bounce"
+                member = campaign.who[i]
+                events.extend(
+                    flatten_activity(
+                        campaign.id,
+                        {
+                            "email_id": member.id,
+                            "email_address": member.email,
+                            "list_id": "l",
+                            "activity": [
+                                {
+                                    "action": action,
+                                    "type": "",
+                                    "timestamp": iso(campaign.at(i)),
+                                    "url": campaign.url(kind),
+                                }
+                            ],
+                        },
+                    )
+                )
+            for chunk in _chunks(events, EVENT_CHUNK):
+                append(
+                    con,
+                    "raw_mailchimp",
+                    raw_frame(
+                        "email_activity",
+                        [e["id"] for e in chunk],
+                        [e["timestamp"] for e in chunk],
+                        chunk,
+                        BATCH,
+                    ),
+                )
+            events_landed += len(events)
+        landed["campaigns"] = len(org.mc_campaigns)
+        landed["email_activity"] = events_landed
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return landed
+
+
+# ----------------------------------------------------------------------- the measured child
+
+
+def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, exports: str) -> int:
+    from transforms.engagement import build_activities, build_person_metrics
+    from transforms.exports import write_list_exports
+    from transforms.identity import resolve
+    from transforms.ladder import build_ladder
+    from transforms.ladder_config import load
+    from transforms.normalise import build_staging
+    from transforms.segments import build_segments
+    from warehouse.connection import connect
+
+    now = datetime.fromisoformat(now_text)
+    ladder = load(ladder_path)
+    stages, counts, overall = [], {}, 0.0
+    con = connect(warehouse)
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        steps = [
+            ("staging", lambda: build_staging(con, DEFAULT_REGION)),
+            ("identity", lambda: resolve(con, now)),
+            ("activities", lambda: build_activities(con, ladder.namespace)),
+            ("person_metrics", lambda: build_person_metrics(con, now)),
+            ("ladder", lambda: build_ladder(con, ladder, now)),
+            ("lists", lambda: build_segments(con, ladder, now)),
+            (
+                "exports",
+                lambda: write_list_exports(con, ladder, Path(exports), now).rows_per_list(),
+            ),
+        ]
+        for name, step in steps:
+            overall = max(overall, _status_mb("VmHWM"))
+            _reset_peak()
+            started, cpu = time.perf_counter(), _cpu()
+            result = step()
+            seconds = time.perf_counter() - started
+            stages.append(asdict(Stage(name, seconds, _status_mb("VmHWM"), _cpu() - cpu)))
+            counts[name] = _plain(result)
+        counts["people"] = con.execute("SELECT count(*) FROM people").fetchone()[0]
+        counts["source_records"] = con.execute(
+            "SELECT count(*) FROM stg_source_records"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    overall = max(overall, _status_mb("VmHWM"), *(s["peak_mb"] for s in stages))
+    print(json.dumps({"stages": stages, "peak_mb": overall, "counts": counts}))
+    return 0
+
+
+def measure(
+    warehouse: Path, now: datetime, threads: int, ladder: Path, exports: Path
+) -> tuple[list[Stage], float, dict]:
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",  # not the script's path: bench/ on sys.path would shadow `warehouse`
+            "bench.warehouse",
+            "--child",
+            str(warehouse),
+            now.isoformat(),
+            str(threads),
+            str(ladder),
+            str(exports),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"the measured run failed (exit {done.returncode}):\n{tail}")
+    result = json.loads(lines[-1])
+    return [Stage(**s) for s in result["stages"]], result["peak_mb"], result["counts"]
+
+
+# ------------------------------------------------------------------------------- the run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--people", type=int, help="humans in the organisation")
+    size.add_argument("--records", type=int, help="about this many source records (default 50000)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument("--ladder", type=Path, default=ROOT / "ladder.yaml")
+    parser.add_argument("--workdir", type=Path, help="where the warehouse files go (a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the warehouse files")
+    args = parser.parse_args()
+    people = args.people or people_for_records(args.records or 50_000)
+
+    from sandbox.generator import generate
+
+    workdir = Path(tempfile.mkdtemp(prefix="gs-warehouse-", dir=args.workdir))
+    try:
+        say(f"Warehouse build: {people:,} people (seed {args.seed}), threads={args.threads}")
+        started = time.perf_counter()
+        org = generate(people, args.seed)
+        say(f"  generated in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        warehouse = workdir / "warehouse.duckdb"
+        landed: Landed = land_organisation(org, warehouse, workdir)
+        engagement = land_engagement(org, warehouse)
+        now = org.now
+        del org
+        say(f"  landed raw records in {time.perf_counter() - started:.1f} s")
+        stages, peak, counts = measure(
+            warehouse, now, args.threads, args.ladder.resolve(), workdir / "exports"
+        )
+        report(people, landed, engagement, stages, peak, counts, args.threads)
+    finally:
+        if args.keep:
+            say(f"Warehouse files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def report(
+    people: int,
+    landed: Landed,
+    engagement: dict[str, int],
+    stages: list[Stage],
+    peak: float,
+    counts: dict,
+    threads: int,
+) -> None:
+    width = max(len(s.name) for s in [*stages, Stage("total", 0, 0)])
+    print()
+    print(f"{'step'.ljust(width)}  {'wall s':>8}  {'cpu s':>8}  {'peak MB':>8}")
+    print(f"{'-' * width}  {'-' * 8}  {'-' * 8}  {'-' * 8}")
+    for s in stages:
+        print(f"{s.name.ljust(width)}  {s.seconds:8.2f}  {s.cpu_seconds:8.2f}  {s.peak_mb:8,.0f}")
+    total = sum(s.seconds for s in stages)
+    cpu = sum(s.cpu_seconds for s in stages)
+    print(f"{'total'.ljust(width)}  {total:8.2f}  {cpu:8.2f}  {peak:8,.0f}")
+    activities = counts.get("activities") or {}
+    exported = counts.get("exports") or {}
+    raw_engagement = sum(engagement.values())
+    print()
+    print(
+        f"{landed.records:,} source records (Action Network {landed.action_network:,}, "
+        f"Mailchimp {landed.mailchimp:,}, form rows {landed.forms:,}) of {people:,} humans; "
+        f"{raw_engagement:,} raw engagement records "
+        f"({engagement.get('email_activity', 0):,} email events, "
+        f"{engagement.get('taggings', 0):,} taggings)."
+    )
+    print(
+        f"{counts.get('people', 0):,} people resolved; {sum(activities.values()):,} activities "
+        f"({', '.join(f'{k} {v:,}' for k, v in activities.items())}); "
+        f"{counts.get('person_metrics', 0):,} person_metrics rows."
+    )
+    print(f"Ladder: {', '.join(f'{k} {v:,}' for k, v in (counts.get('ladder') or {}).items())}")
+    print(f"Lists: {', '.join(f'{k} {v:,}' for k, v in (counts.get('lists') or {}).items())}")
+    print(f"Exported rows: {', '.join(f'{k} {v:,}' for k, v in exported.items())}")
+    print(
+        f"Each step in one child process with DuckDB threads={threads}; wall and cpu seconds "
+        "(user + system over all threads); peak MB is the process's peak resident memory "
+        "during the step (total: the whole process, interpreter included)."
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "--child":
+        sys.exit(_child(*sys.argv[2:]))
+    sys.exit(main())
