@@ -21,9 +21,10 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-## run: the whole pipeline once, headless (starts the sandbox platforms when no keys are set)
+## run: the whole pipeline once, headless (starts the sandbox platforms when no keys are set);
+##      ADVANCE_DAYS=7 then moves the sandbox on a week and runs again, to show movement
 run: setup
-	$(BIN)/python -m pipelines run
+	$(BIN)/python -m pipelines run $(if $(ADVANCE_DAYS),--advance-days $(ADVANCE_DAYS))
 
 ## test: lint, then the whole test suite
 test: setup lint

@@ -22,49 +22,77 @@ def _with_sandbox_if_needed() -> SandboxProcess | None:
     return sandbox
 
 
-def run() -> int:
-    """Materialise the whole job once, headless, and print a summary."""
+def run(advance_days: float = 0) -> int:
+    """Materialise the whole job once, headless, and print a summary. With `advance_days`
+    (sandbox only), move the sandbox's clock on by that many days and run again, so the
+    second summary shows what changed and who moved on the ladder."""
     import dagster as dg
 
-    from pipelines.definitions import JOB_NAME, build_definitions
-    from pipelines.summary import summarise
+    from pipelines.definitions import build_definitions
 
     sandbox = _with_sandbox_if_needed()
+    if advance_days and sandbox is None:
+        print(
+            "ADVANCE_DAYS moves the sandbox's clock, and the sandbox is not in use here "
+            "(platform keys are set, or SANDBOX=off); run without it.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         defs = build_definitions()
-        job = defs.resolve_job_def(JOB_NAME)
         instance = (
             dg.DagsterInstance.get()
             if os.environ.get("DAGSTER_HOME")
             else dg.DagsterInstance.ephemeral()
         )
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-        exports_dir = Path(settings.get("EXPORTS_DIR"))
-        # The index of every download, then one folder per list (a file per group inside).
-        exports = (
-            [exports_dir / "index.html", *sorted(p for p in exports_dir.iterdir() if p.is_dir())]
-            if (exports_dir / "index.html").is_file()
-            else []
-        )
-        print(summarise(settings.get("WAREHOUSE_PATH"), result.run_id, exports))
-        if not result.success:
-            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        status = _run_once(defs, instance)
+        if status == 0 and advance_days:
+            assert sandbox is not None
+            changes = sandbox.advance(advance_days)
             print(
-                f"\nThe run did not finish cleanly; failed steps: {', '.join(failed)}",
-                file=sys.stderr,
+                f"\nThe sandbox moved on {advance_days:g} days: {changes.get('people_joined', 0)} "
+                f"people joined, {changes.get('action_network_actions', 0)} actions taken, "
+                f"{changes.get('mailchimp_unsubscribed', 0)} unsubscribed. Running again.\n",
+                flush=True,
             )
-            for event in result.all_events:
-                if event.is_step_failure and event.step_failure_data.error:
-                    print(
-                        f"  {event.step_key}: {event.step_failure_data.error.message.strip()}",
-                        file=sys.stderr,
-                    )
-            return 1
-        print("\nDone. `make ui` shows the run and every asset.")
-        return 0
+            status = _run_once(defs, instance)
+        return status
     finally:
         if sandbox:
             sandbox.stop()
+
+
+def _run_once(defs, instance) -> int:
+    """One run of the whole job and its summary; 1 when a step failed."""
+    from pipelines.definitions import JOB_NAME
+    from pipelines.summary import summarise
+
+    result = defs.resolve_job_def(JOB_NAME).execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    exports_dir = Path(settings.get("EXPORTS_DIR"))
+    # The index of every download, then one folder per list (a file per group inside).
+    exports = (
+        [exports_dir / "index.html", *sorted(p for p in exports_dir.iterdir() if p.is_dir())]
+        if (exports_dir / "index.html").is_file()
+        else []
+    )
+    print(summarise(settings.get("WAREHOUSE_PATH"), result.run_id, exports))
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(
+            f"\nThe run did not finish cleanly; failed steps: {', '.join(failed)}",
+            file=sys.stderr,
+        )
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data.error:
+                print(
+                    f"  {event.step_key}: {event.step_failure_data.error.message.strip()}",
+                    file=sys.stderr,
+                )
+        return 1
+    print("\nDone. `make ui` shows the run and every asset.")
+    return 0
 
 
 def ui() -> int:
@@ -95,8 +123,14 @@ def ui() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     parser.add_argument("command", choices=["run", "ui"])
+    parser.add_argument(
+        "--advance-days",
+        type=float,
+        default=0,
+        help="run: then move the sandbox's clock on this many days and run again",
+    )
     args = parser.parse_args(argv)
-    return run() if args.command == "run" else ui()
+    return run(args.advance_days) if args.command == "run" else ui()
 
 
 if __name__ == "__main__":

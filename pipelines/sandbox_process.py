@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+
 READY = "# sandbox ready"
 STARTUP_SECONDS = 180
 
@@ -52,6 +54,13 @@ class SandboxProcess:
         raise RuntimeError(
             "the sandbox platforms did not start; run `python -m sandbox serve` to see why"
         )
+
+    def advance(self, days: float) -> dict:
+        """POST /_sandbox/advance: new people, changes and actions for the next run to find."""
+        base = self.env["ACTION_NETWORK_BASE_URL"].rsplit("/api/v2", 1)[0]
+        response = requests.post(f"{base}/_sandbox/advance", params={"days": days}, timeout=600)
+        response.raise_for_status()
+        return response.json()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

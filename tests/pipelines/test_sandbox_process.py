@@ -35,3 +35,13 @@ def test_gives_up_when_it_is_not_ready_in_time(monkeypatch):
 def test_a_process_that_dies_is_reported():
     with pytest.raises(RuntimeError, match="did not start"):
         SandboxProcess(["--no-such-option"]).start()
+
+
+def test_advance_days_without_the_sandbox_is_refused_clearly(monkeypatch, capsys):
+    from pipelines.__main__ import main
+
+    monkeypatch.setenv("SANDBOX", "off")
+    for name in ("ACTION_NETWORK_API_KEY", "MAILCHIMP_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run", "--advance-days", "7"]) == 2
+    assert "ADVANCE_DAYS moves the sandbox's clock" in capsys.readouterr().err
