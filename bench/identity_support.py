@@ -170,31 +170,27 @@ class Measured:
         return sum(s.cpu_seconds for s in self.stages)
 
 
-def measure(warehouse: Path, now: datetime, threads: int = 2) -> Measured:
-    """Normalise + resolve (+ the golden record, built inside resolve) on a prepared
-    warehouse file, in a child process so only that work's memory is counted."""
+def run_child(module: str, *args: str) -> dict:
+    """`python -m <module> <args>` in a child process, so only the measured work's memory
+    is counted; returns the JSON object it printed last."""
     paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.identity_support",
-            "measure",
-            str(warehouse),
-            now.isoformat(),
-            str(threads),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise RuntimeError(f"the measured run failed (exit {done.returncode}):\n{tail}")
-    result = json.loads(lines[-1])
+    return json.loads(lines[-1])
+
+
+def measure(warehouse: Path, now: datetime, threads: int = 2) -> Measured:
+    """Normalise + resolve (+ the golden record, built inside resolve) on a prepared
+    warehouse file, in a child process so only that work's memory is counted."""
+    result = run_child(
+        "bench.identity_support", "measure", str(warehouse), now.isoformat(), str(threads)
+    )
     return Measured(
         [Stage(**s) for s in result["stages"]], result["peak_mb"], result.get("counts", {})
     )

@@ -13,7 +13,7 @@ after landing and prints its wall seconds and peak memory:
     lists           transforms.segments.build_segments
     exports         transforms.exports.write_list_exports (CSV + XLSX, to a temp dir)
 
-    python bench/warehouse.py [--records 1000000 | --people N] [--seed 42] [--threads 2]
+    python bench/warehouse_build.py [--records 1000000 | --people N] [--seed 42] [--threads 2]
                               [--ladder ladder.yaml] [--workdir DIR] [--keep]
 
 `--records N` picks the number of people that makes about N source records (people make
@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +47,7 @@ from bench.identity_support import (  # noqa: E402
     _status_mb,
     land_organisation,
     people_for_records,
+    run_child,
 )
 
 BATCH = "bench-warehouse"
@@ -258,30 +257,15 @@ def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, export
 def measure(
     warehouse: Path, now: datetime, threads: int, ladder: Path, exports: Path
 ) -> tuple[list[Stage], float, dict]:
-    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",  # not the script's path: bench/ on sys.path would shadow `warehouse`
-            "bench.warehouse",
-            "--child",
-            str(warehouse),
-            now.isoformat(),
-            str(threads),
-            str(ladder),
-            str(exports),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    result = run_child(
+        "bench.warehouse_build",
+        "--child",
+        str(warehouse),
+        now.isoformat(),
+        str(threads),
+        str(ladder),
+        str(exports),
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise RuntimeError(f"the measured run failed (exit {done.returncode}):\n{tail}")
-    result = json.loads(lines[-1])
     return [Stage(**s) for s in result["stages"]], result["peak_mb"], result["counts"]
 
 
