@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: run test lint format ui sandbox setup clean bench quality
+.PHONY: run test lint format ui sandbox setup clean bench quality forget
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -22,9 +22,15 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## run: the whole pipeline once, headless (starts the sandbox platforms when no keys are set);
-##      ADVANCE_DAYS=7 then moves the sandbox on a week and runs again, to show movement
+##      ADVANCE_DAYS=7 then moves the sandbox on a week and runs again, to show movement;
+##      DRY_RUN=1 stops after the sync plan; CONFIRM=1 sends a plan the guard rails stopped
 run: setup
-	$(BIN)/python -m pipelines run $(if $(ADVANCE_DAYS),--advance-days $(ADVANCE_DAYS))
+	$(BIN)/python -m pipelines run $(if $(ADVANCE_DAYS),--advance-days $(ADVANCE_DAYS)) \
+		$(if $(DRY_RUN),--dry-run) $(if $(CONFIRM),--confirm)
+
+## forget: erase one person everywhere, e.g. make forget EMAIL=someone@example.org
+forget: setup
+	@$(BIN)/python -m pipelines forget --email "$(EMAIL)"
 
 ## test: lint, then the whole test suite
 test: setup lint

@@ -145,3 +145,19 @@ class ActionNetworkClient:
         if remove_tags:
             body["remove_tags"] = remove_tags
         return self.http.request("POST", "people", json_body=body)
+
+    def add_tagging(self, tag_id: str, person_id: str) -> dict[str, Any]:
+        """Tag one person by their Action Network id; returns the tagging (with its id)."""
+        href = f"{self.http.base_url}/people/{person_id}"
+        return self.http.request(
+            "POST",
+            f"tags/{tag_id}/taggings",
+            json_body={"_links": {"osdi:person": {"href": href}}},
+        )
+
+    def delete_tagging(self, tag_id: str, tagging_id: str) -> None:
+        self.http.request("DELETE", f"tags/{tag_id}/taggings/{tagging_id}")
+
+    def update_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change given fields of one person by id (never a subscription status)."""
+        return self.http.request("PUT", f"people/{person_id}", json_body=fields)

@@ -4,9 +4,14 @@ sent campaigns and their email activity, and member tags."""
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+import orjson
+import requests
 
 from connectors.errors import PlatformError
 from connectors.http import HttpClient
@@ -199,11 +204,63 @@ class MailchimpClient:
     ) -> None:
         """Make tags active (True) or inactive (False) on one member. `is_syncing` keeps
         tag-triggered automations from firing."""
-        body = {
+        body = self.tags_body(tags, is_syncing=is_syncing)
+        self.http.request("POST", self.tags_path(member_id), json_body=body)
+
+    def tags_path(self, member_id: str) -> str:
+        return f"lists/{self.list_id}/members/{member_id}/tags"
+
+    def tags_body(self, tags: dict[str, bool], *, is_syncing: bool = True) -> dict[str, Any]:
+        return {
             "tags": [
                 {"name": name, "status": "active" if active else "inactive"}
                 for name, active in tags.items()
             ],
             "is_syncing": is_syncing,
         }
-        self.http.request("POST", f"lists/{self.list_id}/members/{member_id}/tags", json_body=body)
+
+    def update_merge_fields(self, member_id: str, merge_fields: dict[str, str]) -> None:
+        """Change merge fields of an existing member only (PATCH never creates one and we
+        never send a status)."""
+        self.http.request(
+            "PATCH",
+            f"lists/{self.list_id}/members/{member_id}",
+            json_body={"merge_fields": merge_fields},
+        )
+
+    def add_member(self, email: str, status_if_new: str) -> dict[str, Any]:
+        """Create a member if the address is new (`status_if_new`, normally `pending` for
+        double opt-in); an existing member is left as it is, never resubscribed."""
+        return self.http.request(
+            "PUT",
+            f"lists/{self.list_id}/members/{subscriber_hash(email)}",
+            json_body={"email_address": email, "status_if_new": status_if_new},
+        )
+
+    def submit_batch(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
+        """Queue operations ({method, path, body: JSON string, operation_id}) to run
+        asynchronously on Mailchimp's side; poll `get_batch` until `finished`."""
+        return self.http.request("POST", "batches", json_body={"operations": operations})
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        return self.http.request("GET", f"batches/{batch_id}")
+
+    def batch_results(self, url: str) -> list[dict[str, Any]]:
+        """Each operation's outcome from a finished batch's gzipped tar of JSON arrays.
+        The link is pre-signed: it is fetched without the API key."""
+        response = requests.get(url, timeout=self.http.timeout)
+        if response.status_code != 200:
+            raise PlatformError(
+                PLATFORM,
+                f"batch results could not be read (HTTP {response.status_code}); the link "
+                "expires, so the batch's operations will be planned again",
+                response.status_code,
+            )
+        results: list[dict[str, Any]] = []
+        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+            for member in archive.getmembers():
+                if member.isfile() and member.name.endswith(".json"):
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        results.extend(orjson.loads(handle.read()))
+        return results

@@ -22,10 +22,11 @@ def _with_sandbox_if_needed() -> SandboxProcess | None:
     return sandbox
 
 
-def run(advance_days: float = 0) -> int:
+def run(advance_days: float = 0, dry_run: bool = False, confirm: bool = False) -> int:
     """Materialise the whole job once, headless, and print a summary. With `advance_days`
     (sandbox only), move the sandbox's clock on by that many days and run again, so the
-    second summary shows what changed and who moved on the ladder."""
+    second summary shows what changed and who moved on the ladder. `dry_run` stops after
+    the sync plan; `confirm` sends a plan the guard rails stopped, this once."""
     import dagster as dg
 
     from pipelines.definitions import build_definitions
@@ -45,7 +46,10 @@ def run(advance_days: float = 0) -> int:
             if os.environ.get("DAGSTER_HOME")
             else dg.DagsterInstance.ephemeral()
         )
-        status = _run_once(defs, instance)
+        run_config = {
+            "ops": {"sync_plan": {"config": {"dry_run": dry_run, "confirm_large_changes": confirm}}}
+        }
+        status = _run_once(defs, instance, run_config)
         if status == 0 and advance_days:
             assert sandbox is not None
             changes = sandbox.advance(advance_days)
@@ -55,20 +59,20 @@ def run(advance_days: float = 0) -> int:
                 f"{changes.get('mailchimp_unsubscribed', 0)} unsubscribed. Running again.\n",
                 flush=True,
             )
-            status = _run_once(defs, instance)
+            status = _run_once(defs, instance, run_config)
         return status
     finally:
         if sandbox:
             sandbox.stop()
 
 
-def _run_once(defs, instance) -> int:
+def _run_once(defs, instance, run_config: dict) -> int:
     """One run of the whole job and its summary; 1 when a step failed."""
     from pipelines.definitions import JOB_NAME
     from pipelines.summary import summarise
 
     result = defs.resolve_job_def(JOB_NAME).execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False, run_config=run_config
     )
     exports_dir = Path(settings.get("EXPORTS_DIR"))
     # The index of every download, then one folder per list (a file per group inside).
@@ -120,17 +124,67 @@ def ui() -> int:
             sandbox.stop()
 
 
+def forget(email: str) -> int:
+    """Forget one person everywhere (the forget_person job, in-process). Only the address's
+    hash goes into the run's configuration, so Dagster's history never holds the address."""
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+    from transforms.erasure import email_hash
+
+    settings.load_env()
+    try:
+        digest = email_hash(email)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    instance = (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
+    result = (
+        build_definitions()
+        .resolve_job_def("forget_person")
+        .execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"ops": {"forget_person_op": {"config": {"email_sha256": digest}}}},
+        )
+    )
+    for entry in instance.all_logs(result.run_id):
+        if entry.step_key == "forget_person_op" and entry.user_message.startswith(
+            ("Forgot", "mailchimp", "action_network")
+        ):
+            print(entry.user_message)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data.error:
+                print(event.step_failure_data.error.message.strip(), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
-    parser.add_argument("command", choices=["run", "ui"])
+    parser.add_argument("command", choices=["run", "ui", "forget"])
     parser.add_argument(
         "--advance-days",
         type=float,
         default=0,
         help="run: then move the sandbox's clock on this many days and run again",
     )
+    parser.add_argument("--dry-run", action="store_true", help="run: stop after the sync plan")
+    parser.add_argument(
+        "--confirm", action="store_true", help="run: send a plan the guard rails stopped, once"
+    )
+    parser.add_argument("--email", default="", help="forget: the person's email address")
     args = parser.parse_args(argv)
-    return run(args.advance_days) if args.command == "run" else ui()
+    if args.command == "forget":
+        return forget(args.email)
+    if args.command == "run":
+        return run(args.advance_days, args.dry_run, args.confirm)
+    return ui()
 
 
 if __name__ == "__main__":

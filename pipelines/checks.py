@@ -32,13 +32,14 @@ def everyone_on_the_ladder(warehouse: DuckDBResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset="mailchimp_tier_tags", description="No member carries two tier tags in the ledger."
+    asset="mailchimp_sync", description="No member carries two tier tags in the ledger."
 )
 def one_tier_tag_per_member(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     doubled = _count(
         warehouse,
         "SELECT count(*) FROM (SELECT member_key FROM sync_ledger WHERE destination = 'mailchimp' "
-        "AND state = 'active' AND tag LIKE '%tier:%' GROUP BY member_key HAVING count(*) > 1)",
+        "AND kind = 'tag' AND state = 'active' AND segment LIKE 'tier:%' "
+        "GROUP BY member_key HAVING count(*) > 1)",
     )
     return dg.AssetCheckResult(passed=doubled == 0, metadata={"members_with_two_tiers": doubled})
 

@@ -7,6 +7,7 @@ import dagster as dg
 from pipelines import settings
 from pipelines.assets import engagement, identity, outbound, sources
 from pipelines.checks import CHECKS
+from pipelines.erasure import forget_person
 from pipelines.resources import build_resources
 from pipelines.sensors import forms_inbox_sensor, forms_sync
 
@@ -36,7 +37,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=CHECKS,
-        jobs=[sync, forms_sync],
+        jobs=[sync, forms_sync, forget_person],
         schedules=[nightly],
         sensors=[forms_inbox_sensor],
         resources=build_resources(),

@@ -26,17 +26,7 @@ def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
         ).fetchall():
             lines.append(f"  {tier:<16} {n:>9,}")
         lines.extend(_movement(con))
-        added, removed = con.execute(
-            "SELECT count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'inactive') "
-            "FROM sync_ledger WHERE run_id = ?",
-            [run_id],
-        ).fetchone()
-        rejected = con.execute(
-            "SELECT count(*) FROM sync_rejections WHERE run_id = ?", [run_id]
-        ).fetchone()[0]
-        lines.append(
-            f"Tags pushed:         {added:>9,} added, {removed:,} removed, {rejected:,} refused"
-        )
+        lines.extend(_sync(con, run_id))
         lines.append("Exports:")
         for path in exports:
             lines.append(f"  {path}")
@@ -59,4 +49,38 @@ def _movement(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
     for rung, *counts, _ in rows:
         lines.append(f"  {rung:<16} " + " ".join(f"{n:>7,}" for n in counts))
+    return lines
+
+
+def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The sync plan's status and what each push confirmed or had refused, this run."""
+    names = {"mailchimp": "Mailchimp", "action_network": "Action Network"}
+    plans = con.execute(
+        "SELECT destination, status, adds, removes, sets, creates, message FROM sync_runs "
+        "WHERE run_id = ? AND step = 'plan' ORDER BY destination",
+        [run_id],
+    ).fetchall()
+    if not plans:
+        return ["Sync plan:           not made in this run"]
+    status, message = plans[0][1], plans[0][6]
+    lines = [f"Sync plan:           {status}"]
+    for destination, _, adds, removes, sets, creates, _ in plans:
+        lines.append(
+            f"  {names.get(destination, destination):<16} {adds:>9,} to add, {removes:,} to "
+            f"remove, {sets:,} fields to set, {creates:,} contacts to create"
+        )
+    if status == "stopped":
+        lines.append(f"  Stopped by the guard rails: {message}")
+        lines.append("  If intended: make run CONFIRM=1")
+    elif status == "dry_run":
+        lines.append("  Dry run: nothing was sent (the plan is in the sync_plan table)")
+    for destination, status, confirmed, rejected, requests in con.execute(
+        "SELECT destination, status, confirmed, rejected, requests FROM sync_runs "
+        "WHERE run_id = ? AND step = 'push' ORDER BY destination",
+        [run_id],
+    ).fetchall():
+        lines.append(
+            f"Pushed to {names.get(destination, destination):<10} {confirmed:>9,} confirmed, "
+            f"{rejected:,} refused ({status}), {requests:,} write requests"
+        )
     return lines

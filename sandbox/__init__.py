@@ -15,7 +15,7 @@ from sandbox.advance import advance
 from sandbox.clock import Clock
 from sandbox.generator import Organisation, generate, write_form_exports, write_truth
 from sandbox.httpserver import Request, Response
-from sandbox.mailchimp import MERGE_FIELDS, MailchimpServer
+from sandbox.mailchimp import MailchimpServer
 
 ENV_NAMES = (
     "ACTION_NETWORK_BASE_URL",
@@ -100,12 +100,16 @@ class Sandbox:
                 "mailchimp_campaigns": len(self.mailchimp.campaigns),
                 # Every event email-activity serves, a deleted member's included.
                 "mailchimp_email_activity": sum(c.events for c in self.mailchimp.campaigns),
-                "mailchimp_merge_fields": len(MERGE_FIELDS),
+                "mailchimp_merge_fields": len(self.mailchimp.merge_fields),
                 "mailchimp_tags": len(self.mailchimp.tag_ids),
             }
             for name, actions in self.org.organising.actions.items():
                 counts[f"action_network_{name}"] = len(actions)
         return counts
+
+    def violations(self, namespace: str) -> list[str]:
+        """Both platforms' audit violations (see sandbox.audit.violations)."""
+        return self.action_network.violations(namespace) + self.mailchimp.violations(namespace)
 
     def _counts_route(self, request: Request) -> Response:
         return Response(200, self.counts())

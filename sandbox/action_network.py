@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.actions import ACTION_COLLECTIONS, Action, OrgObject
+from sandbox.audit import Audit, Refusal, Write, add_controls, audited, note
 from sandbox.clock import Clock
 from sandbox.generator import AnPerson, Organisation
-from sandbox.httpserver import PlatformServer, Request, Response, Route
+from sandbox.httpserver import Handler, PlatformServer, Request, Response, Route
 
 PREFIX = "/api/v2"
 MAX_PER_PAGE = 25
@@ -104,6 +105,69 @@ class ActionNetworkState:
         )
         for name in names:
             self._create_tag(name, org.now)
+        self.audit = Audit("action_network")
+
+    def violations(self, namespace: str) -> list[str]:
+        """What a sync must never have done here (see sandbox.audit.violations)."""
+        return self.audit.violations(namespace)
+
+    def by_email(self, email: str) -> AnPerson | None:
+        wanted = email.strip().lower()
+        if not wanted:
+            return None
+        with self.lock:
+            return next((p for p in self.people if (p.email or "").strip().lower() == wanted), None)
+
+    def aliases(self, key: str) -> list[str]:
+        """Every name a refused person goes by: an email's uuid, a uuid's email."""
+        if "@" in key:
+            person = self.by_email(key)
+            return [person.uuid] if person else []
+        person = self.by_uuid.get(key.strip().lower())
+        return [person.email] if person and person.email else []
+
+    def tagged(self, tag: dict[str, Any], tagging_id: str) -> AnPerson | None:
+        """The person a tagging id stands for, if they still carry the tag."""
+        with self.lock:
+            return next(
+                (
+                    p
+                    for p in self.people
+                    if tag["name"] in p.tags and tagging_uuid(tag, p) == tagging_id
+                ),
+                None,
+            )
+
+    def set_tag(self, person: AnPerson, name: str, on: bool) -> None:
+        with self.lock:
+            if on:
+                person.tags.add(name)
+            else:
+                person.tags.discard(name)
+            person.modified = self.clock.now()
+            self.version += 1
+
+    def update(self, person: AnPerson, data: dict[str, Any], write: Write) -> None:
+        """Names, custom fields (merged) and, only when sent, the email status."""
+        with self.lock:
+            for key, attr in (("given_name", "given"), ("family_name", "family")):
+                if data.get(key):
+                    setattr(person, attr, str(data[key]))
+                    write.fields_set[key] = str(data[key])
+            custom = data.get("custom_fields")
+            if isinstance(custom, dict):
+                for name, value in custom.items():
+                    person.custom_fields[str(name)] = str(value)
+                    write.fields_set[f"custom_fields.{name}"] = str(value)
+            emails = data.get("email_addresses") or []
+            status = emails[0].get("status") if emails and isinstance(emails[0], dict) else None
+            if status:  # only when the request asks
+                write.status_sent = status
+                write.status_before = None if write.created else person.email_status
+                write.status_after = status
+                person.email_status = status
+            person.modified = self.clock.now()
+            self.version += 1
 
     def _create_tag(self, name: str, when: datetime) -> dict[str, Any]:
         tag_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-tag:{self._seed}:{name.lower()}"))
@@ -143,7 +207,7 @@ class ActionNetworkState:
             self._cache[text] = (self.version, result)
             return result
 
-    def upsert(self, body: dict[str, Any]) -> AnPerson:
+    def upsert(self, body: dict[str, Any], write: Write | None = None) -> AnPerson:
         data = body.get("person") or {}
         emails = data.get("email_addresses") or []
         phones = data.get("phone_numbers") or []
@@ -180,19 +244,20 @@ class ActionNetworkState:
                 )
                 self.people.append(person)
                 self.by_uuid[person.uuid] = person
-            if data.get("given_name"):
-                person.given = data["given_name"]
-            if data.get("family_name"):
-                person.family = data["family_name"]
-            if emails and emails[0].get("status"):
-                person.email_status = emails[0]["status"]  # only when the request asks
+                if write is not None:
+                    write.created, write.status_after = True, person.email_status
+            write = write or Write("action_network", "POST", "", "/people")
+            write.member, write.email = person.uuid, person.email or ""
+            self.update(person, data, write)
             for name in body.get("add_tags") or []:
                 tag = self.tag_by_name(str(name))
                 if tag:  # unknown tag names are silently ignored, as on the real API
+                    write.tags_added.append(tag["name"])
                     person.tags.add(tag["name"])
             for name in body.get("remove_tags") or []:
                 tag = self.tag_by_name(str(name))
                 if tag:
+                    write.tags_removed.append(tag["name"])
                     person.tags.discard(tag["name"])
             person.modified = now
             self.version += 1
@@ -211,7 +276,7 @@ def person_json(p: AnPerson, api: str) -> dict[str, Any]:
         "phone_numbers": [],
         "postal_addresses": [],
         "languages_spoken": ["en"],
-        "custom_fields": {},
+        "custom_fields": dict(p.custom_fields),
     }
     if p.given:
         doc["given_name"] = p.given
@@ -256,6 +321,32 @@ def person_json(p: AnPerson, api: str) -> dict[str, Any]:
         "action_network:responses": {"href": f"{self_href}/responses"},
     }
     return doc
+
+
+def tagging_uuid(tag: dict[str, Any], person: AnPerson) -> str:
+    """Deterministic, so a tagging keeps its id however often it is listed."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tag['uuid']}:{person.uuid}"))
+
+
+def tagging_json(tag: dict[str, Any], person: AnPerson, api: str) -> dict[str, Any]:
+    tagging_id = tagging_uuid(tag, person)
+    tag_href = f"{api}/tags/{tag['uuid']}"
+    return {
+        "identifiers": [f"action_network:{tagging_id}"],
+        "created_date": iso(person.created),
+        "modified_date": iso(person.modified),
+        "item_type": "osdi:person",
+        "_links": {
+            "self": {"href": f"{tag_href}/taggings/{tagging_id}"},
+            "osdi:tag": {"href": tag_href},
+            "osdi:person": {"href": f"{api}/people/{person.uuid}"},
+        },
+    }
+
+
+def _background(request: Request) -> bool:
+    """`?background_processing=true`: the real API queues the work and answers `{}`."""
+    return request.params.get("background_processing", "").lower() == "true"
 
 
 def tag_json(tag: dict[str, Any], api: str) -> dict[str, Any]:
@@ -320,12 +411,15 @@ class ActionNetworkServer(PlatformServer):
         routes = [
             Route("GET", "/", self.entry_point),
             Route("GET", "/people", self.list_people),
-            Route("POST", "/people", self.signup),
+            self._write("POST", "/people", self.signup),
             Route("GET", "/people/{person_id}", self.get_person),
+            self._write("PUT", "/people/{person_id}", self.put_person),
             Route("GET", "/tags", self.list_tags),
-            Route("POST", "/tags", self.create_tag),
+            self._write("POST", "/tags", self.create_tag),
             Route("GET", "/tags/{tag_id}", self.get_tag),
             Route("GET", "/tags/{tag_id}/taggings", self.list_taggings),
+            self._write("POST", "/tags/{tag_id}/taggings", self.add_tagging),
+            self._write("DELETE", "/tags/{tag_id}/taggings/{tagging_id}", self.remove_tagging),
             Route("GET", "/lists", self.list_lists),
             Route("GET", "/metadata/custom_fields", self.custom_fields),
             Route("GET", "/donations", self.all_donations),
@@ -344,6 +438,39 @@ class ActionNetworkServer(PlatformServer):
             rate=rate,
             latency=latency,
         )
+        add_controls(self.controls, self.state.audit, self.state.aliases)
+
+    def _write(self, method: str, template: str, handler: Handler) -> Route:
+        """A write route: logged in the audit, and refused for refused people."""
+        return Route(
+            method,
+            template,
+            audited(self.state.audit, f"{method} {template}", handler, self._keys, self._refuse),
+        )
+
+    def _keys(self, request: Request) -> list[str]:
+        """Who a write touches: the person in the path, in a tagging's link, behind a
+        tagging id, or (signup) the person the email belongs to, and that email."""
+        if request.args.get("person_id"):
+            return [request.args["person_id"]]
+        if request.args.get("tagging_id"):
+            tag = self.state.tags.get(request.args.get("tag_id", ""))
+            person = self.state.tagged(tag, request.args["tagging_id"]) if tag else None
+            return [person.uuid] if person else []
+        body = request.body if isinstance(request.body, dict) else {}
+        if request.args.get("tag_id"):
+            return [_person_uuid(body)]
+        data = body.get("person") if isinstance(body.get("person"), dict) else {}
+        emails = data.get("email_addresses") or []
+        email = (
+            str(emails[0].get("address") or "") if emails and isinstance(emails[0], dict) else ""
+        )
+        person = self.state.by_email(email)
+        return [person.uuid if person else "", email]
+
+    @staticmethod
+    def _refuse(refusal: Refusal) -> Response:
+        return Response(refusal.status, {"error": refusal.detail})
 
     def authorise(self, request: Request) -> Response | None:
         if request.headers.get("osdi-api-token") != self.api_key:
@@ -411,8 +538,51 @@ class ActionNetworkServer(PlatformServer):
     def signup(self, request: Request) -> Response:
         if not isinstance(request.body, dict) or not isinstance(request.body.get("person"), dict):
             return Response(400, {"error": "Request must contain a person"})
-        person = self.state.upsert(request.body)
+        person = self.state.upsert(request.body, note(request))
+        if _background(request):
+            return Response(200, {})
         return Response(200, person_json(person, self.api(request)))
+
+    def put_person(self, request: Request) -> Response:
+        """Update names and custom fields; the email status only when the body sends one."""
+        person = self.state.by_uuid.get(request.args["person_id"])
+        if person is None:
+            return self.not_found(request)
+        if not isinstance(request.body, dict):
+            return Response(400, {"error": "Request must contain a person"})
+        write = note(request)
+        write.email = person.email or ""
+        self.state.update(person, request.body, write)
+        if _background(request):
+            return Response(200, {})
+        return Response(200, person_json(person, self.api(request)))
+
+    def add_tagging(self, request: Request) -> Response:
+        tag = self.state.tags.get(request.args["tag_id"])
+        if tag is None:
+            return self.not_found(request)
+        body = request.body if isinstance(request.body, dict) else {}
+        person = self.state.by_uuid.get(_person_uuid(body))
+        if person is None:
+            return Response(400, {"error": "A tagging needs an osdi:person link to a person"})
+        write = note(request)
+        write.email = person.email or ""
+        write.tags_added.append(tag["name"])
+        self.state.set_tag(person, tag["name"], True)
+        if _background(request):
+            return Response(200, {})
+        return Response(200, tagging_json(tag, person, self.api(request)))
+
+    def remove_tagging(self, request: Request) -> Response:
+        tag = self.state.tags.get(request.args["tag_id"])
+        person = self.state.tagged(tag, request.args["tagging_id"]) if tag else None
+        if tag is None or person is None:
+            return self.not_found(request)
+        write = note(request)
+        write.email = person.email or ""
+        write.tags_removed.append(tag["name"])
+        self.state.set_tag(person, tag["name"], False)
+        return Response(200, {"notice": "This tagging was successfully deleted."})
 
     def list_tags(self, request: Request) -> Response:
         api = self.api(request)
@@ -549,25 +719,20 @@ class ActionNetworkServer(PlatformServer):
         api = self.api(request)
         with self.state.lock:
             people = [p for p in self.state.people if tag["name"] in p.tags]
-        tag_href = f"{api}/tags/{tag['uuid']}"
 
         def render(person: AnPerson) -> dict[str, Any]:
-            tagging_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tag['uuid']}:{person.uuid}"))
-            return {
-                "identifiers": [f"action_network:{tagging_id}"],
-                "created_date": iso(person.created),
-                "modified_date": iso(person.modified),
-                "item_type": "osdi:person",
-                "_links": {
-                    "self": {"href": f"{tag_href}/taggings/{tagging_id}"},
-                    "osdi:tag": {"href": tag_href},
-                    "osdi:person": {"href": f"{api}/people/{person.uuid}"},
-                },
-            }
+            return tagging_json(tag, person, api)
 
         page, per_page = _page_args(request)
         body = _collection(api, f"tags/{tag['uuid']}/taggings", people, page, per_page, render)
         return Response(200, body)
+
+
+def _person_uuid(body: dict[str, Any]) -> str:
+    """The person uuid at the end of a tagging body's `osdi:person` href."""
+    links = body.get("_links") if isinstance(body.get("_links"), dict) else {}
+    link = links.get("osdi:person") if isinstance(links.get("osdi:person"), dict) else {}
+    return str(link.get("href") or "").rstrip("/").rsplit("/", 1)[-1]
 
 
 def object_json(o: OrgObject, api: str) -> dict[str, Any]:
@@ -615,6 +780,8 @@ def action_json(a: Action, api: str, objects: dict[str, OrgObject]) -> dict[str,
     }
     if a.collection == "attendances":
         doc["status"] = a.status
+        if a.attended is not None:  # only where the host records attendance
+            doc["attended"] = a.attended
     if a.collection == "donations":
         doc.update(
             {

@@ -33,6 +33,8 @@ TITLES = {
     "advocacy_campaigns": "Call your representative",
 }
 CAMPAIGN_CODES = ("email-nov", "fb_ad_2", "ig-story", "newsletter", "sms-blast")
+RECORDS_ATTENDANCE = 0.5  # share of events whose host records who came
+ATTENDED = 0.7  # share of accepted RSVPs who turn up, where that is recorded
 CUSTOM_FIELDS = ("I am a parent", "Employer", "Preferred pronouns", "Volunteer interest")
 
 
@@ -45,6 +47,7 @@ class OrgObject:
     modified: datetime
     host: str | None = None  # person uuid of an event's creator
     start: datetime | None = None
+    records_attendance: bool = False  # an event whose host checks people in
 
 
 @dataclass(slots=True)
@@ -60,6 +63,7 @@ class Action:
     amount: str | None = None
     recurring: bool = False
     status: str = "accepted"
+    attended: bool | None = None  # OSDI `attended`: only where the host records it
 
 
 @dataclass
@@ -81,8 +85,15 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def build(rng: random.Random, people: list[Any], now: datetime) -> OrganisingData:
-    """Objects over the last two years, and each person's actions after they joined."""
+def build(
+    rng: random.Random,
+    people: list[Any],
+    now: datetime,
+    marks: random.Random | None = None,
+) -> OrganisingData:
+    """Objects over the last two years, and each person's actions after they joined.
+    `marks` draws attendance records, on a stream of its own so adding them reshuffles
+    nothing else."""
     data = OrganisingData()
     for collection, count, _, _ in PLAN:
         made = []
@@ -106,7 +117,29 @@ def build(rng: random.Random, people: list[Any], now: datetime) -> OrganisingDat
         data.codes = list(data.referral_codes.values())
     for person in people:
         add_actions(rng, data, person, now)
+    marks = marks or random.Random(rng.getrandbits(64))
+    for event in data.objects["events"]:
+        event.records_attendance = marks.random() < RECORDS_ATTENDANCE
+    mark_attendance(marks, data, now)
     return data
+
+
+def mark_attendance(rng: random.Random, data: OrganisingData, now: datetime) -> int:
+    """Record who came to events that have started and whose host records attendance:
+    accepted RSVPs get `attended` true or false, once. Returns how many were marked."""
+    events = {o.uuid: o for o in data.objects.get("events", [])}
+    marked = 0
+    for action in data.actions.get("attendances", []):
+        event = events.get(action.object_uuid)
+        if action.attended is not None or action.status != "accepted" or event is None:
+            continue
+        if not event.records_attendance or event.start is None or event.start > now:
+            continue
+        action.attended = rng.random() < ATTENDED
+        # The host checks people in on the day: the record changes then.
+        action.modified = max(action.modified, min(now, event.start + timedelta(hours=3)))
+        marked += 1
+    return marked
 
 
 def add_actions(

@@ -4,14 +4,15 @@ some people unsubscribe, so incremental syncs have something real to find."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.action_network import ActionNetworkState
-from sandbox.actions import add_actions
+from sandbox.actions import add_actions, mark_attendance
 from sandbox.campaigns import late_activity, new_campaign, send
 from sandbox.clock import Clock
-from sandbox.generator import Organisation, add_appearances, make_human
+from sandbox.generator import Organisation, add_appearances, add_referrals, make_human
 from sandbox.mailchimp import MailchimpState
 
 NEW_PER_DAY = 0.002  # of the organisation's size
@@ -22,6 +23,7 @@ CAMPAIGN_EVERY_DAYS = 7
 LATE_DAYS = 3  # a campaign sent this recently still gathers opens...
 LATE_OPENS_PER_DAY = 0.01  # ...from this share of its audience a day
 DELETED_PER_DAY = 0.0005  # of the audience, permanently deleted
+REFERRAL_CODE = re.compile(r"ref-[0-9a-z-]+")
 
 
 def advance(
@@ -43,6 +45,8 @@ def advance(
     with an.lock, mc.lock:
         joined = max(1, round(size * NEW_PER_DAY * days))
         an_before, mc_before = len(org.an_people), len(org.mc_members)
+        google_before = len(org.google_rows)
+        _adopt_written_codes(org, an)
         for _ in range(joined):
             index = len(org.humans)
             org.humans.append(make_human(rng, index, org.humans, moment()))
@@ -86,6 +90,9 @@ def advance(
         deleting = round(len(mc.members) * DELETED_PER_DAY * days)
         gone = rng.sample(mc.members, min(len(mc.members), max(deleting, int(days >= 1))))
         mc.forget(gone)
+        # Last again, for the same reason: the draws above stay as they were.
+        attended = mark_attendance(rng, org.organising, end)
+        add_referrals(rng, org, google_before)
         an.version += 1
         mc.version += 1
     return {
@@ -100,7 +107,21 @@ def advance(
         "mailchimp_campaigns_sent": sent,
         "mailchimp_activity_events": activity,
         "mailchimp_deleted": len(gone),
+        "action_network_attendance_marked": attended,
     }
+
+
+def _adopt_written_codes(org: Organisation, an: ActionNetworkState) -> None:
+    """Referral codes Groundswell wrote back to people as custom fields start turning up
+    in new actions' `source`, as they would once shared."""
+    pool = org.organising.codes
+    known = set(pool)
+    for person in an.people:
+        for value in person.custom_fields.values():
+            code = str(value).strip()
+            if code not in known and REFERRAL_CODE.fullmatch(code):
+                pool.append(code)
+                known.add(code)
 
 
 def _campaigns(

@@ -64,6 +64,7 @@ class AnPerson:
     created: datetime
     modified: datetime
     tags: set[str] = field(default_factory=set)
+    custom_fields: dict[str, str] = field(default_factory=dict)  # flat name -> string
 
 
 @dataclass(slots=True)
@@ -80,6 +81,7 @@ class McMember:
     web_id: int
     tags: list[str] = field(default_factory=list)
     tier: str = ""  # the TIER merge field, empty until a sync writes one
+    extra: dict[str, str] = field(default_factory=dict)  # merge fields created by the API
 
     @property
     def id(self) -> str:
@@ -97,6 +99,7 @@ class Organisation:
     typeform_rows: list[list[str]]
     truth: list[tuple[str, str, str]]
     now: datetime = field(init=False)
+    google_humans: list[int] = field(default_factory=list)  # the human behind each row
     organising: OrganisingData = field(default_factory=OrganisingData)
     mc_campaigns: list[McCampaign] = field(default_factory=list)
 
@@ -115,7 +118,9 @@ GOOGLE_HEADER = [
     "Postcode",
     "How did you hear about us?",
     "Which of these would you like to help with?",
+    "Who referred you? (name, email or referral code)",
 ]
+REFERRED = 0.10  # share of Google Forms rows naming who referred them
 TYPEFORM_HEADER = [
     "#",
     "What's your first name?",
@@ -163,9 +168,30 @@ def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> O
     for index in range(people):
         add_appearances(rng, org, index, now)
     # A separate stream, so adding resources never reshuffles the people above.
-    org.organising = build_organising(random.Random(seed + 7), org.an_people, now)
+    org.organising = build_organising(
+        random.Random(seed + 7), org.an_people, now, random.Random(seed + 13)
+    )
     org.mc_campaigns = campaign_history(random.Random(seed + 11), org.mc_members, now)
+    add_referrals(random.Random(seed + 17), org, 0)
     return org
+
+
+def add_referrals(rng: random.Random, org: Organisation, start: int) -> None:
+    """Fill "Who referred you?" on Google Forms rows from `start` on: about one in ten
+    names another human by email or full name, or gives an organising referral code."""
+    codes = org.organising.codes
+    for row, index in zip(org.google_rows[start:], org.google_humans[start:], strict=True):
+        if rng.random() >= REFERRED or len(org.humans) < 2:
+            continue
+        other = rng.randrange(len(org.humans) - 1)
+        referrer = org.humans[other if other < index else other + 1]  # never themselves
+        kind = rng.randrange(3)
+        if kind == 2 and codes:
+            row[-1] = codes[rng.randrange(len(codes))]
+        elif kind == 1:
+            row[-1] = f"{referrer.given} {referrer.family}"
+        else:
+            row[-1] = referrer.emails[0]
 
 
 def make_human(rng: random.Random, i: int, humans: list[Human], joined: datetime) -> Human:
@@ -222,6 +248,7 @@ def add_appearances(rng: random.Random, org: Organisation, index: int, now: date
     if on_google:
         for _ in range(2 if rng.random() < 0.03 else 1):
             org.google_rows.append(_google_row(rng, h, now))
+            org.google_humans.append(index)
             org.truth.append(("forms", f"{GOOGLE_FILE}:{len(org.google_rows)}", h.human_id))
     if on_typeform:
         org.typeform_rows.append(_typeform_row(rng, h, now))
@@ -383,6 +410,7 @@ def _google_row(rng: random.Random, h: Human, now: datetime) -> list[str]:
         _zip(rng, h),
         HEARD_ABOUT[rng.randrange(len(HEARD_ABOUT))],
         ";".join(chosen),
+        "",  # who referred them: filled in by add_referrals once referral codes exist
     ]
 
 

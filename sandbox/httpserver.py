@@ -29,6 +29,8 @@ class Request:
     body: Any
     base: str  # scheme://host:port of this server, for absolute links
     args: dict[str, str] = field(default_factory=dict)
+    # Per-request scratch space for wrappers (the audit's Write, a batch's id).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,7 +130,8 @@ class PlatformServer:
         self.latency = latency
         self.stats = Stats()
         self.faults = faults or Faults()
-        # Extra control routes ("POST /_sandbox/advance" -> handler), set by the owner.
+        # Extra control routes ("POST /_sandbox/advance" -> handler), set by the owner; a
+        # template ("GET /_sandbox/batch-results/{name}") passes its fields in `args`.
         self.controls: dict[str, Handler] = {}
         self.httpd: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
@@ -264,7 +267,8 @@ class PlatformServer:
             return Response(200, {"reset": True})
         if route == "GET /_sandbox/faults":
             return Response(200, self.faults.as_dict())
-        if route in ("POST /_sandbox/faults", "POST /_sandbox/advance") or route in self.controls:
+        handler, args = self._control_handler(route)
+        if route in ("POST /_sandbox/faults", "POST /_sandbox/advance") or handler is not None:
             try:
                 body = json.loads(payload) if payload else {}
             except ValueError:
@@ -273,6 +277,18 @@ class PlatformServer:
             if route == "POST /_sandbox/faults":
                 self.faults.configure(body)
                 return Response(200, self.faults.as_dict())
-            if route in self.controls:
-                return self.controls[route](Request(method, path, params, {}, body, self.url))
+            if handler is not None:
+                return handler(Request(method, path, params, {}, body, self.url, args))
         return Response(404, {"error": "unknown sandbox control"})
+
+    def _control_handler(self, route: str) -> tuple[Handler | None, dict[str, str]]:
+        """An exact control route first, then a templated one."""
+        if route in self.controls:
+            return self.controls[route], {}
+        for template, handler in self.controls.items():
+            if "{" in template:
+                pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+                match = re.fullmatch(pattern, route)
+                if match:
+                    return handler, match.groupdict()
+        return None, {}

@@ -11,10 +11,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.audit import Audit, Refusal, add_controls, audited, note
+from sandbox.batches import Batch, batch_json, parse_operations, result, tarball
 from sandbox.campaigns import CLICK, HARD_BOUNCE, OPEN, McCampaign, Rows, ip_address, rows_after
 from sandbox.clock import Clock
 from sandbox.generator import McMember, Organisation, subscriber_hash
-from sandbox.httpserver import PlatformServer, Request, Response, Route
+from sandbox.httpserver import Handler, PlatformServer, Request, Response, Route
 
 PREFIX = "/3.0"
 MAX_COUNT = 1000
@@ -24,12 +26,26 @@ FAST_EXCLUDES = {"members._links", "_links"}
 LIST_NAME = "Sandbox Audience"
 DATA_CENTRE = "us21"
 # merge_id, tag, name, type, options: the default audience's fields plus one of our own.
-MERGE_FIELDS: tuple[tuple[int, str, str, str, dict[str, Any]], ...] = (
+MergeSpec = tuple[int, str, str, str, dict[str, Any]]
+MERGE_FIELDS: tuple[MergeSpec, ...] = (
     (1, "FNAME", "First Name", "text", {"size": 25}),
     (2, "LNAME", "Last Name", "text", {"size": 25}),
     (3, "ADDRESS", "Address", "address", {"default_country": 164}),
     (4, "PHONE", "Phone Number", "phone", {"phone_format": "US"}),
     (5, "TIER", "Tier", "text", {"size": 25}),
+)
+MERGE_TYPES = (
+    "text",
+    "number",
+    "address",
+    "phone",
+    "date",
+    "url",
+    "imageurl",
+    "radio",
+    "dropdown",
+    "birthday",
+    "zip",
 )
 CAMPAIGN_STATUSES = ("save", "paused", "schedule", "sending", "sent")
 CAMPAIGN_TYPES = ("regular", "plaintext", "absplit", "rss", "variate")
@@ -60,7 +76,13 @@ def parse_time(text: str) -> datetime | None:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def member_json(m: McMember, list_id: str, api: str, tag_ids: dict[str, int]) -> dict[str, Any]:
+def member_json(
+    m: McMember,
+    list_id: str,
+    api: str,
+    tag_ids: dict[str, int],
+    extra_tags: tuple[str, ...] = (),
+) -> dict[str, Any]:
     member_id = m.id
     address: Any = ""
     if m.address:
@@ -89,6 +111,8 @@ def member_json(m: McMember, list_id: str, api: str, tag_ids: dict[str, int]) ->
             "ADDRESS": address,
             "PHONE": m.phone,
             "TIER": m.tier,
+            # Fields created through the API: empty is "", as for the built-in ones.
+            **{tag: m.extra.get(tag, "") for tag in extra_tags},
         },
         "stats": {"avg_open_rate": 0, "avg_click_rate": 0},
         "ip_signup": "",
@@ -172,9 +196,7 @@ def page_args(params: dict[str, str], default: int | None = 10) -> tuple[int | N
     return chosen, max(0, int(params.get("offset", "0")))
 
 
-def merge_field_json(
-    spec: tuple[int, str, str, str, dict[str, Any]], list_id: str, api: str
-) -> dict[str, Any]:
+def merge_field_json(spec: MergeSpec, list_id: str, api: str) -> dict[str, Any]:
     merge_id, tag, name, kind, options = spec
     href = f"{api}/lists/{list_id}/merge-fields/{merge_id}"
     return {
@@ -370,6 +392,33 @@ class MailchimpState:
         self._activity: dict[tuple[str, datetime | None], tuple[int, Rows]] = {}
         # Members created by PUT get web ids of their own, clear of the generator's.
         self._next_web_id = 50_000_000
+        self.merge_fields: list[MergeSpec] = list(MERGE_FIELDS)
+        self.extra_tags: tuple[str, ...] = ()  # tags of merge fields created by the API
+        self.audit = Audit("mailchimp")
+        self.batches: dict[str, Batch] = {}
+        self.batch_results: dict[str, bytes] = {}  # batch id -> its gzipped tar
+
+    def violations(self, namespace: str) -> list[str]:
+        """What a sync must never have done here (see sandbox.audit.violations)."""
+        return self.audit.violations(namespace)
+
+    def aliases(self, key: str) -> list[str]:
+        """Every name a refused member goes by: an email's hash, a hash's email."""
+        key = key.strip()
+        if "@" in key:
+            return [subscriber_hash(key)]
+        with self.lock:
+            m = self.by_id.get(key.lower())
+            return [m.email] if m else []
+
+    def add_merge_field(self, tag: str, name: str, kind: str) -> MergeSpec:
+        with self.lock:
+            merge_id = max(spec[0] for spec in self.merge_fields) + 1
+            spec: MergeSpec = (merge_id, tag, name, kind, {"size": 25} if kind == "text" else {})
+            self.merge_fields.append(spec)
+            self.extra_tags = (*self.extra_tags, tag)
+            self.version += 1  # every member's JSON gains the field
+            return spec
 
     def _tag_id(self, name: str) -> int:
         if name not in self.tag_ids:
@@ -383,7 +432,7 @@ class MailchimpState:
             self._text_version = self.version
         text = self._texts.get(m.id)
         if text is None:
-            doc = member_json(m, self.list_id, "", self.tag_ids)
+            doc = member_json(m, self.list_id, "", self.tag_ids, self.extra_tags)
             del doc["_links"]
             text = self._texts[m.id] = json.dumps(doc)
         return text
@@ -399,7 +448,7 @@ class MailchimpState:
         """One member as JSON (for test assertions)."""
         with self.lock:
             m = self.by_id.get(member_id)
-            return member_json(m, self.list_id, "", self.tag_ids) if m else None
+            return member_json(m, self.list_id, "", self.tag_ids, self.extra_tags) if m else None
 
     def new_web_id(self) -> int:
         self._next_web_id += 1
@@ -507,28 +556,30 @@ class MailchimpServer(PlatformServer):
     ) -> None:
         self.api_key = api_key
         self.state = MailchimpState(org, list_id, clock or Clock(org.now))
+        member = "/lists/{list_id}/members/{subscriber_hash}"
         routes = [
             Route("GET", "/", self.root),
             Route("GET", "/ping", self.ping),
             Route("GET", "/lists", self.lists),
             Route("GET", "/lists/{list_id}", self.get_list),
             Route("GET", "/lists/{list_id}/members", self.list_members),
-            Route("GET", "/lists/{list_id}/members/{subscriber_hash}", self.get_member),
-            Route("PUT", "/lists/{list_id}/members/{subscriber_hash}", self.put_member),
-            Route("DELETE", "/lists/{list_id}/members/{subscriber_hash}", self.archive_member),
-            Route(
-                "POST",
-                "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
-                self.delete_permanent,
-            ),
-            Route("POST", "/lists/{list_id}/members/{subscriber_hash}/tags", self.post_tags),
+            Route("GET", member, self.get_member),
+            self._write("PUT", member, self.put_member),
+            self._write("PATCH", member, self.patch_member),
+            self._write("DELETE", member, self.archive_member),
+            self._write("POST", f"{member}/actions/delete-permanent", self.delete_permanent),
+            self._write("POST", f"{member}/tags", self.post_tags),
             Route("GET", "/lists/{list_id}/merge-fields", self.merge_fields),
+            self._write("POST", "/lists/{list_id}/merge-fields", self.create_merge_field),
             Route("GET", "/lists/{list_id}/merge-fields/{merge_id}", self.merge_field),
             Route("GET", "/lists/{list_id}/tag-search", self.tag_search),
             Route("GET", "/campaigns", self.list_campaigns),
             Route("GET", "/campaigns/{campaign_id}", self.get_campaign),
             Route("GET", "/reports/{campaign_id}", self.get_report),
             Route("GET", "/reports/{campaign_id}/email-activity", self.email_activity),
+            self._write("POST", "/batches", self.post_batch),
+            Route("GET", "/batches", self.list_batches),
+            Route("GET", "/batches/{batch_id}", self.get_batch),
         ]
         super().__init__(
             PREFIX,
@@ -538,6 +589,27 @@ class MailchimpServer(PlatformServer):
             max_concurrency=max_connections,
             latency=latency,
         )
+        add_controls(self.controls, self.state.audit, self.state.aliases)
+        # Like an S3 link: served without the API key, outside the rate and connection caps.
+        self.controls["GET /_sandbox/batch-results/{name}"] = self.batch_results
+
+    def _write(self, method: str, template: str, handler: Handler) -> Route:
+        """A write route: logged in the audit, and refused for refused members."""
+        return Route(
+            method,
+            template,
+            audited(self.state.audit, f"{method} {template}", handler, self._keys, self._refuse),
+        )
+
+    @staticmethod
+    def _keys(request: Request) -> list[str]:
+        """Who a write touches: the subscriber hash in the path, the email in the body."""
+        body = request.body if isinstance(request.body, dict) else {}
+        return [request.args.get("subscriber_hash", ""), str(body.get("email_address") or "")]
+
+    @staticmethod
+    def _refuse(refusal: Refusal) -> Response:
+        return problem(refusal.status, refusal.title, refusal.detail)
 
     def authorise(self, request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
@@ -643,7 +715,7 @@ class MailchimpServer(PlatformServer):
             return Response(200, (head + links + "}").encode("utf-8"))
         with self.state.lock:
             members = [
-                member_json(m, self.state.list_id, api, self.state.tag_ids)
+                member_json(m, self.state.list_id, api, self.state.tag_ids, self.state.extra_tags)
                 for m in selected[offset : offset + count]
             ]
         body: dict[str, Any] = {
@@ -668,9 +740,7 @@ class MailchimpServer(PlatformServer):
             m = self.state.by_id.get(request.args["subscriber_hash"])
             if m is None:
                 return self.not_found(request)
-            return Response(
-                200, member_json(m, self.state.list_id, request.base + PREFIX, self.state.tag_ids)
-            )
+            return self._member_response(m, request)
 
     def put_member(self, request: Request) -> Response:
         missing = self._list_or_404(request)
@@ -678,9 +748,11 @@ class MailchimpServer(PlatformServer):
             return missing
         body = request.body if isinstance(request.body, dict) else {}
         member_id = request.args["subscriber_hash"]
+        write = note(request)
         with self.state.lock:
             m = self.state.by_id.get(member_id)
             status = body.get("status")
+            write.status_sent = status or None
             if status and status not in STATUSES:
                 return problem(400, "Invalid Resource", f"The status '{status}' is not valid.")
             if m is None and member_id in self.state.forgotten:
@@ -692,35 +764,11 @@ class MailchimpServer(PlatformServer):
                     "must re-subscribe to get back on the list.",
                 )
             if m is None:
-                email = str(body.get("email_address") or "").strip()
-                new_status = status or body.get("status_if_new")
-                if not email or subscriber_hash(email) != member_id:
-                    return problem(
-                        400,
-                        "Invalid Resource",
-                        "The email address does not match the subscriber hash.",
-                    )
-                if not new_status:
-                    return problem(
-                        400,
-                        "Invalid Resource",
-                        "The resource submitted could not be validated: status_if_new is required.",
-                    )
-                now = self.state.clock.now()
-                m = McMember(
-                    email,
-                    -1,
-                    new_status,
-                    "",
-                    "",
-                    "",
-                    None,
-                    now,
-                    now,
-                    self.state.new_web_id(),
-                )
-                self.state.members.append(m)
-                self.state.by_id[member_id] = m
+                created = self._new_member(body, member_id, status)
+                if isinstance(created, Response):
+                    return created
+                m = created
+                write.created, write.status_after = True, m.status
             elif status:
                 if status == "subscribed" and m.status in ("unsubscribed", "cleaned"):
                     return problem(
@@ -729,17 +777,74 @@ class MailchimpServer(PlatformServer):
                         f"{m.email} is in a compliance state due to unsubscribe, bounce, or compliance "
                         "review and cannot be subscribed.",
                     )
+                write.status_before, write.status_after = m.status, status
                 m.status = status
-            merge = body.get("merge_fields") or {}
-            m.fname = str(merge.get("FNAME", m.fname))
-            m.lname = str(merge.get("LNAME", m.lname))
-            m.phone = str(merge.get("PHONE", m.phone))
-            m.tier = str(merge.get("TIER", m.tier))
+            write.email = m.email
+            write.fields_set = self._set_merge_fields(m, body.get("merge_fields"))
             m.last_changed = self.state.clock.now()
             self.state.version += 1
-            return Response(
-                200, member_json(m, self.state.list_id, request.base + PREFIX, self.state.tag_ids)
+            return self._member_response(m, request)
+
+    def _member_response(self, m: McMember, request: Request) -> Response:
+        return Response(
+            200,
+            member_json(
+                m,
+                self.state.list_id,
+                request.base + PREFIX,
+                self.state.tag_ids,
+                self.state.extra_tags,
+            ),
+        )
+
+    def patch_member(self, request: Request) -> Response:
+        """PATCH updates an existing member only: an unknown one is a 404, never created."""
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        with self.state.lock:
+            known = request.args["subscriber_hash"] in self.state.by_id
+        return self.put_member(request) if known else self.not_found(request)
+
+    def _new_member(self, body: dict[str, Any], member_id: str, status: Any) -> McMember | Response:
+        """The member a PUT creates, or the problem that stops it."""
+        email = str(body.get("email_address") or "").strip()
+        new_status = status or body.get("status_if_new")
+        if not email or subscriber_hash(email) != member_id:
+            return problem(
+                400, "Invalid Resource", "The email address does not match the subscriber hash."
             )
+        if not new_status:
+            return problem(
+                400,
+                "Invalid Resource",
+                "The resource submitted could not be validated: status_if_new is required.",
+            )
+        if new_status not in STATUSES:
+            return problem(400, "Invalid Resource", f"The status '{new_status}' is not valid.")
+        now = self.state.clock.now()
+        m = McMember(email, -1, new_status, "", "", "", None, now, now, self.state.new_web_id())
+        self.state.members.append(m)
+        self.state.by_id[member_id] = m
+        return m
+
+    def _set_merge_fields(self, m: McMember, merge: Any) -> dict[str, str]:
+        """Only the fields sent change; returns them. Unknown tags are ignored (create the
+        merge field first)."""
+        if not isinstance(merge, dict):
+            return {}
+        built_in = {"FNAME": "fname", "LNAME": "lname", "PHONE": "phone", "TIER": "tier"}
+        changed: dict[str, str] = {}
+        for tag, value in merge.items():
+            tag = str(tag).upper()
+            if tag in built_in:
+                setattr(m, built_in[tag], str(value))
+            elif tag in self.state.extra_tags:
+                m.extra[tag] = str(value)
+            else:
+                continue
+            changed[tag] = str(value)
+        return changed
 
     def post_tags(self, request: Request) -> Response:
         missing = self._list_or_404(request)
@@ -752,20 +857,27 @@ class MailchimpServer(PlatformServer):
                 "Invalid Resource",
                 "The resource submitted could not be validated: tags is required.",
             )
+        write = note(request)
+        # Recorded so a benchmark can check that syncs keep tag automations quiet.
+        write.detail["is_syncing"] = bool(request.body.get("is_syncing", False))
         with self.state.lock:
             m = self.state.by_id.get(request.args["subscriber_hash"])
             if m is None:
                 return self.not_found(request)
+            write.email = m.email
             for tag in tags:
-                name = str((tag or {}).get("name") or "").strip()
+                name = str((tag or {}).get("name") or "").strip() if isinstance(tag, dict) else ""
                 if not name:
                     return problem(400, "Invalid Resource", "Each tag needs a name.")
                 if tag.get("status") == "inactive":
+                    write.tags_removed.append(name)
                     if name in m.tags:
                         m.tags.remove(name)
-                elif name not in m.tags:
-                    self.state._tag_id(name)
-                    m.tags.append(name)
+                else:
+                    write.tags_added.append(name)
+                    if name not in m.tags:
+                        self.state._tag_id(name)
+                        m.tags.append(name)
             # Tag changes do not move last_changed on the real API either.
             self.state._texts.pop(m.id, None)
         return Response(204)
@@ -786,6 +898,8 @@ class MailchimpServer(PlatformServer):
                     "This list member cannot be removed. Can not archive a contact that is "
                     "bounced, pending or archived",
                 )
+            write = note(request)
+            write.email, write.status_before, write.status_after = m.email, m.status, "archived"
             self.state.archive(m)
         return Response(204)
 
@@ -797,6 +911,8 @@ class MailchimpServer(PlatformServer):
             m = self.state.by_id.get(request.args["subscriber_hash"])
             if m is None:
                 return self.not_found(request)
+            write = note(request)
+            write.email, write.status_before, write.detail["deleted"] = m.email, m.status, True
             self.state.forget([m])
         return Response(204)
 
@@ -813,10 +929,10 @@ class MailchimpServer(PlatformServer):
         body = {
             "merge_fields": [
                 merge_field_json(spec, list_id, api)
-                for spec in MERGE_FIELDS[offset : offset + count]
+                for spec in self.state.merge_fields[offset : offset + count]
             ],
             "list_id": list_id,
-            "total_items": len(MERGE_FIELDS),
+            "total_items": len(self.state.merge_fields),
             "_links": [
                 {"rel": "self", "href": f"{api}/lists/{list_id}/merge-fields", "method": "GET"}
             ],
@@ -827,11 +943,125 @@ class MailchimpServer(PlatformServer):
         missing = self._list_or_404(request)
         if missing:
             return missing
-        spec = next((f for f in MERGE_FIELDS if str(f[0]) == request.args["merge_id"]), None)
+        wanted = request.args["merge_id"]
+        spec = next((f for f in self.state.merge_fields if str(f[0]) == wanted), None)
         if spec is None:
             return self.not_found(request)
         body = merge_field_json(spec, self.state.list_id, request.base + PREFIX)
         return Response(200, shaped(body, request.params))
+
+    def create_merge_field(self, request: Request) -> Response:
+        """`POST /lists/{id}/merge-fields`: name and type required; tag defaults to
+        MMERGE<n>, is upper-cased, at most 10 characters and unique in the audience."""
+        missing = self._list_or_404(request)
+        if missing:
+            return missing
+        body = request.body if isinstance(request.body, dict) else {}
+        name, kind = str(body.get("name") or "").strip(), str(body.get("type") or "").strip()
+        if not name or kind not in MERGE_TYPES:
+            return problem(
+                400,
+                "Invalid Resource",
+                "The resource submitted could not be validated: name and a valid type are required.",
+            )
+        with self.state.lock:
+            next_id = max(spec[0] for spec in self.state.merge_fields) + 1
+            tag = str(body.get("tag") or f"MMERGE{next_id}").strip().upper()
+            if len(tag) > 10 or not tag.replace("_", "").isalnum():
+                return problem(400, "Invalid Resource", f'The tag "{tag}" is not valid.')
+            if any(spec[1] == tag for spec in self.state.merge_fields):
+                return problem(
+                    400,
+                    "Invalid Resource",
+                    f'A Merge Field with the tag "{tag}" already exists for this list.',
+                )
+            spec = self.state.add_merge_field(tag, name, kind)
+        note(request).detail["merge_field"] = tag
+        return Response(200, merge_field_json(spec, self.state.list_id, request.base + PREFIX))
+
+    def post_batch(self, request: Request) -> Response:
+        """Accept the operations and run them in the background, as the real API does."""
+        operations = parse_operations(request.body)
+        if isinstance(operations, str):
+            return problem(400, "Invalid Resource", operations)
+        batch = Batch(uuid.uuid4().hex[:10], operations, self.state.clock.now())
+        with self.state.lock:
+            self.state.batches[batch.id] = batch
+            body = batch_json(batch, request.base + PREFIX, iso)
+        note(request).detail["batch_id"] = batch.id
+        threading.Thread(target=self._run_batch, args=(batch, request.base), daemon=True).start()
+        return Response(200, body)
+
+    def _run_batch(self, batch: Batch, base: str) -> None:
+        """Each operation through this server's own routes (audit and refusals included),
+        then the results tarball, then `finished`."""
+        batch.status = "started"
+        for op in batch.operations:
+            status, data = self._run_operation(op, batch.id, base)
+            batch.results.append(result(status, op.operation_id, data))
+            batch.finished_operations += 1
+            if status >= 400:
+                batch.errored_operations += 1
+        with self.state.lock:
+            self.state.batch_results[batch.id] = tarball(batch.id, batch.results)
+            batch.completed_at = self.state.clock.now()
+            batch.response_body_url = f"{base}/_sandbox/batch-results/{batch.id}.tar.gz"
+            batch.status = "finished"
+
+    def _run_operation(self, op: Any, batch_id: str, base: str) -> tuple[int, bytes]:
+        path = op.path[len(PREFIX) :] if op.path.startswith(PREFIX + "/") else op.path
+        try:
+            body = json.loads(op.body) if op.body else None
+        except ValueError:
+            return 400, self._problem_bytes(400, "Invalid Resource", "The body is not JSON.")
+        route, args = self._match(op.method, path.split("?", 1)[0])
+        if route is None or path.startswith("/batches"):
+            return 404, self._problem_bytes(
+                404, "Resource Not Found", "The requested resource could not be found."
+            )
+        request = Request(op.method, path, op.params, {}, body, base, args, {"batch_id": batch_id})
+        try:
+            response = route.handler(request)
+        except Exception as exc:  # one bad operation must not sink the batch
+            return 500, self._problem_bytes(500, "Internal Server Error", str(exc))
+        return response.status, response.encoded()
+
+    @staticmethod
+    def _problem_bytes(status: int, title: str, detail: str) -> bytes:
+        return problem(status, title, detail).encoded()
+
+    def list_batches(self, request: Request) -> Response:
+        try:
+            count, offset = page_args(request.params)
+        except ValueError:
+            return self.bad_page()
+        assert count is not None
+        api = request.base + PREFIX
+        with self.state.lock:
+            batches = list(self.state.batches.values())
+            page = [batch_json(b, api, iso) for b in batches[offset : offset + count]]
+        body = {
+            "batches": page,
+            "total_items": len(batches),
+            "_links": [{"rel": "self", "href": f"{api}/batches", "method": "GET"}],
+        }
+        return Response(200, shaped(body, request.params))
+
+    def get_batch(self, request: Request) -> Response:
+        with self.state.lock:
+            batch = self.state.batches.get(request.args["batch_id"])
+            if batch is None:
+                return self.not_found(request)
+            body = batch_json(batch, request.base + PREFIX, iso)
+        return Response(200, shaped(body, request.params))
+
+    def batch_results(self, request: Request) -> Response:
+        """The tarball behind `response_body_url`; no API key, like a signed S3 link."""
+        name = request.args.get("name", "")
+        data = self.state.batch_results.get(name.removesuffix(".tar.gz"))
+        if data is None or not name.endswith(".tar.gz"):
+            return Response(404, "NoSuchKey", "text/plain")
+        return Response(200, data, "application/x-gzip")
 
     def tag_search(self, request: Request) -> Response:
         """Every tag the audience has ever had (a tag outlives its last member), filtered

@@ -36,6 +36,10 @@ def first_run(world, tmp_path_factory):
         instance = dg.DagsterInstance.ephemeral()
         first = run_job(instance)
         ids_after_first = _person_ids(warehouse)
+        first_writes = sandbox.mailchimp.audit.writes + sandbox.action_network.audit.writes
+        first_violations = sandbox.violations("groundswell:")
+        sandbox.mailchimp.audit.clear()
+        sandbox.action_network.audit.clear()
         requests.post(
             sandbox.env["MAILCHIMP_BASE_URL"].rsplit("/3.0", 1)[0] + "/_sandbox/reset", timeout=5
         )
@@ -48,6 +52,9 @@ def first_run(world, tmp_path_factory):
         "warehouse": warehouse,
         "workdir": workdir,
         "ids": (ids_after_first, ids_after_second),
+        "first_writes": first_writes,
+        "violations": first_violations + sandbox.violations("groundswell:"),
+        "second_writes": sandbox.mailchimp.audit.writes + sandbox.action_network.audit.writes,
     }
 
 
@@ -108,8 +115,10 @@ def test_tier_tags_are_on_the_simulated_members(world, first_run, monkeypatch):
     try:
         expected = dict(
             con.execute(
-                """SELECT ps.source_record_id, 'groundswell:tier:' || l.tier
+                """SELECT ps.source_record_id,
+                          CASE WHEN NOT m.email_suppressed THEN 'groundswell:tier:' || l.tier END
                    FROM person_sources ps JOIN ladder l USING (person_id)
+                   JOIN person_metrics m USING (person_id)
                    JOIN stg_source_records s USING (source, source_record_id)
                    WHERE ps.source = 'mailchimp' AND s.email_status <> 'archived'"""
             ).fetchall()
@@ -123,19 +132,28 @@ def test_tier_tags_are_on_the_simulated_members(world, first_run, monkeypatch):
     seen = {}
     for page in client.iter_member_pages():
         for member in page:
-            tier_tags = [t["name"] for t in member["tags"] if t["name"].startswith("groundswell:")]
+            tier_tags = [
+                t["name"] for t in member["tags"] if t["name"].startswith("groundswell:tier:")
+            ]
             seen[member["id"]] = tier_tags
     monkeypatch.chdir(ROOT)
     pushed = {
         f"groundswell:tier:{r.name}" for r in load("ladder.yaml").rungs if "mailchimp" in r.push
     }
-    assert expected, "some members have tiers"
+    assert any(expected.values()), "some members have tiers"
+    assert None in expected.values(), "members who opted out of email carry no tier tag"
     for member_id, tag in expected.items():
         assert seen[member_id] == ([tag] if tag in pushed else []), member_id
     # Tags Groundswell does not manage are untouched.
     assert any(
         t["name"] == "Core Team" for p in client.iter_member_pages() for m in p for t in m["tags"]
     )
+
+
+def test_pushes_never_resubscribe_or_touch_other_tags(world, first_run):
+    assert first_run["violations"] == []
+    platforms = {w.platform for w in first_run["first_writes"] if w.tags_added}
+    assert platforms == {"mailchimp", "action_network"}, "the audit saw both pushes"
 
 
 def test_person_ids_survive_a_second_run(first_run):
@@ -149,6 +167,7 @@ def test_second_push_sends_no_writes(world, first_run):
     stats = requests.get(base + "/_sandbox/stats", timeout=5).json()["requests"]
     writes = {route: n for route, n in stats.items() if not route.startswith("GET")}
     assert writes == {}
+    assert first_run["second_writes"] == [], "no write to either platform"
 
 
 def test_activation_list_is_exported(first_run):

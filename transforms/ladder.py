@@ -20,7 +20,19 @@ FROM person_metrics
 """
 
 
-# A list for a channel only holds people that channel may reach.
+# Movement compares with the last run and with 30 and 90 days ago: older runs, and all but
+# each day's last run (plus the two latest), add nothing but rows.
+HISTORY_DAYS = 120
+PRUNE_HISTORY = """
+DELETE FROM ladder_history
+WHERE computed_at < $now - to_days(CAST($days AS INTEGER))
+   OR (computed_at NOT IN (SELECT max(computed_at) FROM ladder_history
+                           GROUP BY CAST(computed_at AS DATE))
+       AND computed_at NOT IN (SELECT DISTINCT computed_at FROM ladder_history
+                               ORDER BY computed_at DESC LIMIT 2))
+"""
+
+
 def prepare_input(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     """Create the relation rules are written over and check every rule against it."""
     con.execute(INPUT_SQL)
@@ -61,6 +73,7 @@ def build_ladder(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) 
             "INSERT INTO ladder_history BY NAME "
             "SELECT computed_at, person_id, tier, tier_rank FROM _ladder"
         )
+        con.execute(PRUNE_HISTORY, {"now": now, "days": HISTORY_DAYS})
     counts = dict.fromkeys((r.name for r in ladder.rungs), 0)
     for name, n in con.execute("SELECT tier, count(*) FROM ladder GROUP BY tier").fetchall():
         counts[name] = int(n)

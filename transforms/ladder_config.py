@@ -11,6 +11,8 @@ from typing import Any
 import duckdb
 import yaml
 
+from transforms.sync_config import SyncConfigError, SyncSettings, parse_sync
+
 CHANNELS = ("email", "phone", "both")
 DESTINATIONS = ("mailchimp", "action_network")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -62,6 +64,7 @@ class ActivationList:
     group_by: str | None = None  # a SQL expression: one export file per value
     order_by: str | None = None  # a SQL ORDER BY list, e.g. "recruits_who_acted DESC"
     limit: int | None = None  # keep only the first N by order_by
+    start_journeys: bool = False  # Mailchimp: let this list's tag start journeys
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,21 @@ class Ladder:
     rungs: tuple[Rung, ...]
     lists: tuple[ActivationList, ...] = field(default_factory=tuple)
     source: str = "ladder.yaml"
+    sync: SyncSettings = field(default_factory=SyncSettings)
+
+    def pushed_segments(self, destination: str) -> list[tuple[str, str, bool]]:
+        """(segment, tag, start_journeys) for every rung and list pushed to `destination`."""
+        segments = [
+            (f"tier:{r.name}", f"{self.namespace}tier:{r.name}", False)
+            for r in self.rungs
+            if destination in r.push
+        ]
+        segments += [
+            (f"list:{a.name}", f"{self.namespace}list:{a.name}", a.start_journeys)
+            for a in self.lists
+            if destination in a.push
+        ]
+        return segments
 
 
 def quote(text: str) -> str:
@@ -103,7 +121,17 @@ def parse(data: dict[str, Any], source: str = "ladder.yaml") -> Ladder:
     _unique([r.name for r in rungs], "rung", source)
     lists = tuple(_list(item, i, source) for i, item in enumerate(data.get("lists") or [], start=1))
     _unique([x.name for x in lists], "list", source)
-    return Ladder(namespace, rungs, lists, source)
+    try:
+        sync = parse_sync(data.get("sync"), source)
+    except SyncConfigError as exc:
+        raise LadderConfigError(str(exc)) from None
+    unknown = set(sync.action_network.referral_code_rungs or ()) - {r.name for r in rungs}
+    if unknown:
+        raise LadderConfigError(
+            f"{source}: sync.action_network.referral_code_rungs names unknown rung(s) "
+            f"{', '.join(sorted(unknown))}"
+        )
+    return Ladder(namespace, rungs, lists, source, sync)
 
 
 def _rung(item: Any, position: int, source: str) -> Rung:
@@ -172,7 +200,14 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
         group_by=group_by,
         order_by=order_by,
         limit=limit,
+        start_journeys=_journeys(item.get("start_journeys", False), where),
     )
+
+
+def _journeys(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise LadderConfigError(f"{where}: 'start_journeys' must be true or false")
+    return value
 
 
 def _expression(value: Any, key: str, where: str) -> str | None:

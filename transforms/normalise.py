@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from transforms import nicknames, phones, sqlfiles
+from transforms.erasure import purge_suppressed
 from transforms.placeholders import DEFAULT, Placeholders
 
 
@@ -17,6 +18,7 @@ def build_staging(
     """Rebuild stg_source_records from the raw tables; returns record counts per source.
     Placeholder values (DEFAULT unless given) are kept but never produce a match key."""
     listed = placeholders or DEFAULT
+    purge_suppressed(con)
     phones.register(con, default_phone_region)
     nicknames.ensure(con)
     sqlfiles.run(con, "macros")

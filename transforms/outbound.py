@@ -1,4 +1,5 @@
-"""Sync plans (desired state minus the ledger) and the ledger of confirmed pushes."""
+"""The ledger of confirmed pushes and the record of refused ones. Only what a platform
+confirmed is written to the ledger: the next plan is computed against it."""
 
 from __future__ import annotations
 
@@ -7,57 +8,54 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from transforms import sqlfiles
-from transforms.ladder_config import Ladder
 from warehouse.load import append, transaction
 
-
-def mailchimp_tier_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> pd.DataFrame:
-    """Rows of (member_key, person_id, tag, active): one tag change each."""
-    tiers = [rung.name for rung in ladder.rungs if "mailchimp" in rung.push]
-    sqlfiles.run(con, "mailchimp_tier_plan", {"namespace": ladder.namespace, "tiers": tiers})
-    return con.execute(
-        "SELECT * FROM _mailchimp_tier_plan ORDER BY member_key, active, tag"
-    ).fetchdf()
+PLAN_COLUMNS = ["destination", "member_key", "person_id", "item", "kind", "segment", "op"]
 
 
-def record_confirmed(
-    con: duckdb.DuckDBPyConnection,
-    destination: str,
-    changes: pd.DataFrame,
-    run_id: str,
-    now: datetime,
-) -> int:
-    """Write the changes a platform confirmed into the ledger (never unconfirmed ones)."""
-    if changes.empty:
-        return 0
-    frame = pd.DataFrame(
+def ledger_rows(ops: pd.DataFrame, run_id: str, now: datetime) -> pd.DataFrame:
+    """Ledger rows for confirmed plan operations: a tag's state, a field's value, a new
+    contact's status_if_new."""
+    state = ops["value"].where(ops["op"].isin(["set", "create"]), None)
+    state = state.mask(ops["op"] == "add", "active").mask(ops["op"] == "remove", "inactive")
+    remote = ops.get("remote_id", None)
+    return pd.DataFrame(
         {
-            "destination": destination,
-            "member_key": changes["member_key"],
-            "tag": changes["tag"],
-            "person_id": changes["person_id"],
-            "state": changes["active"].map({True: "active", False: "inactive"}),
+            "destination": ops["destination"],
+            "member_key": ops["member_key"],
+            "item": ops["item"],
+            "kind": ops["kind"],
+            "segment": ops["segment"],
+            "person_id": ops["person_id"],
+            "state": state.fillna(""),
+            "remote_id": remote,
             "pushed_at": now,
             "run_id": run_id,
         }
     )
+
+
+def record_confirmed(
+    con: duckdb.DuckDBPyConnection, ops: pd.DataFrame, run_id: str, now: datetime
+) -> int:
+    """Write the operations a platform confirmed into the ledger (never unconfirmed ones)."""
+    if ops.empty:
+        return 0
     with transaction(con):
-        append(con, "sync_ledger", frame, or_replace=True)
-    return len(frame)
+        append(con, "sync_ledger", ledger_rows(ops, run_id, now), or_replace=True)
+    return len(ops)
 
 
 def record_rejections(
-    con: duckdb.DuckDBPyConnection,
-    destination: str,
-    rejections: list[dict[str, object]],
-    run_id: str,
-    now: datetime,
+    con: duckdb.DuckDBPyConnection, rejected: pd.DataFrame, run_id: str, now: datetime
 ) -> int:
-    """Keep every refused operation with the platform's reason."""
-    if not rejections:
+    """Keep every refused operation with the platform's status, title and detail."""
+    if rejected.empty:
         return 0
-    frame = pd.DataFrame(rejections).assign(destination=destination, run_id=run_id, rejected_at=now)
+    frame = rejected[[*PLAN_COLUMNS, "status", "title", "detail"]].rename(
+        columns={"op": "operation"}
+    )
+    frame = frame.assign(run_id=run_id, rejected_at=now)
     with transaction(con):
         append(con, "sync_rejections", frame)
     return len(frame)

@@ -5,7 +5,8 @@
 -- campaign code from ?source=) and a `referrer` code. Either may be a person's referral
 -- code: `ref-` and a code, compared case-insensitively with `-` and `_` equal. A code
 -- belongs to the Action Network person who carries it in a custom field (the value is the
--- code, whatever the field is called); failing that, `ref-` and the first 8 characters of
+-- code, whatever the field is called; Groundswell issues one to each person it pushes to
+-- Action Network, see sync_plan.sql); failing that, `ref-` and the first 8 characters of
 -- a person's Action Network id is that person's code. A code two people claim is no one's.
 --
 -- Forms: a "who referred you" answer (the `referred_by` field) names the recruiter by
@@ -49,6 +50,12 @@ WITH written AS (
                                              '"MAP(VARCHAR, VARCHAR)"'))) AS value
           FROM written)
     WHERE referral_code(value) IN (SELECT code FROM _codes_used)
+    UNION ALL
+    -- Codes Groundswell issued and Action Network confirmed, before they are read back.
+    SELECT referral_code(state), member_key, 1, 'issued by groundswell'
+    FROM sync_ledger
+    WHERE destination = 'action_network' AND kind = 'field'
+      AND referral_code(state) IN (SELECT code FROM _codes_used)
     UNION ALL
     SELECT 'ref-' || lower(left(source_record_id, 8)), source_record_id, 2, 'action network id'
     FROM person_sources

@@ -1,66 +1,294 @@
-"""Outbound assets: tier tags to Mailchimp, activation lists to organisers."""
+"""Outbound assets: the sync plan, the pushes to Mailchimp and Action Network, and the
+activation lists organisers download."""
 
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from connectors.errors import AuthError, NotFoundError
 from pipelines.assets.engagement import _ladder_or_fail
-from pipelines.push import push_mailchimp_tags
-from pipelines.resources import GroundswellSettings, MailchimpResource, open_warehouse
+from pipelines.push import PushReport
+from pipelines.push.action_network import push_action_network
+from pipelines.push.mailchimp import collect_pending_batches, push_mailchimp
+from pipelines.resources import (
+    ActionNetworkResource,
+    GroundswellSettings,
+    MailchimpResource,
+    open_warehouse,
+)
 from transforms.exports import write_list_exports
 from transforms.ladder_config import LadderConfigError
-from transforms.outbound import mailchimp_tier_plan
-from warehouse.load import utcnow
+from transforms.sync_plan import (
+    COUNTS,
+    PLATFORM_NAMES,
+    build_plan,
+    check_namespace,
+    latest_plan_status,
+    pending_operations,
+    save_plan,
+)
+from warehouse.load import append, utcnow
+
+
+class SyncPlanConfig(dg.Config):
+    """Run configuration of the sync plan (Launchpad, or `make run DRY_RUN=1`)."""
+
+    dry_run: bool = False  # plan and report, send nothing
+    confirm_large_changes: bool = False  # send a plan the guard rails stopped, this once
+
+
+GUARD_RAILS = "within_guard_rails"
+
+
+@dg.asset(
+    group_name="outbound",
+    kinds={"duckdb", "sql"},
+    pool="warehouse",
+    deps=[
+        "segment_members",
+        "ladder",
+        "person_metrics",
+        "person_sources",
+        "action_network_tags",
+        "mailchimp_audience",
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            GUARD_RAILS,
+            asset="sync_plan",
+            blocking=True,
+            description="The plan removes no more than sync.max_remove_share of any segment "
+            "and touches no more than sync.max_people people, or was confirmed with "
+            "confirm_large_changes. A failure stops the push.",
+        )
+    ],
+    description="What each destination should change: desired tags and fields from the "
+    "ladder and lists minus the ledger of confirmed pushes. A dry run stops here.",
+)
+def sync_plan(
+    context: dg.AssetExecutionContext,
+    config: SyncPlanConfig,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
+) -> dg.MaterializeResult:
+    ladder = _ladder_or_fail(groundswell)
+    now = utcnow()
+    try:
+        with open_warehouse(warehouse) as con:
+            check_namespace(con, ladder)
+            plan = build_plan(con, ladder, context.run.run_id, now)
+            stopped = bool(plan.violations) and not config.confirm_large_changes
+            status = "stopped" if stopped else "dry_run" if config.dry_run else "planned"
+            save_plan(con, plan, status, now, "; ".join(plan.violations))
+    except LadderConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    for destination, counts in plan.counts.items():
+        context.log.info(
+            f"{PLATFORM_NAMES[destination]}: " + ", ".join(f"{n:,} {k}" for k, n in counts.items())
+        )
+    for problem in plan.violations:
+        context.log.warning(f"Guard rail: {problem}")
+    if stopped:
+        context.log.error(
+            "The plan was stopped before sending. If these changes are intended, run again "
+            "with the run config  ops: {sync_plan: {config: {confirm_large_changes: true}}}  "
+            "(make run CONFIRM=1)."
+        )
+    elif config.dry_run:
+        context.log.info("Dry run: the plan is in the sync_plan table; nothing will be sent.")
+    totals = {k: sum(c[k] for c in plan.counts.values()) for k in COUNTS}
+    return dg.MaterializeResult(
+        metadata={
+            "status": status,
+            "dry_run": config.dry_run,
+            **totals,
+            "people": plan.people,
+            "operations": plan.operations,
+            "guard_rail_problems": len(plan.violations),
+            "per_destination": dg.MetadataValue.md(_counts_table(plan.counts)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=GUARD_RAILS,
+                passed=not stopped,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "problems": len(plan.violations),
+                    "confirmed": bool(plan.violations) and config.confirm_large_changes,
+                    "details": dg.MetadataValue.md(
+                        "\n".join(f"- {p}" for p in plan.violations) or "none"
+                    ),
+                },
+            )
+        ],
+    )
+
+
+def _counts_table(counts: dict[str, dict[str, int]]) -> str:
+    """The plan's counts as a markdown table, one row per destination."""
+    head = "| destination | " + " | ".join(COUNTS) + " |"
+    rule = "|---" * (len(COUNTS) + 1) + "|"
+    rows = [
+        f"| {PLATFORM_NAMES[d]} | " + " | ".join(f"{c[k]:,}" for k in COUNTS) + " |"
+        for d, c in counts.items()
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def _plan_ready(context: dg.AssetExecutionContext, con, platform: str) -> bool:
+    """Whether the current plan may be sent; says why not when it may not."""
+    latest = latest_plan_status(con)
+    if latest is None:
+        context.log.info(f"{platform}: no sync plan yet; materialise sync_plan first.")
+        return False
+    if latest[1] == "dry_run":
+        context.log.info(f"{platform}: dry run, nothing sent (the plan is in sync_plan).")
+        return False
+    if latest[1] == "stopped":
+        context.log.warning(f"{platform}: the plan was stopped by the guard rails; nothing sent.")
+        return False
+    return True
+
+
+def _finish(
+    context: dg.AssetExecutionContext, con, report: PushReport, platform: str
+) -> dg.MaterializeResult:
+    """Record the push in sync_runs and say clearly how it went."""
+    finished = utcnow()
+    row = {
+        "run_id": context.run.run_id,
+        "destination": report.destination,
+        "step": "push",
+        "status": report.status,
+        "started_at": finished - timedelta(seconds=report.seconds),
+        "finished_at": finished,
+        "seconds": report.seconds,
+        "adds": report.by_op.get("add", 0),
+        "removes": report.by_op.get("remove", 0),
+        "sets": report.by_op.get("set", 0),
+        "creates": report.by_op.get("create", 0),
+        "requests": report.requests,
+        "confirmed": report.confirmed,
+        "rejected": report.rejected,
+        "message": ", ".join(f"{t} x{n}" for t, n in report.rejection_titles.items()),
+    }
+    append(con, "sync_runs", pd.DataFrame([row]), or_replace=True)
+    context.log.info(
+        f"{platform}: {report.confirmed:,} of {report.operations:,} operations confirmed in "
+        f"{report.requests:,} write requests, {report.seconds:.1f} s"
+    )
+    if report.rejected:
+        context.log.warning(
+            f"{platform}: partial success, {report.rejected:,} operations refused: "
+            + ", ".join(f"{t} x{n}" for t, n in report.rejection_titles.items())
+            + " (each kept in sync_rejections with the platform's reason; not retried for "
+            "sync.retry_rejected_after_days)"
+        )
+    return dg.MaterializeResult(metadata=report.metadata())
+
+
+KEYS = {
+    "mailchimp": "MAILCHIMP_API_KEY and MAILCHIMP_LIST_ID",
+    "action_network": "ACTION_NETWORK_API_KEY",
+}
+
+
+def _push(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    destination: str,
+    send: Callable[[object, pd.DataFrame], PushReport],
+    first: Callable[[object], None] | None = None,
+) -> dg.MaterializeResult | None:
+    """Send the plan's pending operations for one destination; None when there is no plan
+    to send (none yet, a dry run, or stopped by the guard rails)."""
+    platform = PLATFORM_NAMES[destination]
+    with open_warehouse(warehouse) as con:
+        if first is not None:
+            first(con)
+        if not _plan_ready(context, con, platform):
+            return None
+        report = send(con, pending_operations(con, destination))
+        result = _finish(context, con, report, platform)
+    if _all_refused_for_auth(report):
+        raise dg.Failure(
+            description=f"{platform} refused every change: check {KEYS[destination]}.",
+            allow_retries=False,
+        )
+    return result
+
+
+def _all_refused_for_auth(report: PushReport) -> bool:
+    return (
+        bool(report.rejected)
+        and not report.confirmed
+        and bool(report.rejection_titles.keys() & {AuthError.__name__, NotFoundError.__name__})
+    )
 
 
 @dg.asset(
     group_name="outbound",
     kinds={"python", "mailchimp"},
     pool="warehouse",
-    deps=["ladder", "person_sources"],
-    description="Each Mailchimp member's tier as a namespaced tag; only changes since the last push.",
+    deps=[sync_plan],
+    output_required=False,
+    description="Sends the plan's Mailchimp changes (namespaced tags, the tier merge field, "
+    "new members where configured); only what changed since the last confirmed push.",
 )
-def mailchimp_tier_tags(
+def mailchimp_sync(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBResource,
     mailchimp: MailchimpResource,
     groundswell: GroundswellSettings,
-) -> dg.MaterializeResult:
+):
     if not mailchimp.configured:
-        context.log.info("Mailchimp: MAILCHIMP_API_KEY is not set, so no tags are pushed.")
-        return dg.MaterializeResult(metadata={"skipped": True})
-    config = _ladder_or_fail(groundswell)
+        context.log.info("Mailchimp: MAILCHIMP_API_KEY is not set, so nothing is pushed.")
+        return
+    ladder = _ladder_or_fail(groundswell)
     client = mailchimp.client()
-    with open_warehouse(warehouse) as con:
-        plan = mailchimp_tier_plan(con, config)
-        context.log.info(
-            f"Mailchimp tier tags: {plan['member_key'].nunique()} members to change "
-            f"({int(plan['active'].sum())} tags to add, {int((~plan['active']).sum())} to remove)"
+
+    def send(con, ops: pd.DataFrame) -> PushReport:
+        return push_mailchimp(
+            con, client, ops, ladder.sync.mailchimp, context.run.run_id, context.log.info
         )
-        report = push_mailchimp_tags(con, client, plan, context.run.run_id, context.log.info)
-    if (
-        report.rejected
-        and report.members == 0
-        and report.rejection_titles.keys()
-        & {
-            AuthError.__name__,
-            NotFoundError.__name__,
-        }
-    ):
-        raise dg.Failure(
-            description="Mailchimp refused every tag change: check MAILCHIMP_API_KEY and "
-            "MAILCHIMP_LIST_ID.",
-            allow_retries=False,
-        )
-    if report.rejected:
-        context.log.warning(
-            f"Mailchimp refused {report.rejected} tag changes: "
-            + ", ".join(f"{t} x{n}" for t, n in report.rejection_titles.items())
-            + " (kept in sync_rejections)"
-        )
-    return dg.MaterializeResult(metadata={**report.metadata(), **client.http.stats.as_dict()})
+
+    def first(con) -> None:
+        collect_pending_batches(con, client, context.run.run_id, context.log.info)
+
+    result = _push(context, warehouse, "mailchimp", send, first)
+    if result is not None:
+        yield result
+
+
+@dg.asset(
+    group_name="outbound",
+    kinds={"python", "actionnetwork"},
+    pool="warehouse",
+    deps=[sync_plan],
+    output_required=False,
+    description="Sends the plan's Action Network changes (namespaced tags, created when "
+    "missing; the referral code field); only what changed since the last confirmed push.",
+)
+def action_network_sync(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    action_network: ActionNetworkResource,
+):
+    if not action_network.configured:
+        context.log.info("Action Network: ACTION_NETWORK_API_KEY is not set; nothing is pushed.")
+        return
+    client = action_network.client()
+
+    def send(con, ops: pd.DataFrame) -> PushReport:
+        return push_action_network(con, client, ops, context.run.run_id, context.log.info)
+
+    result = _push(context, warehouse, "action_network", send)
+    if result is not None:
+        yield result
 
 
 @dg.asset(

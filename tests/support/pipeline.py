@@ -20,6 +20,7 @@ SETTINGS = (
     "MAILCHIMP_BASE_URL",
     "MAILCHIMP_LIST_ID",
     "SANDBOX",
+    "ACTION_NETWORK_RATE",
 )
 
 
@@ -37,17 +38,39 @@ def configure(
     monkeypatch.setenv("LADDER_CONFIG", str(ROOT / "ladder.yaml"))
     monkeypatch.setenv("IDENTITY_CONFIG", str(ROOT / "identity.yaml"))
     monkeypatch.setenv("SANDBOX", "off")
+    # Tests serve Action Network without a rate limit; the client's is tested on its own.
+    monkeypatch.setenv("ACTION_NETWORK_RATE", "0")
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)
     return warehouse
 
 
-def run_job(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+def run_job(
+    instance: dg.DagsterInstance | None = None, run_config: dict | None = None
+) -> dg.ExecuteInProcessResult:
     from pipelines.definitions import JOB_NAME, build_definitions
 
     job = build_definitions().resolve_job_def(JOB_NAME)
     return job.execute_in_process(
-        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config=run_config,
+    )
+
+
+PUSH_ASSETS = ("sync_plan", "mailchimp_sync", "action_network_sync")
+
+
+def run_push(run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Only the plan and the pushes, over a warehouse an earlier run built."""
+    from pipelines.definitions import JOB_NAME, build_definitions
+
+    job = build_definitions().resolve_job_def(JOB_NAME)
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config=run_config,
+        asset_selection=[dg.AssetKey(name) for name in PUSH_ASSETS],
     )
 
 

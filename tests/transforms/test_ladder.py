@@ -198,6 +198,10 @@ def test_hq_by_email_list(con):
     assert tiers(con)["hq@example.org"] == "everyone"
 
 
+A = {"name": "a", "where": "true"}
+LIST = {"name": "l", "where": "true"}
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
@@ -223,6 +227,33 @@ def test_hq_by_email_list(con):
         (
             {"namespace": "gs:", "rungs": [{"name": "a", "where": "true; DROP TABLE people"}]},
             "without ';'",
+        ),
+        (
+            {"namespace": "gs:", "rungs": [A], "lists": [{"name": "", "where": "true"}]},
+            "list 1: name '' must be lower case",
+        ),
+        ({"namespace": "gs:", "rungs": [A], "sync": {"max_remove_share": 2}}, "between 0 and 1"),
+        ({"namespace": "gs:", "rungs": [A], "sync": {"max_people": "lots"}}, "must be a number"),
+        ({"namespace": "gs:", "rungs": [A], "sync": {"dry_run": True}}, "unknown setting"),
+        (
+            {"namespace": "gs:", "rungs": [A], "sync": {"mailchimp": {"tier_merge_field": "tier"}}},
+            "not a Mailchimp merge tag",
+        ),
+        (
+            {"namespace": "gs:", "rungs": [A], "sync": {"mailchimp": {"add_new_people": "yes"}}},
+            "add_new_people: must be true or false",
+        ),
+        (
+            {
+                "namespace": "gs:",
+                "rungs": [A],
+                "sync": {"action_network": {"referral_code_rungs": ["nobody"]}},
+            },
+            "unknown rung",
+        ),
+        (
+            {"namespace": "gs:", "rungs": [A], "lists": [{**LIST, "start_journeys": "on"}]},
+            "'start_journeys' must be true or false",
         ),
     ],
 )

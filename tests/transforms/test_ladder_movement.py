@@ -66,6 +66,27 @@ def test_history_appends_per_run_and_a_rerun_replaces_only_its_own_rows(con):
     ]
 
 
+def test_history_keeps_what_movement_needs_and_prunes_the_rest(con):
+    day = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
+    times = [
+        day - timedelta(days=200),  # older than any baseline: pruned
+        day - timedelta(days=50, hours=4),  # not its day's last run: pruned
+        day - timedelta(days=50),
+        day - timedelta(days=1),
+        day - timedelta(hours=1),  # same day as the latest, but one of the two latest
+        day,
+    ]
+    for when in times:
+        run(con, when, {"a": "supporter"})
+    kept = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT computed_at FROM ladder_history ORDER BY 1"
+        ).fetchall()
+    ]
+    assert kept == times[2:]
+
+
 def test_movement_since_the_last_run(con):
     run(
         con,

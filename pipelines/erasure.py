@@ -1,0 +1,169 @@
+"""Forgetting a person everywhere Groundswell reached: Groundswell's tags and fields taken
+off them on every platform, then every row about them deleted from the warehouse, the
+exports rewritten without them, and only a hashed suppression row left behind."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from connectors.action_network import ActionNetworkClient
+from connectors.mailchimp import MailchimpClient
+from pipelines.identity_files import write_review_file
+from pipelines.push import Log, PushReport
+from pipelines.push.action_network import push_action_network
+from pipelines.push.mailchimp import push_mailchimp
+from pipelines.resources import (
+    ActionNetworkResource,
+    GroundswellSettings,
+    MailchimpResource,
+    open_warehouse,
+)
+from transforms.erasure import email_hash, find, forget
+from transforms.exports import write_list_exports
+from transforms.ladder_config import Ladder
+from warehouse.load import append, utcnow
+
+
+@dataclass
+class ForgetReport:
+    people: int
+    records: int
+    platform: dict[str, PushReport]
+    not_reached: list[str]  # platforms holding Groundswell items that are not configured
+
+    def lines(self) -> list[str]:
+        """What was done, in counts only."""
+        lines = [
+            f"Forgot {self.people} person(s) and {self.records} source record(s); "
+            "one hashed suppression row is kept."
+        ]
+        for destination, report in self.platform.items():
+            lines.append(
+                f"{destination}: {report.confirmed} of {report.operations} Groundswell tags and "
+                f"fields removed, {report.rejected} refused"
+            )
+        for destination in self.not_reached:
+            lines.append(
+                f"{destination}: not configured here, so Groundswell's tags on this person "
+                "there were NOT removed; run forget again with its key set"
+            )
+        return lines
+
+
+def forget_everywhere(
+    con: duckdb.DuckDBPyConnection,
+    digest: str,
+    ladder: Ladder,
+    exports_dir: Path,
+    review_file: Path | None,
+    mailchimp: MailchimpClient | None,
+    action_network: ActionNetworkClient | None,
+    run_id: str,
+    log: Log,
+) -> ForgetReport:
+    found = find(con, digest)
+    reports: dict[str, PushReport] = {}
+    not_reached = []
+    for destination, rows in found.undo.groupby("destination"):
+        if destination == "mailchimp" and mailchimp is not None:
+            reports["mailchimp"] = push_mailchimp(
+                con, mailchimp, rows, ladder.sync.mailchimp, run_id, log
+            )
+        elif destination == "action_network" and action_network is not None:
+            reports["action_network"] = push_action_network(con, action_network, rows, run_id, log)
+        else:
+            not_reached.append(str(destination))
+    now = utcnow()
+    forget(con, digest, now)
+    write_list_exports(con, ladder, exports_dir, now)
+    if review_file is not None and review_file.exists():
+        write_review_file(con, review_file)
+    append(
+        con,
+        "sync_runs",
+        pd.DataFrame(
+            [
+                {
+                    "run_id": run_id,
+                    "destination": d,
+                    "step": "forget",
+                    "status": r.status,
+                    "started_at": now,
+                    "finished_at": utcnow(),
+                    "seconds": r.seconds,
+                    "removes": r.by_op.get("remove", 0),
+                    "sets": r.by_op.get("set", 0),
+                    "requests": r.requests,
+                    "confirmed": r.confirmed,
+                    "rejected": r.rejected,
+                }
+                for d, r in reports.items()
+            ]
+        ),
+        or_replace=True,
+    )
+    return ForgetReport(found.people, found.records, reports, not_reached)
+
+
+class ForgetConfig(dg.Config):
+    """Who to forget: the address, or its SHA-256 so the address is not kept in Dagster's
+    run history (the hash of the trimmed, lower-cased address)."""
+
+    email: str = ""
+    email_sha256: str = ""
+
+
+@dg.op(
+    pool="warehouse",
+    description="Removes Groundswell's tags and fields from the person on every platform, "
+    "deletes them from the warehouse and the exports, and keeps a hashed suppression row.",
+)
+def forget_person_op(
+    context: dg.OpExecutionContext,
+    config: ForgetConfig,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
+    mailchimp: MailchimpResource,
+    action_network: ActionNetworkResource,
+) -> dg.Output:
+    try:
+        digest = email_hash(config.email, config.email_sha256)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    with open_warehouse(warehouse) as con:
+        report = forget_everywhere(
+            con,
+            digest,
+            groundswell.ladder(),
+            Path(groundswell.exports_dir),
+            Path(groundswell.identity().review_file),
+            mailchimp.client() if mailchimp.configured else None,
+            action_network.client() if action_network.configured else None,
+            context.run.run_id,
+            context.log.info,
+        )
+    for line in report.lines():
+        context.log.info(line)
+    return dg.Output(
+        None,
+        metadata={
+            "people_forgotten": report.people,
+            "records_deleted": report.records,
+            **{f"{d}_removed": r.confirmed for d, r in report.platform.items()},
+            **{f"{d}_refused": r.rejected for d, r in report.platform.items()},
+            "platforms_not_reached": len(report.not_reached),
+        },
+    )
+
+
+@dg.job(
+    description="Erasure: forget one person everywhere (config: email or email_sha256). "
+    "The same as make forget EMAIL=...",
+    tags={"dagster/max_retries": 0},
+)
+def forget_person() -> None:
+    forget_person_op()

@@ -1,0 +1,386 @@
+"""Pushing back out, end to end on the simulators: the dry run, the guard rails and their
+confirmation, partial refusals, resuming a killed push, batches, consent and the
+namespace. Every test reads the simulators' own state and audit."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+import pipelines.push as push_package
+from connectors.action_network import ActionNetworkClient
+from connectors.mailchimp import MailchimpClient
+from pipelines.push.action_network import push_action_network
+from pipelines.push.mailchimp import collect_pending_batches, push_mailchimp
+from sandbox import start_sandbox
+from sandbox.audit import Refusal
+from tests.support.pipeline import ROOT, configure, run_job, run_push
+from transforms.sync_config import MailchimpSync
+from transforms.sync_plan import pending_operations
+
+NAMESPACE = "groundswell:"
+
+
+def _ladder(tmp_path, name: str = "ladder.yaml", **changes) -> str:
+    """A copy of the default ladder.yaml with top-level keys replaced."""
+    data = yaml.safe_load((ROOT / "ladder.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+SEED, PEOPLE = 5, 300
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A warehouse landed and built from the sandbox organisation, with a plan not sent."""
+    root = tmp_path_factory.mktemp("built")
+    (root / "run").mkdir()
+    with (
+        start_sandbox(people=PEOPLE, seed=SEED, an_rate=0, forms_dir=root / "inbox") as sandbox,
+        pytest.MonkeyPatch.context() as monkeypatch,
+    ):
+        warehouse = configure(monkeypatch, root / "run", sandbox.env, root / "inbox")
+        assert run_job(run_config=_dry()).success
+    return warehouse
+
+
+@pytest.fixture()
+def world(built, tmp_path, monkeypatch):
+    """A fresh sandbox (the same organisation) and a copy of the built warehouse."""
+    inbox = tmp_path / "inbox"
+    (tmp_path / "run").mkdir()
+    with start_sandbox(people=PEOPLE, seed=SEED, an_rate=0, forms_dir=inbox) as sandbox:
+        warehouse = configure(monkeypatch, tmp_path / "run", sandbox.env, inbox)
+        shutil.copy(built, warehouse)
+        yield sandbox, warehouse, monkeypatch, tmp_path
+
+
+def _writes(sandbox) -> list:
+    return sandbox.mailchimp.audit.writes + sandbox.action_network.audit.writes
+
+
+def _clear(sandbox) -> None:
+    sandbox.mailchimp.audit.clear()
+    sandbox.action_network.audit.clear()
+
+
+def _sql(warehouse, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _materialised(result, key: str) -> bool:
+    return any(
+        e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[-1] == key
+        for e in result.all_events
+        if e.asset_key is not None
+    )
+
+
+def _plan_metadata(result) -> dict:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.path[-1] == "sync_plan":
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError("sync_plan was not materialised")
+
+
+def _dry(**extra) -> dict:
+    return {"ops": {"sync_plan": {"config": {"dry_run": True, **extra}}}}
+
+
+def test_dry_run_plans_and_sends_nothing(world):
+    sandbox, warehouse, _, _ = world
+    result = run_push(run_config=_dry())
+    assert result.success
+    metadata = _plan_metadata(result)
+    assert metadata["status"] == "dry_run" and metadata["adds"] > 0
+    for key in ("removes", "unchanged", "skipped_consent", "skipped_not_member"):
+        assert key in metadata
+    assert not _materialised(result, "mailchimp_sync")
+    assert not _materialised(result, "action_network_sync")
+    assert _writes(sandbox) == [], "a dry run sends nothing"
+    planned = _sql(warehouse, "SELECT count(*) FROM sync_plan")[0][0]
+    assert planned == metadata["adds"] + metadata["sets"]
+    assert _sql(warehouse, "SELECT count(*) FROM sync_ledger")[0][0] == 0
+
+
+def test_push_then_idle_then_guard_rail_and_confirmation(world):
+    sandbox, warehouse, monkeypatch, tmp_path = world
+    assert run_push().success
+    assert sandbox.violations(NAMESPACE) == []
+    tagged = _sql(
+        warehouse,
+        "SELECT count(*) FROM sync_ledger WHERE kind = 'tag' AND state = 'active'",
+    )[0][0]
+    assert tagged > 0
+    _clear(sandbox)
+
+    # Nothing changed: the plan is empty and no write request is sent.
+    second = run_push()
+    assert second.success and _writes(sandbox) == []
+    assert _plan_metadata(second)["unchanged"] >= tagged
+
+    # Stop pushing tiers to Mailchimp: every tier tag there would go. Stopped, check fails.
+    data = yaml.safe_load((ROOT / "ladder.yaml").read_text())
+    for rung in data["rungs"]:
+        rung["push"] = [d for d in rung["push"] if d != "mailchimp"]
+    path = tmp_path / "narrow.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv("LADDER_CONFIG", str(path))
+    stopped = run_push()
+    checks = [
+        e for e in stopped.get_asset_check_evaluations() if e.check_name == "within_guard_rails"
+    ]
+    assert checks and not checks[0].passed
+    assert not _materialised(stopped, "mailchimp_sync")
+    assert _writes(sandbox) == [], "a stopped plan sends nothing"
+    assert _plan_metadata(stopped)["status"] == "stopped"
+    message = _sql(
+        warehouse,
+        "SELECT message FROM sync_runs WHERE step = 'plan' AND run_id = ? LIMIT 1",
+        [stopped.run_id],
+    )[0][0]
+    assert "tier:" in message and "max_remove_share" in message
+
+    # Confirmed once: the removals go out as tags made inactive, nothing else is touched.
+    confirmed = run_push(
+        run_config={"ops": {"sync_plan": {"config": {"confirm_large_changes": True}}}}
+    )
+    assert confirmed.success and _materialised(confirmed, "mailchimp_sync")
+    removed = [w for w in sandbox.mailchimp.audit.writes if w.tags_removed]
+    assert removed and all(
+        t.startswith(f"{NAMESPACE}tier:") for w in removed for t in w.tags_removed
+    )
+    assert sandbox.violations(NAMESPACE) == []
+    left = _sql(
+        warehouse,
+        "SELECT count(*) FROM sync_ledger WHERE destination = 'mailchimp' AND kind = 'tag' "
+        "AND state = 'active' AND segment LIKE 'tier:%'",
+    )[0][0]
+    assert left == 0
+
+
+def test_refused_operations_are_recorded_and_not_retried(world):
+    sandbox, warehouse, _, _ = world
+    members = [
+        row[0]
+        for row in _sql(
+            warehouse,
+            "SELECT DISTINCT member_key FROM sync_plan WHERE destination = 'mailchimp' "
+            "ORDER BY 1 LIMIT 5",
+        )
+    ]
+    sandbox.mailchimp.audit.refuse(
+        members, Refusal(400, "Member In Compliance State", "in a compliance state")
+    )
+    _clear(sandbox)
+    result = run_push()
+    assert result.success
+    push_meta = {
+        k: v.value
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key.path[-1] == "mailchimp_sync"
+        for k, v in e.event_specific_data.materialization.metadata.items()
+    }
+    assert push_meta["status"] == "partial"
+    assert push_meta["rejected: Member In Compliance State"] >= 5
+    assert push_meta["confirmed"] > 0, "the rest were applied"
+    rejected = _sql(
+        warehouse,
+        "SELECT DISTINCT member_key, title, status FROM sync_rejections",
+    )
+    assert {r[0] for r in rejected} == set(members)
+    assert {(r[1], r[2]) for r in rejected} == {("Member In Compliance State", 400)}
+    assert not _sql(
+        warehouse,
+        "SELECT 1 FROM sync_ledger WHERE member_key IN (SELECT unnest(?::VARCHAR[]))",
+        [members],
+    ), "a refused operation never reaches the ledger"
+
+    _clear(sandbox)
+    again = run_push()
+    assert again.success
+    assert _writes(sandbox) == [], "refused operations are not retried on the next run"
+    assert _plan_metadata(again)["skipped_rejected"] >= 5
+
+
+def test_a_killed_push_resumes_without_resending_confirmed_operations(world):
+    sandbox, warehouse, monkeypatch, _ = world
+    env = sandbox.env
+    client = MailchimpClient(
+        env["MAILCHIMP_API_KEY"],
+        env["MAILCHIMP_LIST_ID"],
+        env["MAILCHIMP_BASE_URL"],
+        max_connections=1,
+    )
+    monkeypatch.setattr(push_package, "CHUNK", 20)
+
+    def killed(_message: str) -> None:
+        raise KeyboardInterrupt  # the process dies after the first chunk was recorded
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        ops = pending_operations(con, "mailchimp")
+        with pytest.raises(KeyboardInterrupt):
+            push_mailchimp(con, client, ops, MailchimpSync(), "killed-run", killed)
+        confirmed = {
+            r[0]
+            for r in con.execute(
+                "SELECT member_key FROM sync_ledger WHERE run_id = 'killed-run'"
+            ).fetchall()
+        }
+        assert 20 <= len(confirmed) < ops["member_key"].nunique()
+        sent_before = [w.member for w in sandbox.mailchimp.audit.writes]
+        _clear(sandbox)
+        resumed = pending_operations(con, "mailchimp")
+        report = push_mailchimp(con, client, resumed, MailchimpSync(), "next-run", print)
+    finally:
+        con.close()
+    resent = {w.member for w in sandbox.mailchimp.audit.writes}
+    assert not resent & confirmed, "no confirmed operation was sent twice"
+    assert report.status == "ok"
+    assert set(sent_before) | resent >= set(ops["member_key"])
+
+
+def test_large_plans_go_through_batches_and_a_killed_collection_is_read_back(world):
+    sandbox, warehouse, monkeypatch, _ = world
+    env = sandbox.env
+    client = MailchimpClient(
+        env["MAILCHIMP_API_KEY"], env["MAILCHIMP_LIST_ID"], env["MAILCHIMP_BASE_URL"]
+    )
+    monkeypatch.setattr(push_package, "CHUNK", 10)
+    calls = []
+
+    def killed(message: str) -> None:
+        calls.append(message)
+        if "contacts" in message:  # progress while reading the results back
+            raise KeyboardInterrupt
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        ops = pending_operations(con, "mailchimp")
+        settings = MailchimpSync(batch_above=0, batch_size=10_000)
+        with pytest.raises(KeyboardInterrupt):
+            push_mailchimp(con, client, ops, settings, "batch-run", killed)
+        assert (
+            con.execute("SELECT count(*) FROM sync_batches WHERE collected_at IS NULL").fetchone()[
+                0
+            ]
+            == 1
+        )
+        report = collect_pending_batches(con, client, "next-run", print)
+        ledger = con.execute(
+            "SELECT count(*) FROM sync_ledger WHERE destination = 'mailchimp'"
+        ).fetchone()[0]
+        assert (
+            con.execute("SELECT count(*) FROM sync_batches WHERE collected_at IS NULL").fetchone()[
+                0
+            ]
+            == 0
+        )
+        assert pending_operations(con, "mailchimp").empty, "everything is in the ledger"
+    finally:
+        con.close()
+    assert report.confirmed > 0 and ledger == len(ops)
+    batch_writes = [w for w in sandbox.mailchimp.audit.writes if w.batch_id]
+    assert len({w.member for w in batch_writes}) == ops["member_key"].nunique()
+    posts = [w for w in sandbox.mailchimp.audit.writes if w.route == "POST /batches"]
+    assert len(posts) == 1, "the batch was sent once and read back, never resent"
+    assert all(w.detail.get("is_syncing") for w in batch_writes if w.tags_added)
+
+
+def test_new_members_are_added_pending_and_never_resubscribed(world):
+    sandbox, warehouse, monkeypatch, tmp_path = world
+    path = _ladder(
+        tmp_path, sync={"mailchimp": {"add_new_people": True, "tier_merge_field": "TIER"}}
+    )
+    monkeypatch.setenv("LADDER_CONFIG", path)
+    assert run_push().success
+    created = [w for w in sandbox.mailchimp.audit.writes if w.created]
+    assert created, "people known only elsewhere were added"
+    assert all(w.status_sent is None for w in sandbox.mailchimp.audit.writes)
+    statuses = {w.status_after for w in created}
+    assert statuses <= {"pending", "subscribed"}
+    problems = [v for v in sandbox.violations(NAMESPACE) if "created" not in v]
+    assert problems == [], "only creations, which this configuration asked for"
+    suppressed = _sql(
+        warehouse,
+        "SELECT count(*) FROM sync_plan p JOIN person_metrics m USING (person_id) "
+        "WHERE p.op = 'create' AND m.email_suppressed",
+    )[0][0]
+    assert suppressed == 0
+    # The tier merge field carries each member's rung.
+    tiers = dict(
+        _sql(
+            warehouse,
+            "SELECT member_key, state FROM sync_ledger WHERE kind = 'field' AND item = 'TIER'",
+        )
+    )
+    assert tiers
+    for member_key, tier in tiers.items():
+        assert sandbox.mailchimp.by_id[member_key].tier == tier
+
+
+def test_people_without_email_are_tagged_by_tagging_id(world):
+    sandbox, warehouse, _, _ = world
+    env = sandbox.env
+    client = ActionNetworkClient(
+        env["ACTION_NETWORK_API_KEY"], env["ACTION_NETWORK_BASE_URL"], requests_per_second=0
+    )
+    person = sandbox.action_network.people[0].uuid
+    con = duckdb.connect(str(warehouse))
+    try:
+        base = {
+            "destination": "action_network",
+            "member_key": person,
+            "person_id": "p-test",
+            "kind": "tag",
+            "segment": "tier:hq",
+            "value": None,
+            "journeys": False,
+            "email": None,
+            "run_id": "r",
+        }
+        add = pd.DataFrame(
+            [{**base, "item": f"{NAMESPACE}tier:hq", "op": "add", "remote_id": None}]
+        )
+        report = push_action_network(con, client, add, "r1", print)
+        assert report.status == "ok"
+        assert f"{NAMESPACE}tier:hq" in sandbox.action_network.person_tags(person)
+        tagging = con.execute(
+            "SELECT remote_id FROM sync_ledger WHERE member_key = ?", [person]
+        ).fetchone()[0]
+        assert tagging
+        remove = add.assign(op="remove", remote_id=tagging)
+        report = push_action_network(con, client, remove, "r2", print)
+        assert report.status == "ok"
+        assert f"{NAMESPACE}tier:hq" not in sandbox.action_network.person_tags(person)
+    finally:
+        con.close()
+    assert [w.route for w in sandbox.action_network.audit.writes if w.member == person] == [
+        "POST /tags/{tag_id}/taggings",
+        "DELETE /tags/{tag_id}/taggings/{tagging_id}",
+    ]
+
+
+def test_a_namespace_colliding_with_a_tag_not_managed_is_refused(world):
+    _, warehouse, monkeypatch, tmp_path = world
+    monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path, namespace="Core"))
+    result = run_push()
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure and failure[0].step_key == "sync_plan"
+    text = failure[0].event_specific_data.error.message
+    assert "'Core'" in text and "'Core Team'" in text and "does not manage" in text
+    assert _sql(warehouse, "SELECT count(*) FROM sync_ledger")[0][0] == 0

@@ -1,0 +1,203 @@
+"""Sync plans: desired state minus the ledger, per destination, with the guard rails that
+stop a plan before anything is sent. Planning writes only `sync_plan` and `sync_runs`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from transforms import sqlfiles
+from transforms.ladder_config import DESTINATIONS, Ladder, LadderConfigError
+from warehouse.load import append, replace_contents
+
+COUNTS = (
+    "adds",
+    "removes",
+    "sets",
+    "creates",
+    "unchanged",
+    "skipped_consent",
+    "skipped_not_member",
+    "skipped_rejected",
+    "people",
+)
+PLATFORM_NAMES = {"mailchimp": "Mailchimp", "action_network": "Action Network"}
+
+
+@dataclass
+class Plan:
+    run_id: str
+    counts: dict[str, dict[str, int]]  # destination -> count name -> n
+    people: int  # distinct people touched across destinations
+    segments: pd.DataFrame  # per destination and segment: pushed, adds, removes, share
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def operations(self) -> int:
+        return sum(
+            c["adds"] + c["removes"] + c["sets"] + c["creates"] for c in self.counts.values()
+        )
+
+
+def check_namespace(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
+    """Refuse a namespace that a tag Groundswell does not manage already uses on a
+    platform: the sync would otherwise claim, add or remove a tag people set by hand."""
+    clash = con.execute(
+        """
+        WITH seen AS (
+            SELECT 'action_network' AS destination, payload ->> '$.name' AS tag
+            FROM raw_action_network WHERE resource = 'tags'
+            UNION
+            SELECT 'mailchimp', payload ->> '$.name' FROM raw_mailchimp WHERE resource = 'tags'
+            UNION
+            SELECT source, unnest(platform_tags)
+            FROM stg_source_records WHERE source IN ('mailchimp', 'action_network')
+        ), managed AS (
+            SELECT destination, lower(item) AS tag FROM sync_ledger WHERE kind = 'tag'
+            UNION
+            SELECT destination, lower(tag) FROM sync_managed_tags
+        )
+        SELECT destination, tag FROM seen
+        WHERE starts_with(lower(tag), lower($namespace))
+          AND NOT EXISTS (SELECT 1 FROM managed m
+                          WHERE m.destination = seen.destination AND m.tag = lower(seen.tag))
+        ORDER BY ALL
+        """,
+        {"namespace": ladder.namespace},
+    ).fetchall()
+    if not clash:
+        return
+    destination, tag = clash[0]
+    ours = {t.lower(): s for d in DESTINATIONS for s, t, _ in ladder.pushed_segments(d)}
+    what = f"the {ours[tag.lower()]} tag" if tag.lower() in ours else "the namespace"
+    raise LadderConfigError(
+        f"{ladder.source}: namespace {ladder.namespace!r}: {what} collides with the existing "
+        f"tag {tag!r} on {PLATFORM_NAMES[destination]}, which Groundswell does not manage "
+        f"({len(clash)} such tag(s) in all). Choose another namespace or rename that rung or "
+        "list in ladder.yaml, or rename the tag on the platform."
+    )
+
+
+def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now: datetime) -> Plan:
+    """Compute the plan into `_sync_plan` (temporary) and evaluate the guard rails."""
+    segments = pd.DataFrame(
+        [
+            (destination, segment, tag, journeys)
+            for destination in DESTINATIONS
+            for segment, tag, journeys in ladder.pushed_segments(destination)
+        ],
+        columns=["destination", "segment", "tag", "journeys"],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _sync_segments (destination VARCHAR, segment VARCHAR, "
+        "tag VARCHAR, journeys BOOLEAN)"
+    )
+    append(con, "_sync_segments", segments)
+    sync = ladder.sync
+    code_rungs = list(
+        sync.action_network.referral_code_rungs
+        or [r.name for r in ladder.rungs if "action_network" in r.push]
+    )
+    sqlfiles.run(
+        con,
+        "sync_plan",
+        {
+            "namespace": ladder.namespace,
+            "run_id": run_id,
+            "now": now,
+            "retry_days": sync.retry_rejected_after_days,
+            "merge_field": sync.mailchimp.tier_merge_field,
+            "mc_tiers": [r.name for r in ladder.rungs if "mailchimp" in r.push],
+            "code_field": sync.action_network.referral_code_field,
+            "code_rungs": code_rungs,
+            "mc_new": sync.mailchimp.add_new_people,
+            "an_new": sync.action_network.add_new_people,
+        },
+    )
+    counts = {
+        row[0]: dict(zip(COUNTS, (int(v) for v in row[1:]), strict=True))
+        for row in con.execute(
+            f"SELECT destination, {', '.join(COUNTS)} FROM _sync_plan_counts"
+        ).fetchall()
+    }
+    people = con.execute("SELECT count(DISTINCT person_id) FROM _sync_plan").fetchone()[0]
+    changes = con.execute("SELECT * FROM _sync_segment_changes ORDER BY ALL").fetchdf()
+    plan = Plan(run_id, counts, int(people), changes)
+    plan.violations = guard_rail_violations(plan, ladder)
+    return plan
+
+
+def guard_rail_violations(plan: Plan, ladder: Ladder) -> list[str]:
+    """Why this plan must not be sent without a confirmation (empty: it may)."""
+    sync = ladder.sync
+    problems = []
+    for row in plan.segments.itertuples():
+        big_enough = row.pushed >= max(sync.min_segment_for_share, 1)
+        if big_enough and pd.notna(row.remove_share) and row.remove_share > sync.max_remove_share:
+            problems.append(
+                f"{PLATFORM_NAMES[row.destination]}: {row.segment} would lose "
+                f"{row.removes:,} of its {row.pushed:,} members ({row.remove_share:.0%}, "
+                f"more than the {sync.max_remove_share:.0%} allowed by sync.max_remove_share)"
+            )
+    if plan.people > sync.max_people:
+        problems.append(
+            f"the plan touches {plan.people:,} people, more than sync.max_people "
+            f"({sync.max_people:,})"
+        )
+    return problems
+
+
+def save_plan(
+    con: duckdb.DuckDBPyConnection, plan: Plan, status: str, now: datetime, message: str = ""
+) -> None:
+    """Replace `sync_plan` with this plan and record it in `sync_runs`."""
+    rows = pd.DataFrame(
+        [
+            {
+                "run_id": plan.run_id,
+                "destination": d,
+                "step": "plan",
+                "status": status,
+                "started_at": now,
+                "finished_at": now,
+                "seconds": 0.0,
+                "message": message,
+                **c,
+            }
+            for d, c in plan.counts.items()
+        ]
+    )
+    replace_contents(con, "sync_plan", "SELECT * FROM _sync_plan")
+    append(con, "sync_runs", rows, or_replace=True)
+
+
+def latest_plan_status(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """(run_id, status) of the plan now in `sync_plan`."""
+    row = con.execute(
+        "SELECT run_id, status FROM sync_runs WHERE step = 'plan' "
+        "ORDER BY started_at DESC, run_id DESC LIMIT 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def pending_operations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.DataFrame:
+    """The plan's operations for one destination that the ledger does not already show
+    done: a resumed or repeated push never resends what the platform confirmed."""
+    return con.execute(
+        """
+        SELECT p.* FROM sync_plan p
+        LEFT JOIN sync_ledger l USING (destination, member_key, item)
+        WHERE p.destination = ?
+          AND NOT (p.op = 'add' AND coalesce(l.state = 'active', false))
+          AND NOT (p.op = 'remove' AND coalesce(l.state, 'inactive') = 'inactive')
+          AND NOT (p.op = 'set' AND l.state IS NOT DISTINCT FROM p.value)
+          AND NOT (p.op = 'create' AND EXISTS (
+                SELECT 1 FROM sync_ledger x
+                WHERE x.destination = p.destination AND x.member_key = p.member_key))
+        ORDER BY p.member_key, p.op, p.item
+        """,
+        [destination],
+    ).fetchdf()

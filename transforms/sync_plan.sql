@@ -1,0 +1,201 @@
+-- The sync plan: for each destination, what Groundswell wants on each contact (its
+-- namespaced tier and list tags, the tier merge field, the referral code field) minus
+-- what the ledger says the platform confirmed. Only changes are planned.
+--
+-- Input: _sync_segments(destination, segment, tag, journeys), made from ladder.yaml.
+-- Parameters: $namespace, $run_id, $now, $retry_days, $merge_field (NULL: none),
+-- $mc_tiers (rungs pushed to Mailchimp), $code_field (NULL: none), $code_rungs,
+-- $mc_new, $an_new (create contacts for people the destination lacks).
+
+-- The contacts each person has on each destination (never archived Mailchimp members).
+CREATE OR REPLACE TEMP TABLE _sync_members AS
+SELECT s.source AS destination, ps.person_id, s.source_record_id AS member_key, s.email
+FROM person_sources ps
+JOIN stg_source_records s USING (source, source_record_id)
+WHERE s.source IN ('mailchimp', 'action_network')
+  AND NOT (s.source = 'mailchimp' AND coalesce(s.email_status, '') = 'archived');
+
+-- Consent, per person: an email opt-out anywhere keeps them off Mailchimp's tags.
+CREATE OR REPLACE TEMP TABLE _sync_people AS
+SELECT person_id, email, coalesce(email_suppressed, false) AS email_suppressed
+FROM person_metrics;
+
+-- Everyone each destination should carry in each segment.
+CREATE OR REPLACE TEMP TABLE _sync_wanted AS
+SELECT g.destination, g.segment, g.tag, g.journeys, sm.person_id,
+       g.destination = 'mailchimp' AND coalesce(p.email_suppressed, false) AS no_consent
+FROM segment_members sm
+JOIN _sync_segments g USING (segment)
+LEFT JOIN _sync_people p USING (person_id);
+
+-- New contacts, where configured: people with a usable address the destination lacks.
+-- status_if_new is `subscribed` only when a source recorded an email subscription.
+CREATE OR REPLACE TEMP TABLE _sync_new AS
+WITH lacking AS (
+    SELECT DISTINCT w.destination, w.person_id
+    FROM _sync_wanted w
+    WHERE NOT w.no_consent
+      AND ((w.destination = 'mailchimp' AND $mc_new) OR (w.destination = 'action_network' AND $an_new))
+      AND NOT EXISTS (SELECT 1 FROM _sync_members m
+                      WHERE m.destination = w.destination AND m.person_id = w.person_id)
+)
+SELECT * FROM (
+    SELECT l.destination, l.person_id, p.email,
+           CASE WHEN l.destination = 'mailchimp' THEN md5(lower(trim(p.email)))
+                ELSE 'new:' || l.person_id END AS member_key,
+           CASE WHEN EXISTS (SELECT 1 FROM person_sources ps JOIN stg_source_records s
+                             USING (source, source_record_id)
+                             WHERE ps.person_id = l.person_id AND s.email_status = 'subscribed')
+                THEN 'subscribed' ELSE 'pending' END AS status_if_new
+    FROM lacking l
+    JOIN _sync_people p USING (person_id)
+    WHERE p.email IS NOT NULL AND NOT p.email_suppressed
+)
+-- Action Network has no double opt-in: it only gains people who gave consent elsewhere.
+WHERE destination = 'mailchimp' OR status_if_new = 'subscribed';
+
+CREATE OR REPLACE TEMP TABLE _sync_targets AS
+SELECT destination, person_id, member_key, email FROM _sync_members
+UNION ALL
+SELECT destination, person_id, member_key, email FROM _sync_new;
+
+-- What should be on each contact: tags (state 'active') and fields (state = value).
+CREATE OR REPLACE TEMP TABLE _sync_desired AS
+SELECT w.destination, t.member_key, w.person_id, w.tag AS item, 'tag' AS kind, w.segment,
+       'active' AS state, w.journeys, t.email
+FROM _sync_wanted w
+JOIN _sync_targets t USING (destination, person_id)
+WHERE NOT w.no_consent
+UNION ALL
+-- The tier merge field on Mailchimp ('' for people on rungs not pushed there).
+SELECT 'mailchimp', m.member_key, m.person_id, $merge_field, 'field', 'field:' || $merge_field,
+       CASE WHEN list_contains($mc_tiers, l.tier) THEN l.tier ELSE '' END, false, m.email
+FROM _sync_targets m
+JOIN ladder l USING (person_id)
+JOIN _sync_people p USING (person_id)
+WHERE $merge_field IS NOT NULL AND m.destination = 'mailchimp' AND NOT p.email_suppressed
+UNION ALL
+-- Each Action Network person's referral code: the one already in the field, else one
+-- derived from the stable person_id, so it never changes.
+SELECT 'action_network', m.member_key, m.person_id, $code_field, 'field', 'field:' || $code_field,
+       coalesce(nullif(trim(c.code), ''), 'ref-' || left(md5(m.person_id), 8)), false, m.email
+FROM _sync_targets m
+JOIN ladder l USING (person_id)
+LEFT JOIN (
+    SELECT record_id, payload -> '$.custom_fields' ->> $code_field AS code
+    FROM raw_action_network
+    WHERE resource = 'people'
+    QUALIFY row_number() OVER (
+        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+) c ON c.record_id = m.member_key
+WHERE $code_field IS NOT NULL AND m.destination = 'action_network'
+  AND list_contains($code_rungs, l.tier);
+
+-- What the ledger says each contact carries now.
+CREATE OR REPLACE TEMP TABLE _sync_pushed AS
+SELECT destination, member_key, person_id, item, kind, segment, state, remote_id
+FROM sync_ledger
+WHERE (kind = 'tag' AND state = 'active' AND starts_with(item, $namespace))
+   OR kind = 'field';
+
+-- Operations refused lately with a 4xx: not retried until `retry_days` have passed.
+CREATE OR REPLACE TEMP TABLE _sync_refused AS
+SELECT DISTINCT destination, member_key, coalesce(item, 'member') AS item, operation AS op
+FROM sync_rejections
+WHERE status BETWEEN 400 AND 499 AND status <> 429
+  AND rejected_at > $now - to_days(CAST($retry_days AS INTEGER));
+
+-- Action Network tagging ids from the last complete read, for removals by tagging.
+CREATE OR REPLACE TEMP TABLE _sync_an_taggings AS
+SELECT t.payload ->> '$."groundswell:person_id"' AS member_key,
+       tg.payload ->> '$.name' AS item, t.record_id AS remote_id
+FROM raw_action_network t
+JOIN raw_action_network tg
+  ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
+ AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
+WHERE t.resource = 'taggings'
+  AND starts_with(tg.payload ->> '$.name', $namespace)
+  AND t.batch_id = (SELECT cursor_value FROM sync_cursors
+                    WHERE source = 'action_network' AND resource = 'taggings#current_batch');
+
+CREATE OR REPLACE TEMP TABLE _sync_candidates AS
+-- Contacts to create first (their tags follow in the same push).
+SELECT destination, member_key, person_id, 'member' AS item, 'member' AS kind,
+       NULL AS segment, 'create' AS op, status_if_new AS value, false AS journeys, email,
+       NULL AS remote_id
+FROM _sync_new
+UNION ALL
+SELECT d.destination, d.member_key, d.person_id, d.item, 'tag', d.segment, 'add', NULL,
+       d.journeys, d.email, NULL
+FROM _sync_desired d
+ANTI JOIN _sync_pushed p USING (destination, member_key, item)
+WHERE d.kind = 'tag'
+UNION ALL
+-- Removals only reach contacts that still exist there.
+SELECT p.destination, p.member_key, coalesce(m.person_id, p.person_id), p.item, 'tag',
+       p.segment, 'remove', NULL, coalesce(g.journeys, false), m.email,
+       coalesce(p.remote_id, tg.remote_id)
+FROM _sync_pushed p
+JOIN _sync_members m USING (destination, member_key)
+LEFT JOIN _sync_segments g ON g.destination = p.destination AND g.tag = p.item
+LEFT JOIN _sync_an_taggings tg ON p.destination = 'action_network'
+     AND tg.member_key = p.member_key AND tg.item = p.item
+WHERE p.kind = 'tag'
+  AND NOT EXISTS (SELECT 1 FROM _sync_desired d
+                  WHERE d.destination = p.destination AND d.member_key = p.member_key
+                    AND d.item = p.item)
+UNION ALL
+SELECT d.destination, d.member_key, d.person_id, d.item, 'field', d.segment, 'set', d.state,
+       false, d.email, NULL
+FROM _sync_desired d
+LEFT JOIN _sync_pushed p USING (destination, member_key, item)
+WHERE d.kind = 'field' AND d.state IS DISTINCT FROM coalesce(p.state, '');
+
+CREATE OR REPLACE TEMP TABLE _sync_plan AS
+SELECT c.*, $run_id AS run_id
+FROM _sync_candidates c
+ANTI JOIN _sync_refused r USING (destination, member_key, item, op);
+
+-- Counts per destination for the plan's metadata and sync_runs.
+CREATE OR REPLACE TEMP TABLE _sync_plan_counts AS
+WITH dest AS (SELECT DISTINCT destination FROM _sync_segments)
+SELECT d.destination,
+       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'add') AS adds,
+       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'remove') AS removes,
+       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'set') AS sets,
+       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'create') AS creates,
+       (SELECT count(*) FROM _sync_desired x JOIN _sync_pushed p
+            USING (destination, member_key, item)
+        WHERE x.destination = d.destination AND x.state = p.state) AS unchanged,
+       (SELECT count(*) FROM _sync_wanted w
+        WHERE w.destination = d.destination AND w.no_consent) AS skipped_consent,
+       (SELECT count(*) FROM _sync_wanted w
+        WHERE w.destination = d.destination AND NOT w.no_consent
+          AND NOT EXISTS (SELECT 1 FROM _sync_targets t
+                          WHERE t.destination = w.destination AND t.person_id = w.person_id))
+           AS skipped_not_member,
+       (SELECT count(*) FROM _sync_candidates c
+        WHERE c.destination = d.destination
+          AND EXISTS (SELECT 1 FROM _sync_refused r
+                      WHERE r.destination = c.destination AND r.member_key = c.member_key
+                        AND r.item = c.item AND r.op = c.op)) AS skipped_rejected,
+       (SELECT count(DISTINCT person_id) FROM _sync_plan p
+        WHERE p.destination = d.destination) AS people
+FROM dest d;
+
+-- The guard rails, per destination and segment: how much of what was pushed would go.
+CREATE OR REPLACE TEMP TABLE _sync_segment_changes AS
+WITH pushed AS (
+    SELECT destination, item, count(*) AS pushed FROM _sync_pushed
+    WHERE kind = 'tag' GROUP BY ALL
+), planned AS (
+    SELECT destination, item, segment,
+           count(*) FILTER (WHERE op = 'add') AS adds,
+           count(*) FILTER (WHERE op = 'remove') AS removes
+    FROM _sync_plan WHERE kind = 'tag' GROUP BY ALL
+)
+SELECT p.destination, p.segment, p.item AS tag, coalesce(x.pushed, 0) AS pushed,
+       p.adds, p.removes,
+       CASE WHEN coalesce(x.pushed, 0) > 0 THEN p.removes / x.pushed END AS remove_share
+FROM planned p
+LEFT JOIN pushed x USING (destination, item);
