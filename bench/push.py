@@ -30,12 +30,12 @@ NAMESPACE = "groundswell:"
 HEADER = [
     "push",
     "destination",
-    "write requests",
+    "requests sent",
     "operations",
     "refused",
     "wall s",
     "ops/s",
-    "audit writes",
+    "writes the platform saw",
     "resubscribed",
     "tags outside namespace",
 ]
@@ -129,8 +129,19 @@ def push_once(label: str, env: dict[str, str]) -> list[list[str]]:
                 [result.run_id],
             ).fetchall()
         }
+        # What the confirmed operations were, per destination, segment and operation.
+        changes = con.execute(
+            "SELECT destination, coalesce(segment, item), CASE WHEN kind = 'tag' THEN state "
+            "ELSE 'set' END, count(*) FROM sync_ledger WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
+            [result.run_id],
+        ).fetchall()
     finally:
         con.close()
+    print(
+        f"# {label}: "
+        + (", ".join(f"{d} {seg} {op} x{n}" for d, seg, op, n in changes) or "no changes"),
+        flush=True,
+    )
     rows = []
     for name, base in _controls(env).items():
         destination = "mailchimp" if name == "Mailchimp" else "action_network"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+import weakref
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ def _keys(seed: int) -> tuple[str, str, str]:
     return an, mc, list_id
 
 
+# Every sandbox started in this process, so a test harness can audit them all.
+LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
 class Sandbox:
     """Both simulators running on one clock; stop() or use as a context manager."""
 
@@ -57,6 +62,8 @@ class Sandbox:
         self.truth_dir = truth_dir
         self._rng = random.Random(org.seed + 1)
         self._advance_lock = threading.Lock()
+        self.stopped = False
+        LIVE.add(self)
         for server in (action_network, mailchimp):
             server.controls["POST /_sandbox/advance"] = self._advance_route
             server.controls["GET /_sandbox/counts"] = self._counts_route
@@ -126,6 +133,7 @@ class Sandbox:
     def stop(self) -> None:
         self.an_server.stop()
         self.mc_server.stop()
+        self.stopped = True
 
     def __enter__(self) -> Sandbox:
         return self

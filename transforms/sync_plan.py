@@ -81,6 +81,25 @@ def check_namespace(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     )
 
 
+def check_merge_field(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
+    """The tier merge field, when configured, must exist in the audience (as last read)."""
+    tag = ladder.sync.mailchimp.tier_merge_field
+    if tag is None:
+        return
+    known = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT payload ->> '$.tag' FROM raw_mailchimp WHERE resource = 'merge_fields'"
+        ).fetchall()
+    ]
+    if known and tag not in known:
+        raise LadderConfigError(
+            f"{ladder.source}: sync.mailchimp.tier_merge_field {tag!r} is not a merge field of "
+            f"the Mailchimp audience (it has {', '.join(sorted(k for k in known if k))}); "
+            "create it in Mailchimp (Audience > Settings > Audience fields) or remove the setting"
+        )
+
+
 def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now: datetime) -> Plan:
     """Compute the plan into `_sync_plan` (temporary) and evaluate the guard rails."""
     segments = pd.DataFrame(

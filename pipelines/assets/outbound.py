@@ -26,6 +26,7 @@ from transforms.sync_plan import (
     COUNTS,
     PLATFORM_NAMES,
     build_plan,
+    check_merge_field,
     check_namespace,
     latest_plan_status,
     pending_operations,
@@ -80,6 +81,7 @@ def sync_plan(
     try:
         with open_warehouse(warehouse) as con:
             check_namespace(con, ladder)
+            check_merge_field(con, ladder)
             plan = build_plan(con, ladder, context.run.run_id, now)
             stopped = bool(plan.violations) and not config.confirm_large_changes
             status = "stopped" if stopped else "dry_run" if config.dry_run else "planned"

@@ -63,6 +63,8 @@ def test_actions_are_incremental_after_a_day(con, sb):
     assert again.http.stats.requests <= full_requests
 
 
+# The test plays an organiser removing a tag by hand on the platform.
+@pytest.mark.writes_outside_namespace
 def test_tags_and_taggings_are_read_whole_and_diffed(con, sb):
     an = client(sb)
     land_action_network_people(con, an, "p", lambda _: None)

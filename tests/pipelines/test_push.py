@@ -301,6 +301,7 @@ def test_large_plans_go_through_batches_and_a_killed_collection_is_read_back(wor
     assert all(w.detail.get("is_syncing") for w in batch_writes if w.tags_added)
 
 
+@pytest.mark.creates_contacts
 def test_new_members_are_added_pending_and_never_resubscribed(world):
     sandbox, warehouse, monkeypatch, tmp_path = world
     path = _ladder(
@@ -384,3 +385,15 @@ def test_a_namespace_colliding_with_a_tag_not_managed_is_refused(world):
     text = failure[0].event_specific_data.error.message
     assert "'Core'" in text and "'Core Team'" in text and "does not manage" in text
     assert _sql(warehouse, "SELECT count(*) FROM sync_ledger")[0][0] == 0
+
+
+def test_a_tier_merge_field_the_audience_lacks_is_refused(world):
+    sandbox, _warehouse, monkeypatch, tmp_path = world
+    path = _ladder(tmp_path, sync={"mailchimp": {"tier_merge_field": "RUNG"}})
+    monkeypatch.setenv("LADDER_CONFIG", path)
+    result = run_push()
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure and failure[0].step_key == "sync_plan"
+    text = failure[0].event_specific_data.error.message
+    assert "'RUNG' is not a merge field" in text and "TIER" in text
+    assert _writes(sandbox) == []

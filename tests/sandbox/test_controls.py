@@ -1,8 +1,12 @@
 """The sandbox's control routes: the clock (advance) and fault injection, over HTTP."""
 
+import pytest
 import requests
 
 from sandbox import start_sandbox
+
+# Simulator tests write tags and statuses themselves: not a sync's writes to audit.
+pytestmark = pytest.mark.writes_outside_namespace
 
 
 def control(base_url: str, suffix: str) -> str:

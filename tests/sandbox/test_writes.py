@@ -23,6 +23,9 @@ from sandbox.generator import GOOGLE_HEADER, generate, subscriber_hash
 TODAY = date(2026, 11, 24)
 NS = "gs:"
 
+# These tests write tags, statuses and contacts on purpose, to check the audit sees them.
+pytestmark = pytest.mark.writes_outside_namespace
+
 
 @pytest.fixture
 def sb():
