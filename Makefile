@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: run test lint format ui sandbox setup clean bench quality forget
+.PHONY: run test lint format ui sandbox setup clean bench bench-push quality forget
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -56,6 +56,10 @@ sandbox: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python bench/extract.py $(BENCH_ARGS)
+
+## bench-push: the push benchmark (first push, an idle second push, a push after a day)
+bench-push: setup
+	$(BIN)/python bench/push.py $(BENCH_ARGS)
 
 ## quality: identity quality against the sandbox's ground truth, beside exact-email and Splink baselines
 quality: setup

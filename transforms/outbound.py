@@ -41,8 +41,16 @@ def record_confirmed(
     """Write the operations a platform confirmed into the ledger (never unconfirmed ones)."""
     if ops.empty:
         return 0
+    rows = ledger_rows(ops, run_id, now)
+    tags = rows.loc[rows["kind"] == "tag", ["destination", "item"]].drop_duplicates()  # noqa: F841
     with transaction(con):
-        append(con, "sync_ledger", ledger_rows(ops, run_id, now), or_replace=True)
+        append(con, "sync_ledger", rows, or_replace=True)
+        # A tag once pushed stays Groundswell's, even after everyone carrying it is erased.
+        con.execute(
+            "INSERT OR IGNORE INTO sync_managed_tags (destination, tag, created_at) "
+            "SELECT destination, item, ? FROM tags",
+            [now],
+        )
     return len(ops)
 
 
