@@ -30,7 +30,7 @@ run: setup
 
 ## forget: erase one person everywhere, e.g. make forget EMAIL=someone@example.org
 forget: setup
-	@$(BIN)/python -m pipelines forget --email "$(EMAIL)"
+	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" $(if $(FORCE),--force)
 
 ## test: lint, then the whole test suite
 test: setup lint

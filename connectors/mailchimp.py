@@ -248,7 +248,12 @@ class MailchimpClient:
     def batch_results(self, url: str) -> list[dict[str, Any]]:
         """Each operation's outcome from a finished batch's gzipped tar of JSON arrays.
         The link is pre-signed: it is fetched without the API key."""
-        response = requests.get(url, timeout=self.http.timeout)
+        try:
+            response = requests.get(url, timeout=self.http.timeout)
+        except requests.RequestException as exc:
+            raise PlatformError(
+                PLATFORM, f"batch results could not be read ({type(exc).__name__})"
+            ) from exc
         if response.status_code != 200:
             raise PlatformError(
                 PLATFORM,

@@ -124,7 +124,7 @@ def ui() -> int:
             sandbox.stop()
 
 
-def forget(email: str) -> int:
+def forget(email: str, force: bool = False) -> int:
     """Forget one person everywhere (the forget_person job, in-process). Only the address's
     hash goes into the run's configuration, so Dagster's history never holds the address."""
     import dagster as dg
@@ -149,7 +149,9 @@ def forget(email: str) -> int:
         .execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"ops": {"forget_person_op": {"config": {"email_sha256": digest}}}},
+            run_config={
+                "ops": {"forget_person_op": {"config": {"email_sha256": digest, "force": force}}}
+            },
         )
     )
     for entry in instance.all_logs(result.run_id):
@@ -179,9 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         "--confirm", action="store_true", help="run: send a plan the guard rails stopped, once"
     )
     parser.add_argument("--email", default="", help="forget: the person's email address")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="forget: delete from the warehouse even if a platform's tags could not be removed",
+    )
     args = parser.parse_args(argv)
     if args.command == "forget":
-        return forget(args.email)
+        return forget(args.email, args.force)
     if args.command == "run":
         return run(args.advance_days, args.dry_run, args.confirm)
     return ui()

@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 from connectors.action_network import ActionNetworkClient
 from connectors.mailchimp import MailchimpClient
 from pipelines.identity_files import write_review_file
-from pipelines.push import Log, PushReport
+from pipelines.push import NOT_FOUND, Log, PushReport
 from pipelines.push.action_network import push_action_network
 from pipelines.push.mailchimp import push_mailchimp
 from pipelines.resources import (
@@ -26,6 +26,12 @@ from transforms.erasure import email_hash, find, forget
 from transforms.exports import write_list_exports
 from transforms.ladder_config import Ladder
 from warehouse.load import append, utcnow
+
+PLATFORMS = {"mailchimp": "Mailchimp", "action_network": "Action Network"}
+
+
+class ErasureIncomplete(RuntimeError):
+    """Groundswell's tags are not all off the person; nothing was deleted."""
 
 
 @dataclass
@@ -49,7 +55,7 @@ class ForgetReport:
         for destination in self.not_reached:
             lines.append(
                 f"{destination}: not configured here, so Groundswell's tags on this person "
-                "there were NOT removed; run forget again with its key set"
+                "there were left in place (forced)"
             )
         return lines
 
@@ -64,7 +70,10 @@ def forget_everywhere(
     action_network: ActionNetworkClient | None,
     run_id: str,
     log: Log,
+    force: bool = False,
 ) -> ForgetReport:
+    """Take Groundswell's items off the person on every platform, then forget them. Stops
+    before deleting anything when a platform could not be reached, unless `force`."""
     found = find(con, digest)
     reports: dict[str, PushReport] = {}
     not_reached = []
@@ -77,6 +86,19 @@ def forget_everywhere(
             reports["action_network"] = push_action_network(con, action_network, rows, run_id, log)
         else:
             not_reached.append(str(destination))
+    # A contact already gone from a platform carries nothing more to remove.
+    unfinished = not_reached + [
+        d for d, r in reports.items() if r.rejected > r.rejection_titles.get(NOT_FOUND, 0)
+    ]
+    if unfinished and not force:
+        # Forgetting now would lose what is needed to take Groundswell's tags off later.
+        raise ErasureIncomplete(
+            "forget: Groundswell's tags could not all be taken off the person on "
+            f"{', '.join(PLATFORMS.get(d, d) for d in unfinished)} (not configured here, or "
+            "refused: see sync_rejections), so nothing was deleted. Set the platform's key "
+            "and run again, or run with force (make forget EMAIL=... FORCE=1) to delete "
+            "them from the warehouse anyway and leave those tags in place."
+        )
     now = utcnow()
     forget(con, digest, now)
     write_list_exports(con, ladder, exports_dir, now)
@@ -115,6 +137,7 @@ class ForgetConfig(dg.Config):
 
     email: str = ""
     email_sha256: str = ""
+    force: bool = False  # forget even if a platform's tags could not be taken off
 
 
 @dg.op(
@@ -134,18 +157,22 @@ def forget_person_op(
         digest = email_hash(config.email, config.email_sha256)
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    with open_warehouse(warehouse) as con:
-        report = forget_everywhere(
-            con,
-            digest,
-            groundswell.ladder(),
-            Path(groundswell.exports_dir),
-            Path(groundswell.identity().review_file),
-            mailchimp.client() if mailchimp.configured else None,
-            action_network.client() if action_network.configured else None,
-            context.run.run_id,
-            context.log.info,
-        )
+    try:
+        with open_warehouse(warehouse) as con:
+            report = forget_everywhere(
+                con,
+                digest,
+                groundswell.ladder(),
+                Path(groundswell.exports_dir),
+                Path(groundswell.identity().review_file),
+                mailchimp.client() if mailchimp.configured else None,
+                action_network.client() if action_network.configured else None,
+                context.run.run_id,
+                context.log.info,
+                config.force,
+            )
+    except ErasureIncomplete as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     for line in report.lines():
         context.log.info(line)
     return dg.Output(

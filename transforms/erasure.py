@@ -17,16 +17,30 @@ from warehouse.load import transaction
 # The outbound items Groundswell holds for a contact: each becomes a removal (tags) or a
 # reset to empty (fields) on the platform before the warehouse forgets the person.
 UNDO_SQL = """
+WITH taggings AS (
+    -- Action Network tagging ids from the last complete read, for people without email.
+    SELECT t.payload ->> '$."groundswell:person_id"' AS member_key,
+           tg.payload ->> '$.name' AS item, any_value(t.record_id) AS remote_id
+    FROM raw_action_network t
+    JOIN raw_action_network tg
+      ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
+     AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
+    WHERE t.resource = 'taggings'
+    GROUP BY ALL
+)
 SELECT l.destination, l.member_key, l.person_id, l.item, l.kind, l.segment,
        CASE WHEN l.kind = 'tag' THEN 'remove' ELSE 'set' END AS op,
        CASE WHEN l.kind = 'tag' THEN NULL ELSE '' END AS value,
        false AS journeys,
-       s.email,
-       l.remote_id,
+       coalesce(s.email, p.email) AS email,
+       coalesce(l.remote_id, t.remote_id) AS remote_id,
        'forget' AS run_id
 FROM sync_ledger l
 LEFT JOIN stg_source_records s
        ON s.source = l.destination AND s.source_record_id = l.member_key
+LEFT JOIN people p ON p.person_id = l.person_id
+LEFT JOIN taggings t ON l.destination = 'action_network' AND t.member_key = l.member_key
+     AND t.item = l.item
 WHERE ((l.kind = 'tag' AND l.state = 'active') OR (l.kind = 'field' AND l.state <> ''))
   AND (l.person_id IN (SELECT person_id FROM _forget_people)
        OR l.destination || ':' || l.member_key IN (SELECT record_key FROM _forget_keys))

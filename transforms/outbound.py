@@ -41,17 +41,23 @@ def record_confirmed(
     """Write the operations a platform confirmed into the ledger (never unconfirmed ones)."""
     if ops.empty:
         return 0
-    rows = ledger_rows(ops, run_id, now)
-    tags = rows.loc[rows["kind"] == "tag", ["destination", "item"]].drop_duplicates()  # noqa: F841
     with transaction(con):
-        append(con, "sync_ledger", rows, or_replace=True)
-        # A tag once pushed stays Groundswell's, even after everyone carrying it is erased.
+        append(con, "sync_ledger", ledger_rows(ops, run_id, now), or_replace=True)
+    return len(ops)
+
+
+def claim_tags(
+    con: duckdb.DuckDBPyConnection, destination: str, tags: set[str], now: datetime
+) -> None:
+    """Record tags as Groundswell's before the first request that may create them: a run
+    killed mid-push must not leave tags the next plan takes for someone else's. A tag once
+    claimed stays Groundswell's, even after everyone carrying it is erased."""
+    if tags:
         con.execute(
             "INSERT OR IGNORE INTO sync_managed_tags (destination, tag, created_at) "
-            "SELECT destination, item, ? FROM tags",
-            [now],
+            "SELECT ?, unnest(?::VARCHAR[]), ?",
+            [destination, sorted(tags), now],
         )
-    return len(ops)
 
 
 def record_rejections(

@@ -67,6 +67,15 @@ def parse_sync(data: Any, source: str) -> SyncSettings:
             f"{where}.action_network.referral_code_field: empty; give a field name or null"
         )
     rungs = action_network.get("referral_code_rungs")
+    if rungs is not None and (
+        isinstance(rungs, str)
+        or not isinstance(rungs, list)
+        or not all(isinstance(r, str) for r in rungs)
+    ):
+        raise SyncConfigError(
+            f"{where}.action_network.referral_code_rungs: must be a list of rung names, "
+            "e.g. [hq, organiser]; [] issues no codes"
+        )
     defaults = SyncSettings()
     return SyncSettings(
         max_remove_share=_number(data, "max_remove_share", defaults.max_remove_share, where, 0, 1),

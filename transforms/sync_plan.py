@@ -116,9 +116,10 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
     )
     append(con, "_sync_segments", segments)
     sync = ladder.sync
-    code_rungs = list(
-        sync.action_network.referral_code_rungs
-        or [r.name for r in ladder.rungs if "action_network" in r.push]
+    code_rungs = (
+        [r.name for r in ladder.rungs if "action_network" in r.push]
+        if sync.action_network.referral_code_rungs is None
+        else list(sync.action_network.referral_code_rungs)
     )
     sqlfiles.run(
         con,
@@ -204,18 +205,29 @@ def latest_plan_status(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None
 
 def pending_operations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.DataFrame:
     """The plan's operations for one destination that the ledger does not already show
-    done: a resumed or repeated push never resends what the platform confirmed."""
+    done: a resumed or repeated push never resends what the platform confirmed. A new
+    contact's operations are matched through the id the platform gave it (the create's
+    ledger row keeps it as remote_id)."""
     return con.execute(
         """
-        SELECT p.* FROM sync_plan p
-        LEFT JOIN sync_ledger l USING (destination, member_key, item)
-        WHERE p.destination = ?
-          AND NOT (p.op = 'add' AND coalesce(l.state = 'active', false))
+        WITH plan AS (
+            SELECT p.*, coalesce(n.remote_id, p.member_key) AS confirmed_key,
+                   n.member_key IS NOT NULL AS created
+            FROM sync_plan p
+            LEFT JOIN sync_ledger n
+              ON n.destination = p.destination AND n.member_key = p.member_key
+             AND n.kind = 'member'
+            WHERE p.destination = ?
+        )
+        SELECT p.* EXCLUDE (confirmed_key, created)
+        FROM plan p
+        LEFT JOIN sync_ledger l
+          ON l.destination = p.destination AND l.member_key = p.confirmed_key
+         AND l.item = p.item
+        WHERE NOT (p.op = 'add' AND coalesce(l.state = 'active', false))
           AND NOT (p.op = 'remove' AND coalesce(l.state, 'inactive') = 'inactive')
           AND NOT (p.op = 'set' AND l.state IS NOT DISTINCT FROM p.value)
-          AND NOT (p.op = 'create' AND EXISTS (
-                SELECT 1 FROM sync_ledger x
-                WHERE x.destination = p.destination AND x.member_key = p.member_key))
+          AND NOT (p.op = 'create' AND p.created)
         ORDER BY p.member_key, p.op, p.item
         """,
         [destination],

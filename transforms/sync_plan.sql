@@ -7,13 +7,17 @@
 -- $mc_tiers (rungs pushed to Mailchimp), $code_field (NULL: none), $code_rungs,
 -- $mc_new, $an_new (create contacts for people the destination lacks).
 
--- The contacts each person has on each destination (never archived Mailchimp members).
-CREATE OR REPLACE TEMP TABLE _sync_members AS
-SELECT s.source AS destination, ps.person_id, s.source_record_id AS member_key, s.email
+-- The contacts each person has on each destination. Archived Mailchimp members are never
+-- tagged, but they exist: nobody is ever "added" over an archived (maybe unsubscribed) one.
+CREATE OR REPLACE TEMP TABLE _sync_contacts AS
+SELECT s.source AS destination, ps.person_id, s.source_record_id AS member_key, s.email,
+       s.source = 'mailchimp' AND coalesce(s.email_status, '') = 'archived' AS archived
 FROM person_sources ps
 JOIN stg_source_records s USING (source, source_record_id)
-WHERE s.source IN ('mailchimp', 'action_network')
-  AND NOT (s.source = 'mailchimp' AND coalesce(s.email_status, '') = 'archived');
+WHERE s.source IN ('mailchimp', 'action_network');
+
+CREATE OR REPLACE TEMP TABLE _sync_members AS
+SELECT destination, person_id, member_key, email FROM _sync_contacts WHERE NOT archived;
 
 -- Consent, per person: an email opt-out anywhere keeps them off Mailchimp's tags.
 CREATE OR REPLACE TEMP TABLE _sync_people AS
@@ -23,7 +27,8 @@ FROM person_metrics;
 -- Everyone each destination should carry in each segment.
 CREATE OR REPLACE TEMP TABLE _sync_wanted AS
 SELECT g.destination, g.segment, g.tag, g.journeys, sm.person_id,
-       g.destination = 'mailchimp' AND coalesce(p.email_suppressed, false) AS no_consent
+       -- Fail closed: a person without metrics counts as not consenting.
+       g.destination = 'mailchimp' AND coalesce(p.email_suppressed, true) AS no_consent
 FROM segment_members sm
 JOIN _sync_segments g USING (segment)
 LEFT JOIN _sync_people p USING (person_id);
@@ -36,7 +41,7 @@ WITH lacking AS (
     FROM _sync_wanted w
     WHERE NOT w.no_consent
       AND ((w.destination = 'mailchimp' AND $mc_new) OR (w.destination = 'action_network' AND $an_new))
-      AND NOT EXISTS (SELECT 1 FROM _sync_members m
+      AND NOT EXISTS (SELECT 1 FROM _sync_contacts m
                       WHERE m.destination = w.destination AND m.person_id = w.person_id)
 )
 SELECT * FROM (
@@ -50,6 +55,10 @@ SELECT * FROM (
     FROM lacking l
     JOIN _sync_people p USING (person_id)
     WHERE p.email IS NOT NULL AND NOT p.email_suppressed
+      -- Nor over an archived member with the same address.
+      AND NOT EXISTS (SELECT 1 FROM _sync_contacts c
+                      WHERE c.destination = 'mailchimp' AND l.destination = 'mailchimp'
+                        AND c.member_key = md5(lower(trim(p.email))))
 )
 -- Action Network has no double opt-in: it only gains people who gave consent elsewhere.
 WHERE destination = 'mailchimp' OR status_if_new = 'subscribed';
@@ -98,12 +107,15 @@ FROM sync_ledger
 WHERE (kind = 'tag' AND state = 'active' AND starts_with(item, $namespace))
    OR kind = 'field';
 
--- Operations refused lately with a 4xx: not retried until `retry_days` have passed.
+-- Operations refused with a 4xx (Groundswell's own refusals included): not retried until
+-- `retry_days` have passed, and never again once refused three times. A change of mind
+-- (add, then remove) is a different operation and is sent.
 CREATE OR REPLACE TEMP TABLE _sync_refused AS
-SELECT DISTINCT destination, member_key, coalesce(item, 'member') AS item, operation AS op
+SELECT destination, member_key, coalesce(item, 'member') AS item, operation AS op
 FROM sync_rejections
 WHERE status BETWEEN 400 AND 499 AND status <> 429
-  AND rejected_at > $now - to_days(CAST($retry_days AS INTEGER));
+GROUP BY ALL
+HAVING max(rejected_at) > $now - to_days(CAST($retry_days AS INTEGER)) OR count(*) >= 3;
 
 -- Action Network tagging ids from the last complete read, for removals by tagging.
 CREATE OR REPLACE TEMP TABLE _sync_an_taggings AS
@@ -149,16 +161,30 @@ SELECT d.destination, d.member_key, d.person_id, d.item, 'field', d.segment, 'se
        false, d.email, NULL
 FROM _sync_desired d
 LEFT JOIN _sync_pushed p USING (destination, member_key, item)
-WHERE d.kind = 'field' AND d.state IS DISTINCT FROM coalesce(p.state, '');
+WHERE d.kind = 'field' AND d.state IS DISTINCT FROM coalesce(p.state, '')
+UNION ALL
+-- The tier merge field of a member no longer on the ladder or no longer reachable: emptied.
+SELECT p.destination, p.member_key, coalesce(m.person_id, p.person_id), p.item, 'field',
+       p.segment, 'set', '', false, m.email, NULL
+FROM _sync_pushed p
+JOIN _sync_members m USING (destination, member_key)
+WHERE p.kind = 'field' AND p.destination = 'mailchimp' AND p.state <> ''
+  AND NOT EXISTS (SELECT 1 FROM _sync_desired d
+                  WHERE d.destination = p.destination AND d.member_key = p.member_key
+                    AND d.item = p.item);
 
 CREATE OR REPLACE TEMP TABLE _sync_plan AS
 SELECT c.*, $run_id AS run_id
 FROM _sync_candidates c
-ANTI JOIN _sync_refused r USING (destination, member_key, item, op);
+ANTI JOIN _sync_refused r USING (destination, member_key, item, op)
+-- Nothing for a new contact whose creation the platform refused.
+WHERE NOT EXISTS (SELECT 1 FROM _sync_refused x
+                  WHERE x.destination = c.destination AND x.member_key = c.member_key
+                    AND x.item = 'member' AND x.op = 'create');
 
 -- Counts per destination for the plan's metadata and sync_runs.
 CREATE OR REPLACE TEMP TABLE _sync_plan_counts AS
-WITH dest AS (SELECT DISTINCT destination FROM _sync_segments)
+WITH dest AS (SELECT unnest(['action_network', 'mailchimp']) AS destination)
 SELECT d.destination,
        (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'add') AS adds,
        (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'remove') AS removes,

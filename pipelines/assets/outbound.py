@@ -9,7 +9,6 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from connectors.errors import AuthError, NotFoundError
 from pipelines.assets.engagement import _ladder_or_fail
 from pipelines.push import PushReport
 from pipelines.push.action_network import push_action_network
@@ -193,12 +192,6 @@ def _finish(
     return dg.MaterializeResult(metadata=report.metadata())
 
 
-KEYS = {
-    "mailchimp": "MAILCHIMP_API_KEY and MAILCHIMP_LIST_ID",
-    "action_network": "ACTION_NETWORK_API_KEY",
-}
-
-
 def _push(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBResource,
@@ -216,20 +209,7 @@ def _push(
             return None
         report = send(con, pending_operations(con, destination))
         result = _finish(context, con, report, platform)
-    if _all_refused_for_auth(report):
-        raise dg.Failure(
-            description=f"{platform} refused every change: check {KEYS[destination]}.",
-            allow_retries=False,
-        )
     return result
-
-
-def _all_refused_for_auth(report: PushReport) -> bool:
-    return (
-        bool(report.rejected)
-        and not report.confirmed
-        and bool(report.rejection_titles.keys() & {AuthError.__name__, NotFoundError.__name__})
-    )
 
 
 @dg.asset(

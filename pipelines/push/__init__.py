@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from connectors.errors import AuthError, PlatformError, RequestRejected
+from connectors.errors import AuthError, NotFoundError, PlatformError, RequestRejected
 from connectors.http import RequestStats
 from transforms.outbound import record_confirmed, record_rejections
 from warehouse.load import utcnow
@@ -66,10 +66,20 @@ def measured(report: PushReport, stats: RequestStats) -> Iterator[None]:
         report.seconds = time.monotonic() - started
 
 
+NOT_FOUND = "Resource Not Found"
+
+
 def describe(error: PlatformError) -> tuple[int | None, str, str]:
     """(status, title, detail) of a refusal, in the platform's words where it gave them."""
     if isinstance(error, RequestRejected):
         return error.status, error.title, error.detail or str(error)
+    if isinstance(error, NotFoundError):
+        return (
+            error.status,
+            NOT_FOUND,
+            "the contact is no longer on the platform (deleted there); the next "
+            "reconciliation of the members drops it",
+        )
     return error.status, type(error).__name__, str(error)
 
 

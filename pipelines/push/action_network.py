@@ -103,11 +103,20 @@ def _push(
         rows = groups[member_key]
         if rows["email"].notna().all() and rows["email"].iloc[0]:
             written = _signup(client, rows)
+            if not written:
+                return [(rows, NO_ID)]
             if member_key.startswith("new:"):
-                # A new person: the ledger keys them by the id Action Network gave them.
-                rows = rows.assign(member_key=written)
+                # A new person: their operations are kept under the id Action Network gave
+                # them, and the create under the planned key, pointing at that id.
+                create = rows["op"] == "create"
+                rows = pd.concat(
+                    [
+                        rows[create].assign(remote_id=written),
+                        rows[~create].assign(member_key=written),
+                    ]
+                )
             elif written != member_key:
-                return [(rows, MISMATCH)]
+                return [(rows, _Refused(*MISMATCH, written=written))]
             return [(rows, None)]
         return [_by_id(client, tag_ids, member_key, row) for _, row in rows.iterrows()]
 
@@ -120,7 +129,9 @@ def _push(
                 if failure is None:
                     outcomes.confirm(rows)
                 elif isinstance(failure, _Refused):
-                    outcomes.reject(rows, None, failure.title, failure.detail)
+                    if failure.written:
+                        _take_back(con, client, rows, failure.written)
+                    outcomes.reject(rows, failure.status, failure.title, failure.detail)
                 else:
                     outcomes.fail(rows, failure)
         outcomes.unit_done()
@@ -128,23 +139,45 @@ def _push(
 
 
 class _Refused(Exception):
-    """An operation Groundswell itself refused or found wrong, with a title and detail."""
+    """An operation Groundswell itself refused or found wrong. The 4xx status keeps it from
+    being retried on every run, like a platform's own refusal."""
 
-    def __init__(self, title: str, detail: str) -> None:
+    def __init__(self, status: int, title: str, detail: str, written: str = "") -> None:
         super().__init__(title)
-        self.title, self.detail = title, detail
+        self.status, self.title, self.detail, self.written = status, title, detail, written
 
 
-MISMATCH = _Refused(
+MISMATCH = (
+    409,
     "Email Matched Another Person",
-    "the signup helper wrote to another Action Network person than planned; the address "
-    "may have moved: check that person, then re-run after the next extraction",
+    "the signup helper wrote to another Action Network person than planned (the address may "
+    "have moved); the tags it added there were taken back off, a field it set was not",
 )
 NO_TAGGING = _Refused(
+    404,
     "Tagging Id Unknown",
     "the person has no email address and the tagging's id was never read; the next full "
     "read of taggings finds it",
 )
+NO_ID = _Refused(502, "No Person Id", "Action Network answered the signup without the person's id")
+
+
+def _take_back(
+    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, rows: pd.DataFrame, written: str
+) -> None:
+    """Remove the tags a mismatched signup added to someone else, except those Groundswell
+    manages on that person anyway."""
+    theirs = {
+        row[0]
+        for row in con.execute(
+            "SELECT item FROM sync_ledger WHERE destination = ? AND member_key = ? "
+            "AND kind = 'tag' AND state = 'active'",
+            [DESTINATION, written],
+        ).fetchall()
+    }
+    added = sorted(set(rows.loc[rows["op"] == "add", "item"]) - theirs)
+    if added:
+        client.signup({"email_addresses": [{"address": rows["email"].iloc[0]}]}, remove_tags=added)
 
 
 def _by_id(

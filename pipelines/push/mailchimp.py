@@ -14,6 +14,7 @@ from connectors.errors import PlatformError
 from connectors.fanout import run_concurrently
 from connectors.mailchimp import MailchimpClient
 from pipelines.push import Log, Outcomes, PushReport, measured
+from transforms.outbound import claim_tags
 from transforms.sync_config import MailchimpSync
 from warehouse.load import append, transaction, utcnow
 
@@ -171,6 +172,11 @@ def collect_batch(
     try:
         results = client.batch_results(batch.get("response_body_url") or "")
     except PlatformError as exc:
+        if exc.status not in (403, 404, 410):
+            # Kept uncollected: the next push reads the results again before sending.
+            outcomes.log(f"Mailchimp: {exc}; batch {batch_id} is read again next run")
+            return
+        # The link expired: the operations without an outcome are planned again.
         outcomes.log(f"Mailchimp: {exc}")
         results = []
     by_id = {str(r.get("operation_id")): r for r in results}
@@ -237,6 +243,7 @@ def _push(
     log: Log,
     report: PushReport,
 ) -> None:
+    claim_tags(con, DESTINATION, set(ops.loc[ops["kind"] == "tag", "item"]), utcnow())
     units = requests_for(ops) if not ops.empty else []
     creates = [u for u in units if u[1] == "create"]
     rest = [u for u in units if u[1] != "create"]
@@ -245,7 +252,7 @@ def _push(
         # A member that could not be created gets none of its tags or fields either.
         refused = {u[0] for u in creates} - _send_direct(client, creates, outcomes)
         for unit in [u for u in rest if u[0] in refused]:
-            outcomes.reject(unit[3], None, "Member Not Created", "the member could not be added")
+            outcomes.reject(unit[3], 424, "Member Not Created", "the member could not be added")
         rest = [u for u in rest if u[0] not in refused]
     if len(rest) > settings.batch_above:
         log(f"Mailchimp: {len(rest):,} requests, sent as batches of {settings.batch_size:,}")

@@ -47,6 +47,11 @@ def forgotten(tmp_path_factory):
         sandbox.action_network.audit.clear()
 
         assert forget("not an address") == 2, "a bad address is refused"
+        # Without the Mailchimp key, its tags could not come off: nothing is deleted.
+        monkeypatch.delenv("MAILCHIMP_API_KEY")
+        assert forget(email) == 1
+        refused_without_key = _snapshot(warehouse, email)
+        monkeypatch.setenv("MAILCHIMP_API_KEY", sandbox.env["MAILCHIMP_API_KEY"])
         assert forget(f"  {email.upper()} ") == 0
         writes = sandbox.mailchimp.audit.writes + sandbox.action_network.audit.writes
         after_forget = _snapshot(warehouse, email)
@@ -67,6 +72,7 @@ def forgotten(tmp_path_factory):
             "exported_before": exported,
             "writes": writes,
             "after_forget": after_forget,
+            "refused_without_key": refused_without_key,
             "after_rerun": after_rerun,
             "sandbox": sandbox,
             "root": root,
@@ -106,6 +112,12 @@ def test_the_person_is_gone_from_the_warehouse(forgotten):
     assert after["raw_mailchimp"] == 0
     assert after["suppressed"] == 1
     assert after["people"] == forgotten["people_before"] - 1
+
+
+def test_forget_stops_before_deleting_when_a_platform_is_not_reached(forgotten):
+    kept = forgotten["refused_without_key"]
+    assert kept["people_with_email"] == 1 and kept["suppressed"] == 0
+    assert kept["people"] == forgotten["people_before"]
 
 
 def test_the_person_is_gone_from_the_exports(forgotten):

@@ -397,3 +397,30 @@ def test_a_tier_merge_field_the_audience_lacks_is_refused(world):
     text = failure[0].event_specific_data.error.message
     assert "'RUNG' is not a merge field" in text and "TIER" in text
     assert _writes(sandbox) == []
+
+
+@pytest.mark.creates_contacts
+def test_a_signup_that_lands_on_another_person_is_taken_back_and_not_retried(world):
+    sandbox, warehouse, _, _ = world
+    member_key, email = _sql(
+        warehouse,
+        "SELECT member_key, any_value(email) FROM sync_plan WHERE destination = 'action_network' "
+        "AND op = 'add' AND email IS NOT NULL GROUP BY 1 ORDER BY 1 LIMIT 1",
+    )[0]
+    # The address moved on Action Network after the last extraction.
+    sandbox.action_network.by_uuid[member_key].email = "moved.elsewhere@example.org"
+    result = run_push()
+    assert result.success
+    refused = _sql(
+        warehouse,
+        "SELECT DISTINCT status, title FROM sync_rejections WHERE member_key = ?",
+        [member_key],
+    )
+    assert refused == [(409, "Email Matched Another Person")]
+    other = next(p for p in sandbox.action_network.people if (p.email or "").lower() == email)
+    assert other.uuid != member_key
+    assert not [t for t in other.tags if t.startswith(NAMESPACE)], "the tags were taken back"
+    _clear(sandbox)
+    again = run_push()
+    assert again.success
+    assert not [w for w in sandbox.action_network.audit.writes if (w.email or "") == email]
