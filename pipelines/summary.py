@@ -81,6 +81,6 @@ def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     ).fetchall():
         lines.append(
             f"Pushed to {names.get(destination, destination):<10} {confirmed:>9,} confirmed, "
-            f"{rejected:,} refused ({status}), {requests:,} write requests"
+            f"{rejected:,} refused ({status}), {requests:,} requests"
         )
     return lines

@@ -46,7 +46,7 @@ class PushReport:
             "confirmed": self.confirmed,
             "rejected": self.rejected,
             **{f"confirmed_{op}": n for op, n in sorted(self.by_op.items())},
-            "write_requests": self.requests,
+            "requests": self.requests,  # writes, and batch status polls
             "seconds": round(self.seconds, 1),
             "operations_per_second": round(self.confirmed / self.seconds, 1)
             if self.seconds
