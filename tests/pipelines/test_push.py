@@ -424,3 +424,19 @@ def test_a_signup_that_lands_on_another_person_is_taken_back_and_not_retried(wor
     again = run_push()
     assert again.success
     assert not [w for w in sandbox.action_network.audit.writes if (w.email or "") == email]
+
+
+def test_a_plan_touching_too_many_people_is_stopped(world):
+    sandbox, warehouse, monkeypatch, tmp_path = world
+    monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path, sync={"max_people": 5}))
+    stopped = run_push()
+    checks = [
+        e for e in stopped.get_asset_check_evaluations() if e.check_name == "within_guard_rails"
+    ]
+    assert checks and not checks[0].passed
+    assert _plan_metadata(stopped)["status"] == "stopped"
+    message = _sql(
+        warehouse, "SELECT message FROM sync_runs WHERE run_id = ? LIMIT 1", [stopped.run_id]
+    )[0][0]
+    assert "more than sync.max_people (5)" in message
+    assert _writes(sandbox) == []
