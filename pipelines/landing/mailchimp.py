@@ -159,9 +159,12 @@ def land_mailchimp_campaigns(
         SELECT record_id, max(modified_at) AS send_time FROM raw_mailchimp
         WHERE resource = 'campaigns'
         GROUP BY record_id
-        HAVING max(modified_at) >= ? OR NOT EXISTS (
+        HAVING (max(modified_at) >= ? OR NOT EXISTS (
             SELECT 1 FROM sync_cursors
-            WHERE source = 'mailchimp' AND resource = 'email-activity/' || record_id)
+            WHERE source = 'mailchimp' AND resource = 'email-activity/' || record_id))
+           AND NOT EXISTS (
+            SELECT 1 FROM sync_cursors
+            WHERE source = 'mailchimp' AND resource = 'email-activity-gone/' || record_id)
         ORDER BY send_time, record_id
         """,
         [horizon],
@@ -169,20 +172,27 @@ def land_mailchimp_campaigns(
     activity = LandingReport(incremental=True)
     for campaign_id, send_time in due:
         cursor = f"email-activity/{campaign_id}"
-        report = land_pages(
-            con,
-            table=TABLE,
-            source=SOURCE,
-            resource="email_activity",
-            cursor=cursor,
-            pages=lambda since, first, cid=campaign_id: client.iter_email_activity(
-                cid, since, first
-            ),
-            record_id=lambda e: e.get("id"),
-            modified=lambda e: e.get("timestamp"),
-            batch_id=batch_id,
-            log=log,
-        )
+        try:
+            report = land_pages(
+                con,
+                table=TABLE,
+                source=SOURCE,
+                resource="email_activity",
+                cursor=cursor,
+                pages=lambda since, first, cid=campaign_id: client.iter_email_activity(
+                    cid, since, first
+                ),
+                record_id=lambda e: e.get("id"),
+                modified=lambda e: e.get("timestamp"),
+                batch_id=batch_id,
+                log=log,
+            )
+        except NotFoundError:
+            # Deleted on Mailchimp: the activity already landed stays; never asked for again.
+            log(f"Mailchimp campaign {campaign_id} no longer exists; its activity is not read")
+            with transaction(con):
+                set_cursor(con, SOURCE, f"email-activity-gone/{campaign_id}", utcnow().isoformat())
+            continue
         if get_cursor(con, SOURCE, cursor) is None and send_time is not None:
             # No activity yet: bookmark the send time, before which there can be none.
             with transaction(con):

@@ -100,6 +100,24 @@ def test_a_campaign_with_no_activity_is_bookmarked_at_its_send_time(con, sb):
     assert again.http.stats.requests == 1  # the campaigns page alone
 
 
+def test_a_campaign_deleted_on_mailchimp_keeps_its_activity_and_is_not_asked_again(con, sb):
+    mc = client(sb)
+    land_mailchimp_campaigns(con, mc, "c1", quiet, now=sb.clock.now())
+    before = distinct_ids(con, "email_activity")
+    # Deleted on Mailchimp (or a warehouse older than the sandbox it now talks to).
+    gone = sb.mailchimp.campaigns[-1]
+    sb.mailchimp.campaigns.remove(gone)
+    del sb.mailchimp.campaign_by_id[gone.id]
+    con.execute("DELETE FROM sync_cursors WHERE resource = ?", [f"email-activity/{gone.id}"])
+    messages = []
+    land_mailchimp_campaigns(con, client(sb), "c2", messages.append, now=sb.clock.now())
+    assert any("no longer exists" in m for m in messages)
+    assert distinct_ids(con, "email_activity") == before, "what landed stays"
+    later: list[str] = []
+    land_mailchimp_campaigns(con, client(sb), "c3", later.append, now=sb.clock.now())
+    assert not any("no longer exists" in m for m in later), "not asked for again"
+
+
 def test_reconciliation_marks_permanently_deleted_members(con, sb):
     mc = client(sb)
     land_mailchimp_members(con, mc, "m1", quiet)
