@@ -440,3 +440,55 @@ def test_a_plan_touching_too_many_people_is_stopped(world):
     )[0][0]
     assert "more than sync.max_people (5)" in message
     assert _writes(sandbox) == []
+
+
+@pytest.mark.creates_contacts
+def test_an_archived_member_is_never_added_again(world):
+    sandbox, warehouse, monkeypatch, tmp_path = world
+    # A subscribed Mailchimp member whose person also subscribed on Action Network: were
+    # they taken for new, status_if_new would even be `subscribed`.
+    member_key = _sql(
+        warehouse,
+        """
+        SELECT mc.source_record_id FROM person_sources mc
+        JOIN stg_source_records s USING (source, source_record_id)
+        JOIN person_sources an ON an.person_id = mc.person_id AND an.source = 'action_network'
+        JOIN stg_source_records a
+          ON a.source = an.source AND a.source_record_id = an.source_record_id
+        JOIN ladder l ON l.person_id = mc.person_id
+        WHERE mc.source = 'mailchimp' AND s.email_status = 'subscribed'
+          AND a.email_status = 'subscribed' AND l.tier IN ('activist', 'supporter')
+        ORDER BY 1 LIMIT 1
+        """,
+    )[0][0]
+    sandbox.mailchimp.archive(sandbox.mailchimp.by_id[member_key])
+    monkeypatch.setenv(
+        "LADDER_CONFIG", _ladder(tmp_path, sync={"mailchimp": {"add_new_people": True}})
+    )
+    assert run_job().success
+    assert _sql(
+        warehouse,
+        "SELECT email_status FROM stg_source_records WHERE source_record_id = ?",
+        [member_key],
+    ) == [("archived",)]
+    # Not added again, under this address or another of theirs.
+    creates = _sql(
+        warehouse,
+        "SELECT p.member_key FROM sync_plan p JOIN person_sources ps USING (person_id) "
+        "WHERE ps.source_record_id = ? AND p.op = 'create'",
+        [member_key],
+    )
+    assert creates == []
+    created = {w.member for w in sandbox.mailchimp.audit.writes if w.created}
+    person_keys = {
+        r[0]
+        for r in _sql(
+            warehouse,
+            "SELECT p.member_key FROM sync_ledger p JOIN person_sources ps USING (person_id) "
+            "WHERE ps.source_record_id = ?",
+            [member_key],
+        )
+    }
+    assert not created & person_keys
+    assert [w for w in sandbox.mailchimp.audit.writes if w.member == member_key] == []
+    assert sandbox.mailchimp.by_id[member_key].status == "archived"
