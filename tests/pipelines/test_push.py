@@ -19,6 +19,7 @@ from pipelines.push.action_network import push_action_network
 from pipelines.push.mailchimp import collect_pending_batches, push_mailchimp
 from sandbox import start_sandbox
 from sandbox.audit import Refusal
+from sandbox.httpserver import Response
 from tests.support.pipeline import ROOT, configure, run_job, run_push
 from transforms.sync_config import MailchimpSync
 from transforms.sync_plan import pending_operations
@@ -492,3 +493,33 @@ def test_an_archived_member_is_never_added_again(world):
     assert not created & person_keys
     assert [w for w in sandbox.mailchimp.audit.writes if w.member == member_key] == []
     assert sandbox.mailchimp.by_id[member_key].status == "archived"
+
+
+def test_batch_results_that_fail_to_download_are_read_again_not_resent(world):
+    sandbox, warehouse, _, _ = world
+    env = sandbox.env
+    client = MailchimpClient(
+        env["MAILCHIMP_API_KEY"], env["MAILCHIMP_LIST_ID"], env["MAILCHIMP_BASE_URL"]
+    )
+    route = "GET /_sandbox/batch-results/{name}"
+    serve = sandbox.mc_server.controls[route]
+    # The storage behind the results link has a bad moment.
+    sandbox.mc_server.controls[route] = lambda request: Response(503, "Slow Down", "text/plain")
+    con = duckdb.connect(str(warehouse))
+    try:
+        ops = pending_operations(con, "mailchimp")
+        settings = MailchimpSync(batch_above=0, batch_size=10_000)
+        first = push_mailchimp(con, client, ops, settings, "run-1", print)
+        assert first.confirmed == 0
+        pending = con.execute(
+            "SELECT count(*) FROM sync_batches WHERE collected_at IS NULL"
+        ).fetchone()[0]
+        assert pending == 1, "kept to be read again"
+        sandbox.mc_server.controls[route] = serve
+        again = collect_pending_batches(con, client, "run-2", print)
+        assert again.confirmed == len(ops)
+        assert pending_operations(con, "mailchimp").empty
+    finally:
+        con.close()
+    posts = [w for w in sandbox.mailchimp.audit.writes if w.route == "POST /batches"]
+    assert len(posts) == 1, "read back, never sent twice"
