@@ -25,9 +25,8 @@ from pipelines.resources import (
 from transforms.erasure import email_hash, find, forget
 from transforms.exports import write_list_exports
 from transforms.ladder_config import Ladder
+from transforms.sync_plan import PLATFORM_NAMES
 from warehouse.load import append, utcnow
-
-PLATFORMS = {"mailchimp": "Mailchimp", "action_network": "Action Network"}
 
 
 class ErasureIncomplete(RuntimeError):
@@ -94,7 +93,7 @@ def forget_everywhere(
         # Forgetting now would lose what is needed to take Groundswell's tags off later.
         raise ErasureIncomplete(
             "forget: Groundswell's tags could not all be taken off the person on "
-            f"{', '.join(PLATFORMS.get(d, d) for d in unfinished)} (not configured here, or "
+            f"{', '.join(PLATFORM_NAMES.get(d, d) for d in unfinished)} (not configured here, or "
             "refused: see sync_rejections), so nothing was deleted. Set the platform's key "
             "and run again, or run with force (make forget EMAIL=... FORCE=1) to delete "
             "them from the warehouse anyway and leave those tags in place."

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.sync_plan import PLATFORM_NAMES
+
 
 def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
     if not Path(warehouse_path).exists():
@@ -54,7 +56,7 @@ def _movement(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     """The sync plan's status and what each push confirmed or had refused, this run."""
-    names = {"mailchimp": "Mailchimp", "action_network": "Action Network"}
+    names = PLATFORM_NAMES
     plans = con.execute(
         "SELECT destination, status, adds, removes, sets, creates, message FROM sync_runs "
         "WHERE run_id = ? AND step = 'plan' ORDER BY destination",

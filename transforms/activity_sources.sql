@@ -149,18 +149,9 @@ LEFT JOIN person_sources ps
 -- carry no date, dated by the first load of the member that showed the tag.
 CREATE OR REPLACE TEMP TABLE _platform_tags AS
 WITH an AS (
-    SELECT 'action_network' AS source,
-           t.payload ->> '$."groundswell:person_id"' AS source_record_id,
-           tg.payload ->> '$.name' AS tag,
-           t.record_id AS tagging_id,
-           utc_ts(t.payload ->> '$.created_date') AS occurred_at
-    FROM raw_action_network t
-    JOIN raw_action_network tg
-      ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
-     AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
-    WHERE t.resource = 'taggings'
-      AND t.batch_id = (SELECT cursor_value FROM sync_cursors
-                        WHERE source = 'action_network' AND resource = 'taggings#current_batch')
+    SELECT 'action_network' AS source, person_uuid AS source_record_id, tag, tagging_id,
+           utc_ts(payload ->> '$.created_date') AS occurred_at
+    FROM current_taggings()
 ), mc_now AS (
     SELECT source_record_id, unnest(platform_tags) AS tag
     FROM stg_source_records

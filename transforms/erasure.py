@@ -18,14 +18,9 @@ from warehouse.load import transaction
 # reset to empty (fields) on the platform before the warehouse forgets the person.
 UNDO_SQL = """
 WITH taggings AS (
-    -- Action Network tagging ids from the last complete read, for people without email.
-    SELECT t.payload ->> '$."groundswell:person_id"' AS member_key,
-           tg.payload ->> '$.name' AS item, any_value(t.record_id) AS remote_id
-    FROM raw_action_network t
-    JOIN raw_action_network tg
-      ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
-     AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
-    WHERE t.resource = 'taggings'
+    -- Action Network tagging ids, for people without email.
+    SELECT person_uuid AS member_key, tag AS item, any_value(tagging_id) AS remote_id
+    FROM current_taggings()
     GROUP BY ALL
 )
 SELECT l.destination, l.member_key, l.person_id, l.item, l.kind, l.segment,
@@ -74,6 +69,7 @@ def email_hash(email: str = "", sha256: str = "") -> str:
 def find(con: duckdb.DuckDBPyConnection, digest: str) -> Erasure:
     """Who and what the address (by its hash) reaches, and what must come off the
     platforms; nothing is deleted yet."""
+    sqlfiles.run(con, "macros")
     sqlfiles.run(con, "erasure_find", {"hash": digest})
     people = con.execute("SELECT count(*) FROM _forget_people").fetchall()[0][0]
     records = con.execute("SELECT count(*) FROM _forget_records").fetchall()[0][0]

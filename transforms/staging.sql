@@ -41,15 +41,8 @@ WHERE address_norm(v) IS NOT NULL;
 CREATE OR REPLACE TEMP TABLE _stg_union AS
 WITH an_tags AS (
     -- Tags as of the last complete read of the taggings (deleted ones are gone from it).
-    SELECT t.payload ->> '$."groundswell:person_id"' AS person_uuid,
-           list(DISTINCT tg.payload ->> '$.name' ORDER BY tg.payload ->> '$.name') AS tags
-    FROM raw_action_network t
-    JOIN raw_action_network tg
-      ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
-     AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
-    WHERE t.resource = 'taggings'
-      AND t.batch_id = (SELECT cursor_value FROM sync_cursors
-                        WHERE source = 'action_network' AND resource = 'taggings#current_batch')
+    SELECT person_uuid, list(DISTINCT tag ORDER BY tag) AS tags
+    FROM current_taggings()
     GROUP BY 1
 ), an AS (
     SELECT record_id, payload, modified_at

@@ -32,7 +32,6 @@ class Plan:
     run_id: str
     counts: dict[str, dict[str, int]]  # destination -> count name -> n
     people: int  # distinct people touched across destinations
-    segments: pd.DataFrame  # per destination and segment: pushed, adds, removes, share
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -121,6 +120,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
         if sync.action_network.referral_code_rungs is None
         else list(sync.action_network.referral_code_rungs)
     )
+    sqlfiles.run(con, "macros")
     sqlfiles.run(
         con,
         "sync_plan",
@@ -144,24 +144,28 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
         ).fetchall()
     }
     people = con.execute("SELECT count(DISTINCT person_id) FROM _sync_plan").fetchone()[0]
-    changes = con.execute("SELECT * FROM _sync_segment_changes ORDER BY ALL").fetchdf()
-    plan = Plan(run_id, counts, int(people), changes)
-    plan.violations = guard_rail_violations(plan, ladder)
+    plan = Plan(run_id, counts, int(people))
+    plan.violations = guard_rail_violations(con, plan, ladder)
     return plan
 
 
-def guard_rail_violations(plan: Plan, ladder: Ladder) -> list[str]:
+def guard_rail_violations(con: duckdb.DuckDBPyConnection, plan: Plan, ladder: Ladder) -> list[str]:
     """Why this plan must not be sent without a confirmation (empty: it may)."""
     sync = ladder.sync
-    problems = []
-    for row in plan.segments.itertuples():
-        big_enough = row.pushed >= max(sync.min_segment_for_share, 1)
-        if big_enough and pd.notna(row.remove_share) and row.remove_share > sync.max_remove_share:
-            problems.append(
-                f"{PLATFORM_NAMES[row.destination]}: {row.segment} would lose "
-                f"{row.removes:,} of its {row.pushed:,} members ({row.remove_share:.0%}, "
-                f"more than the {sync.max_remove_share:.0%} allowed by sync.max_remove_share)"
-            )
+    shrinking = con.execute(
+        """
+        SELECT destination, segment, removes, pushed, remove_share FROM _sync_segment_changes
+        WHERE pushed >= greatest($min_size, 1) AND remove_share > $max_share
+        ORDER BY ALL
+        """,
+        {"min_size": sync.min_segment_for_share, "max_share": sync.max_remove_share},
+    ).fetchall()
+    problems = [
+        f"{PLATFORM_NAMES[destination]}: {segment} would lose {removes:,} of its {pushed:,} "
+        f"members ({share:.0%}, more than the {sync.max_remove_share:.0%} allowed by "
+        "sync.max_remove_share)"
+        for destination, segment, removes, pushed, share in shrinking
+    ]
     if plan.people > sync.max_people:
         problems.append(
             f"the plan touches {plan.people:,} people, more than sync.max_people "

@@ -2,7 +2,8 @@
 -- namespaced tier and list tags, the tier merge field, the referral code field) minus
 -- what the ledger says the platform confirmed. Only changes are planned.
 --
--- Input: _sync_segments(destination, segment, tag, journeys), made from ladder.yaml.
+-- Input: _sync_segments(destination, segment, tag, journeys), made from ladder.yaml;
+-- the macros of macros.sql.
 -- Parameters: $namespace, $run_id, $now, $retry_days, $merge_field (NULL: none),
 -- $mc_tiers (rungs pushed to Mailchimp), $code_field (NULL: none), $code_rungs,
 -- $mc_new, $an_new (create contacts for people the destination lacks).
@@ -119,16 +120,9 @@ HAVING max(rejected_at) > $now - to_days(CAST($retry_days AS INTEGER)) OR count(
 
 -- Action Network tagging ids from the last complete read, for removals by tagging.
 CREATE OR REPLACE TEMP TABLE _sync_an_taggings AS
-SELECT t.payload ->> '$."groundswell:person_id"' AS member_key,
-       tg.payload ->> '$.name' AS item, t.record_id AS remote_id
-FROM raw_action_network t
-JOIN raw_action_network tg
-  ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
- AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
-WHERE t.resource = 'taggings'
-  AND starts_with(tg.payload ->> '$.name', $namespace)
-  AND t.batch_id = (SELECT cursor_value FROM sync_cursors
-                    WHERE source = 'action_network' AND resource = 'taggings#current_batch');
+SELECT person_uuid AS member_key, tag AS item, tagging_id AS remote_id
+FROM current_taggings()
+WHERE starts_with(tag, $namespace);
 
 CREATE OR REPLACE TEMP TABLE _sync_candidates AS
 -- Contacts to create first (their tags follow in the same push).
@@ -184,30 +178,48 @@ WHERE NOT EXISTS (SELECT 1 FROM _sync_refused x
 
 -- Counts per destination for the plan's metadata and sync_runs.
 CREATE OR REPLACE TEMP TABLE _sync_plan_counts AS
-WITH dest AS (SELECT unnest(['action_network', 'mailchimp']) AS destination)
+WITH dest AS (
+    SELECT unnest(['action_network', 'mailchimp']) AS destination
+), planned AS (
+    SELECT destination,
+           count(*) FILTER (WHERE op = 'add') AS adds,
+           count(*) FILTER (WHERE op = 'remove') AS removes,
+           count(*) FILTER (WHERE op = 'set') AS sets,
+           count(*) FILTER (WHERE op = 'create') AS creates,
+           count(DISTINCT person_id) AS people,
+           count(*) AS operations
+    FROM _sync_plan GROUP BY 1
+), candidates AS (
+    SELECT destination, count(*) AS operations FROM _sync_candidates GROUP BY 1
+), unchanged AS (
+    SELECT destination, count(*) AS unchanged
+    FROM _sync_desired x JOIN _sync_pushed p USING (destination, member_key, item)
+    WHERE x.state = p.state GROUP BY 1
+), wanted AS (
+    SELECT w.destination,
+           count(*) FILTER (WHERE w.no_consent) AS skipped_consent,
+           count(*) FILTER (WHERE NOT w.no_consent AND t.person_id IS NULL) AS skipped_not_member
+    FROM _sync_wanted w
+    LEFT JOIN (SELECT DISTINCT destination, person_id FROM _sync_targets) t
+           USING (destination, person_id)
+    GROUP BY 1
+)
 SELECT d.destination,
-       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'add') AS adds,
-       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'remove') AS removes,
-       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'set') AS sets,
-       (SELECT count(*) FROM _sync_plan p WHERE p.destination = d.destination AND op = 'create') AS creates,
-       (SELECT count(*) FROM _sync_desired x JOIN _sync_pushed p
-            USING (destination, member_key, item)
-        WHERE x.destination = d.destination AND x.state = p.state) AS unchanged,
-       (SELECT count(*) FROM _sync_wanted w
-        WHERE w.destination = d.destination AND w.no_consent) AS skipped_consent,
-       (SELECT count(*) FROM _sync_wanted w
-        WHERE w.destination = d.destination AND NOT w.no_consent
-          AND NOT EXISTS (SELECT 1 FROM _sync_targets t
-                          WHERE t.destination = w.destination AND t.person_id = w.person_id))
-           AS skipped_not_member,
-       (SELECT count(*) FROM _sync_candidates c
-        WHERE c.destination = d.destination
-          AND EXISTS (SELECT 1 FROM _sync_refused r
-                      WHERE r.destination = c.destination AND r.member_key = c.member_key
-                        AND r.item = c.item AND r.op = c.op)) AS skipped_rejected,
-       (SELECT count(DISTINCT person_id) FROM _sync_plan p
-        WHERE p.destination = d.destination) AS people
-FROM dest d;
+       coalesce(p.adds, 0) AS adds,
+       coalesce(p.removes, 0) AS removes,
+       coalesce(p.sets, 0) AS sets,
+       coalesce(p.creates, 0) AS creates,
+       coalesce(u.unchanged, 0) AS unchanged,
+       coalesce(w.skipped_consent, 0) AS skipped_consent,
+       coalesce(w.skipped_not_member, 0) AS skipped_not_member,
+       -- Held back because refused lately (or their contact's creation was).
+       coalesce(c.operations, 0) - coalesce(p.operations, 0) AS skipped_rejected,
+       coalesce(p.people, 0) AS people
+FROM dest d
+LEFT JOIN planned p USING (destination)
+LEFT JOIN candidates c USING (destination)
+LEFT JOIN unchanged u USING (destination)
+LEFT JOIN wanted w USING (destination);
 
 -- The guard rails, per destination and segment: how much of what was pushed would go.
 CREATE OR REPLACE TEMP TABLE _sync_segment_changes AS
