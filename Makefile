@@ -23,12 +23,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 ## run: the whole pipeline once, headless (starts the sandbox platforms when no keys are set);
 ##      ADVANCE_DAYS=7 then moves the sandbox on a week and runs again, to show movement;
-##      DRY_RUN=1 stops after the sync plan; CONFIRM=1 sends a plan the guard rails stopped
+##      DRY_RUN=1 stops after the sync plan; CONFIRM=1 sends a plan the guard rails stopped.
+##      A run left behind by a killed `make run` is marked failed and its warehouse slot freed
+##      first; while another live run holds the warehouse it says which, and gives up after
+##      RUN_WAIT_SECONDS (default 1800). Ctrl-C stops it, marking its own run failed.
 run: setup
 	$(BIN)/python -m pipelines run $(if $(ADVANCE_DAYS),--advance-days $(ADVANCE_DAYS)) \
 		$(if $(DRY_RUN),--dry-run) $(if $(CONFIRM),--confirm)
 
 ## forget: erase one person everywhere, e.g. make forget EMAIL=someone@example.org
+##         (waits for the warehouse like `make run`, at most RUN_WAIT_SECONDS)
 forget: setup
 	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" $(if $(FORCE),--force)
 
@@ -44,7 +48,8 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## ui: the Dagster UI on http://127.0.0.1:3000 (with the sandbox when no keys are set)
+## ui: the Dagster UI on http://127.0.0.1:3000 (with the sandbox when no keys are set);
+##     clears runs left behind by killed commands first; its daemon monitors runs (dagster.yaml)
 ui: setup
 	$(BIN)/python -m pipelines ui
 

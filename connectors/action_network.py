@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from connectors.http import HttpClient
+import requests
+
+from connectors.http import HttpClient, json_error
 from connectors.paging import pipelined_pages
 from connectors.ratelimit import TokenBucket
 
@@ -22,6 +24,12 @@ ACTION_RESOURCES = {
 }
 DEFAULT_BASE_URL = "https://actionnetwork.org/api/v2"
 MAX_PER_PAGE = 25
+
+
+def is_not_found(response: requests.Response, body: Any) -> bool:
+    """Action Network's own "not found": a JSON body with an `error`. Its HTML 404 page
+    is served for unknown ids and transient faults alike, so it proves nothing."""
+    return json_error(response, body) and "error" in body
 
 
 def person_uuid(record: dict[str, Any]) -> str | None:
@@ -68,6 +76,7 @@ class ActionNetworkClient:
             max_attempts=max_attempts,
             backoff_max=backoff_max,
             timeout=timeout,
+            is_not_found=is_not_found,
         )
 
     def entry_point(self) -> dict[str, Any]:
@@ -144,6 +153,7 @@ class ActionNetworkClient:
             body["add_tags"] = add_tags
         if remove_tags:
             body["remove_tags"] = remove_tags
+        # An upsert by email: sending it twice leaves the same person and tags.
         return self.http.request("POST", "people", json_body=body)
 
     def add_tagging(self, tag_id: str, person_id: str) -> dict[str, Any]:
@@ -156,6 +166,7 @@ class ActionNetworkClient:
         )
 
     def delete_tagging(self, tag_id: str, tagging_id: str) -> None:
+        """Untag; a lost answer is not resent here (a second DELETE answers 404)."""
         self.http.request("DELETE", f"tags/{tag_id}/taggings/{tagging_id}")
 
     def update_person(self, person_id: str, fields: dict[str, Any]) -> dict[str, Any]:

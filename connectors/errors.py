@@ -17,7 +17,9 @@ class AuthError(PlatformError):
 
 
 class NotFoundError(PlatformError):
-    """404: the resource (list id, person, tag) does not exist for this key."""
+    """404 in the platform's own JSON error shape: the platform itself says the resource
+    (list id, campaign, person, tag) does not exist for this key. One such answer is not
+    proof of a deletion: callers look again in a later run before treating it as gone."""
 
 
 class BadResponseError(PlatformError):
@@ -33,6 +35,26 @@ class BadResponseError(PlatformError):
 
 class RetryableError(PlatformError):
     """429, 5xx or a network fault: worth trying again after a pause."""
+
+
+class NotFoundPageError(RetryableError):
+    """404 without the platform's JSON error (an HTML page from a proxy, a load balancer or
+    a node having a bad moment): a transient fault, retried like a 5xx. Never a sign that
+    the resource is gone."""
+
+
+class AnswerLostError(RetryableError):
+    """A write was sent but its answer was lost or cut off (a read timeout, a dropped
+    connection, a body that is not valid JSON): the platform may have applied it. Retried
+    only for idempotent writes; otherwise the caller must check the platform's state
+    before sending the write again. `method` and `path` (ids masked) say which write."""
+
+    def __init__(
+        self, platform: str, message: str, status: int | None = None, *, method: str, path: str
+    ) -> None:
+        super().__init__(platform, message, status)
+        self.method = method
+        self.path = path
 
 
 class RequestRejected(PlatformError):

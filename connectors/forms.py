@@ -1,6 +1,8 @@
 """Form exports (CSV) from the inbox: encoding (per line when a file mixes UTF-8 and
-Windows-1252) and delimiter sniffed, the common exporters' header layouts recognised, every
-row yielded with its file name and 1-based row number."""
+Windows-1252; UTF-16 with or without a byte order mark) and delimiter sniffed, the common
+exporters' header layouts recognised, every row yielded with its file name and 1-based row
+number. Parsing is strict: a double quote that does not close quarantines the row it opens
+in and the lines after it still load. No message ever repeats a cell value."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +63,16 @@ _UTF8_SEQUENCE = re.compile(
 # Lines as csv sees them: ended by \r\n, \r or \n. Both candidate encodings are ASCII
 # supersets, so these bytes are line ends whatever the line's encoding.
 _PHYSICAL_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# NUL bytes (a file cut short or converted badly) and the other C0 control characters never
+# belong in a name or an address; tab and line breaks may, inside a quoted answer.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A first line holding an address or a phone number is a person, not column headers.
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{7,}")
+# A row with none of these filled holds nobody to resolve.
+IDENTITY_FIELDS = ("email", "phone", "given_name", "family_name", "full_name")
+# Where the second value of a duplicated email column goes (an alternative address).
+ALT_EMAIL = "alt_email"
 
 
 class FormExportError(Exception):
@@ -73,11 +86,19 @@ class FormExportError(Exception):
 
 @dataclass
 class Record:
-    """One CSV record and the 1-based physical lines it spans."""
+    """One CSV record and the 1-based physical lines it spans; `problem` when the record
+    could not be parsed (a double quote that does not close)."""
 
     first_line: int
     last_line: int
     cells: list[str]
+    problem: str | None = None
+
+    def lines(self) -> str:
+        """'line 3' or 'lines 3-5', for messages."""
+        if self.first_line == self.last_line:
+            return f"line {self.first_line}"
+        return f"lines {self.first_line}-{self.last_line}"
 
 
 @dataclass
@@ -139,6 +160,10 @@ class FormExport:
     columns: dict[str, str]
     rows: list[FormRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
+    # File-level notes for the log: column names and counts only, never a cell value.
+    warnings: list[str] = field(default_factory=list)
+    duplicate_columns: int = 0
+    rows_cleaned: int = 0
 
 
 def list_exports(inbox: Path) -> list[Path]:
@@ -167,13 +192,8 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
         raise FormExportError(name, "the file is empty; export it again from the form tool")
     decoded = decode(data, name)
     delimiter = sniff_delimiter(decoded.lines[0] if decoded.lines else "")
-    records = parse_records(decoded.lines, delimiter, name)
-    if not records or not any(cell.strip() for cell in records[0].cells):
-        raise FormExportError(name, "the first line holds no column headers")
-    header_fault = decoded.fault_in(records[0])
-    if header_fault:
-        raise FormExportError(name, f"{header_fault.describe()}, in the header; {RESAVE}")
-    headers = [h.replace("\ufeff", "").strip() for h in records[0].cells]
+    records = parse_records(decoded.lines, delimiter)
+    headers = read_headers(records, decoded, name)
     if column_map:
         missing = [h for h in column_map.values() if h not in headers]
         if missing:
@@ -184,33 +204,189 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
             )
     layout, columns = recognise(headers, column_map)
     if layout is None:
-        shown = ", ".join(repr(_masked(h)) for h in headers[:8]) + (
-            " ..." if len(headers) > 8 else ""
-        )
+        # The header cells are not repeated: in a file without a header row they are the
+        # first person's details.
         raise FormExportError(
             name,
-            f"unknown header layout (columns {shown}); no email or name column was "
-            "recognised. Map its columns in the forms configuration, or re-export it from "
-            "Google Forms, Typeform or as First name / Last name / Email / Phone.",
+            f"unknown header layout: among the {len(headers)} column headers on line 1, no "
+            "email or phone column, or no name column, was recognised. Map its columns under "
+            "column_maps in the forms configuration (FORMS_CONFIG, default forms.yaml), or "
+            "re-export it from Google Forms, Typeform or as First name / Last name / Email / "
+            "Phone.",
         )
     export = FormExport(name, content_hash(data), decoded.encoding, delimiter, layout, columns)
-    keys = unique_keys(headers)
-    index = {keys[i]: i for i in range(len(keys))}
-    for row_number, record in enumerate(records[1:], start=1):
-        cells = record.cells
-        if not any(cell.strip() for cell in cells):
-            continue
-        problem = row_problem(record, headers, decoded)
-        if problem:
-            export.problems.append(RowProblem(row_number, problem, cells))
-            continue
-        padded = cells + [""] * (len(headers) - len(cells))
-        answers = {key: padded[index[key]].strip() for key in keys}
-        fields = {f: answers[keys[headers.index(h)]] for f, h in columns.items()}
-        if layout == "meta_lead_ads":
-            fields = {f: _TYPE_PREFIX.sub("", v) for f, v in fields.items()}
-        export.rows.append(FormRow(row_number, fields, answers))
+    duplicates = duplicate_columns(headers)
+    export.duplicate_columns = sum(len(group) - 1 for group in duplicates)
+    export.warnings.extend(describe_duplicates(headers, duplicates, columns))
+    read_rows(export, records[1:], headers, decoded, email_columns(headers, columns))
+    if export.rows_cleaned:
+        export.warnings.append(
+            f"removed NUL bytes or other control characters from {export.rows_cleaned} "
+            "row(s) that loaded; the file was probably cut short or converted badly, so "
+            "check it in a spreadsheet"
+        )
     return export
+
+
+def read_headers(records: list[Record], decoded: Decoded, file_name: str) -> list[str]:
+    """The header row, cleaned; refuses a file whose first line is missing, unreadable or a
+    person's details. Messages name positions, never the cells."""
+    if not records:
+        raise FormExportError(file_name, "the first line holds no column headers")
+    first = records[0]
+    if first.problem:
+        raise FormExportError(
+            file_name,
+            "the header row on line 1 has a double quote that does not close; fix the "
+            "quote in a text editor and drop the file in again",
+        )
+    headers = [strip_controls(h).replace("\ufeff", "").strip() for h in first.cells]
+    if not any(headers):
+        raise FormExportError(file_name, "the first line holds no column headers")
+    fault = decoded.fault_in(first)
+    if fault:
+        raise FormExportError(file_name, f"{fault.describe()}, in the header; {RESAVE}")
+    personal = [i + 1 for i, h in enumerate(headers) if looks_like_contact(h)]
+    if personal:
+        raise FormExportError(
+            file_name,
+            f"line 1 looks like a person's details, not column headers (column "
+            f"{personal[0]} holds an email address or a phone number); add a header row "
+            "such as First name,Last name,Email,Phone above it, or export the file again "
+            "with its headers",
+        )
+    return headers
+
+
+def looks_like_contact(cell: str) -> bool:
+    """An email address or a phone number: a value, never a column header."""
+    if _EMAIL_LIKE.fullmatch(cell):
+        return True
+    return bool(_PHONE_LIKE.fullmatch(cell)) and sum(ch.isdigit() for ch in cell) >= 7
+
+
+def strip_controls(cell: str) -> str:
+    """The cell without NUL bytes and other control characters (tab and line breaks stay)."""
+    return _CONTROL.sub("", cell) if _CONTROL.search(cell) else cell
+
+
+def read_rows(
+    export: FormExport,
+    records: list[Record],
+    headers: list[str],
+    decoded: Decoded,
+    emails: list[int],
+) -> None:
+    """Every data record into `rows`, or into `problems` with a reason that names its
+    lines and what to do. Row numbers are 1-based data rows, header excluded."""
+    keys = unique_keys(headers)
+    positions = {f: headers.index(h) for f, h in export.columns.items()}
+    # Most files hold no control character at all: look once, not in every cell.
+    dirty = any(_CONTROL.search(line) for line in decoded.lines)
+    for row_number, record in enumerate(records, start=1):
+        cells = [strip_controls(cell) for cell in record.cells] if dirty else record.cells
+        cleaned = dirty and cells != record.cells
+        if record.problem is None and not cleaned and not any(c.strip() for c in cells):
+            continue  # an empty line
+        problem = record.problem or row_problem(record, headers, decoded)
+        row = None
+        if problem is None:
+            row = build_row(export.layout, row_number, cells, keys, positions, emails)
+            if cleaned and not any(row.fields.get(f) for f in IDENTITY_FIELDS):
+                problem = (
+                    f"row has no email, phone or name once NUL bytes and control characters "
+                    f"are removed ({record.lines()}), so it was not loaded; fix that line or "
+                    "export the file again"
+                )
+        if row is None or problem is not None:
+            export.problems.append(RowProblem(row_number, problem or "", cells))
+            continue
+        export.rows_cleaned += cleaned
+        export.rows.append(row)
+
+
+def build_row(
+    layout: str,
+    row_number: int,
+    cells: list[str],
+    keys: list[str],
+    positions: dict[str, int],
+    emails: list[int],
+) -> FormRow:
+    """One loadable row: every answer by its unique column key, the canonical fields from
+    the columns the layout claimed, and a second address when the email column repeats."""
+    padded = cells + [""] * (len(keys) - len(cells))
+    answers = {key: padded[i].strip() for i, key in enumerate(keys)}
+    fields = {f: padded[i].strip() for f, i in positions.items()}
+    if len(emails) > 1:
+        fields.update(choose_emails([padded[i].strip() for i in emails]))
+    if layout == "meta_lead_ads":
+        fields = {f: _TYPE_PREFIX.sub("", v) for f, v in fields.items()}
+    return FormRow(row_number, fields, answers)
+
+
+def choose_emails(values: list[str]) -> dict[str, str]:
+    """The email and an alternative address from a repeated email column: the first value
+    that looks like an address is the email, the next different one the alternative."""
+    filled = [v for v in values if v]
+    addresses = [v for v in filled if "@" in v]
+    ordered = addresses + [v for v in filled if "@" not in v]
+    chosen = {"email": ordered[0] if ordered else ""}
+    others = [v for v in addresses[1:] if v.lower() != chosen["email"].lower()]
+    if others:
+        chosen[ALT_EMAIL] = others[0]
+    return chosen
+
+
+def duplicate_columns(headers: list[str]) -> list[list[int]]:
+    """Groups of column positions (0-based) whose headers read the same once normalised."""
+    groups: dict[str, list[int]] = {}
+    for i, header in enumerate(headers):
+        key = normalise_header(header)
+        if key:  # blank headers (trailing empty columns) are not duplicates of anything
+            groups.setdefault(key, []).append(i)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def describe_duplicates(
+    headers: list[str], groups: list[list[int]], columns: dict[str, str]
+) -> list[str]:
+    """One warning per repeated header, naming the columns (header text and positions) and
+    which value is read; headers only, never a cell."""
+    claimed = {header: name for name, header in columns.items()}
+    keys = unique_keys(headers)
+    notes = []
+    for group in groups:
+        positions = ", ".join(str(i + 1) for i in group[:-1]) + f" and {group[-1] + 1}"
+        first = headers[group[0]]
+        later = ", ".join(repr(keys[i]) for i in group[1:])
+        role = claimed.get(first)
+        if role == "email":
+            use = (
+                "the first filled address is read as the email and a second, different "
+                f"one is kept as an alternative address (answers {later})"
+            )
+        elif role:
+            use = f"the first is read as {role}, the others kept among the answers as {later}"
+        else:
+            use = f"all are kept among the answers, the later ones as {later}"
+        notes.append(
+            f"columns {positions} are all named {first!r}: {use}. Rename or remove the extra "
+            "column in the form tool if that is not what you want"
+        )
+    return notes
+
+
+def email_columns(headers: list[str], columns: dict[str, str]) -> list[int]:
+    """Positions of the email column and of every column repeating its header."""
+    header = columns.get("email")
+    if header is None or header not in headers:
+        return []
+    target = normalise_header(header)
+    first = headers.index(header)
+    return [first] + [
+        i for i, h in enumerate(headers) if i != first and normalise_header(h) == target
+    ]
 
 
 def row_problem(record: Record, headers: list[str], decoded: Decoded) -> str | None:
@@ -223,50 +399,62 @@ def row_problem(record: Record, headers: list[str], decoded: Decoded) -> str | N
     if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
         return (
             f"row has {len(cells)} cells but the header has {len(headers)} columns "
-            "(a stray delimiter or an unquoted line break)"
+            f"(a stray delimiter or an unquoted line break) on {record.lines()}; fix that "
+            "line and drop the file in again"
         )
     return None
 
 
-def parse_records(lines: list[str], delimiter: str, file_name: str) -> list[Record]:
-    """CSV records with the physical lines each spans: a quoted cell may hold line breaks,
-    and an undecodable line must be traced to the row it belongs to."""
-    reader = csv.reader(lines, delimiter=delimiter)
+def parse_records(lines: list[str], delimiter: str) -> list[Record]:
+    """CSV records with the physical lines each spans, parsed strictly: a quoted cell may
+    hold line breaks, but a double quote that does not close makes its first line a bad
+    record and reading resumes on the next line, so one stray quote costs one row."""
     records: list[Record] = []
-    first = 1
-    try:
-        for cells in reader:
-            records.append(Record(first, reader.line_num, cells))
-            first = reader.line_num + 1
-    except csv.Error as exc:
-        # Typically a stray double quote that swallows the rest of the file into one cell:
-        # refuse this file by name rather than stop the whole inbox.
-        raise FormExportError(
-            file_name,
-            f"the row starting on line {first} cannot be read: {exc}. A double quote there "
-            "is probably not closed; fix it and drop the file in again.",
-        ) from None
+    start = 0  # lines consumed so far
+    while start < len(lines):
+        reader = csv.reader(itertools.islice(lines, start, None), delimiter=delimiter, strict=True)
+        first = start + 1
+        try:
+            for cells in reader:
+                records.append(Record(first, start + reader.line_num, cells))
+                first = start + reader.line_num + 1
+            return records
+        except csv.Error as exc:
+            reached = start + reader.line_num
+            records.append(unclosed_quote(lines[first - 1], first, reached, delimiter, exc))
+            start = first
     return records
 
 
-def _masked(header: str) -> str:
-    """A file with no header row puts a person's details where headers should be: never
-    repeat an address or a number in a message."""
-    if "@" in header or sum(ch.isdigit() for ch in header) >= 6:
-        return "<hidden: looks like personal data>"
-    return header
+def unclosed_quote(line: str, first: int, reached: int, delimiter: str, exc: csv.Error) -> Record:
+    """The bad record a stray double quote leaves: its first line alone, split on the
+    delimiter without quoting so the quarantine keeps what it held."""
+    if "end of data" in str(exc):
+        where = "it runs on to the end of the file"
+    elif reached > first:
+        where = f"it runs on to line {reached}"
+    else:
+        where = "text follows its closing quote"
+    problem = (
+        f"the row starting on line {first} has a double quote that does not close its "
+        f"cell ({where}); only line {first} was set aside and the lines after it loaded. "
+        "Fix the quote and drop the file in again"
+    )
+    cells = next(csv.reader([line], delimiter=delimiter, quoting=csv.QUOTE_NONE), [])
+    return Record(first, first, cells, problem)
 
 
 def decode(data: bytes, file_name: str) -> Decoded:
-    """The file as lines, in one encoding when it has one: a BOM decides; else UTF-8; else
-    Windows-1252 when no UTF-8 sequence appears. Anything else is a UTF-8 export with
-    lines appended in Excel: each line is decoded on its own."""
-    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            try:
-                return Decoded.whole(data.decode(codec), codec)
-            except UnicodeDecodeError as exc:
-                raise _undecodable(file_name, data, exc, codec) from None
+    """The file as lines, in one encoding when it has one: a byte order mark decides, or
+    UTF-16's NUL pattern; else UTF-8; else Windows-1252 when no UTF-8 sequence appears.
+    Anything else is a UTF-8 export with lines appended in Excel: each line is decoded on
+    its own."""
+    utf16 = utf16_codec(data)
+    if utf16:
+        try:
+            return Decoded.whole(data.decode(utf16), utf16)
+        except UnicodeDecodeError as exc:
+            raise _undecodable(file_name, data, exc, utf16) from None
     codec = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
     try:
         return Decoded.whole(data.decode(codec), codec)
@@ -278,6 +466,33 @@ def decode(data: bytes, file_name: str) -> Decoded:
         except UnicodeDecodeError:
             pass
     return decode_lines(data)
+
+
+def utf16_codec(data: bytes) -> str | None:
+    """The UTF-16 codec for a file with a UTF-16 byte order mark or, without one, with
+    UTF-16's NUL pattern; None for anything else."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if data.startswith(codecs.BOM_UTF8):
+        return None
+    return utf16_without_bom(data)
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the bytes have UTF-16's NUL pattern, else None.
+    Text in UTF-16 puts a NUL beside every ASCII character (headers, delimiters, line
+    ends), all on one side of each byte pair; stray NULs in a UTF-8 file fall on both."""
+    sample = data[:4096]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even = sample[0 : pairs * 2 : 2].count(0)
+    odd = sample[1 : pairs * 2 : 2].count(0)
+    if odd >= pairs * 0.1 and even * 10 <= odd:
+        return "utf-16-le"
+    if even >= pairs * 0.1 and odd * 10 <= even:
+        return "utf-16-be"
+    return None
 
 
 def decode_lines(data: bytes) -> Decoded:

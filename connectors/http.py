@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +14,14 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from connectors.errors import (
+    AnswerLostError,
     AuthError,
     BadResponseError,
     NotFoundError,
+    NotFoundPageError,
     PlatformError,
     RequestRejected,
     RetryableError,
@@ -28,6 +32,18 @@ log = logging.getLogger("groundswell.connectors")
 
 # Ids and subscriber hashes in paths are pseudonymous personal data: keep them out of messages.
 _ID_IN_PATH = re.compile(r"/[0-9a-fA-F-]{16,}")
+READ_METHODS = frozenset({"GET", "HEAD"})
+# Sending these twice leaves the same state as once. POST and DELETE are not assumed to be
+# (a second DELETE answers 404, a second POST may create twice): callers that know better
+# say so per request.
+# A write whose answer was lost is never resent here: the push records every write as
+# intended before sending it and settles a lost answer from the platform's state, so a
+# second send would only be a duplicate write. Reads are always safe to repeat.
+IDEMPOTENT_METHODS = READ_METHODS
+# The body stopped arriving part-way: the request certainly reached the platform.
+_CUT_OFF = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+# (response, parsed body or None) -> whether this 404 is the platform's own "not found".
+NotFoundShape = Callable[[requests.Response, Any], bool]
 
 
 def safe_path(url: str) -> str:
@@ -68,6 +84,7 @@ class HttpClient:
         max_attempts: int = 6,
         backoff_max: float = 30.0,
         pool_size: int = 10,
+        is_not_found: NotFoundShape | None = None,
     ) -> None:
         self.platform = platform
         self.base_url = base_url.rstrip("/")
@@ -75,6 +92,7 @@ class HttpClient:
         self.max_attempts = max_attempts
         self.backoff_max = backoff_max
         self.limiter = rate_limiter or TokenBucket(0)
+        self.is_not_found = is_not_found or json_error
         self.stats = RequestStats()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
@@ -96,14 +114,21 @@ class HttpClient:
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        idempotent: bool | None = None,
     ) -> Any:
-        """Send one request with retries; returns parsed JSON, or None for an empty body."""
+        """Send one request with retries; returns parsed JSON, or None for an empty body.
+        `idempotent` (default: reads only) says whether a request whose answer was lost may
+        be sent again; if not, AnswerLostError reaches the caller at once."""
         url = self.url(path)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
 
         def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, AnswerLostError):
+                return idempotent
             # A garbled body on a read is usually a cut-off transfer: reading again is safe.
             return isinstance(exc, RetryableError) or (
-                isinstance(exc, BadResponseError) and method == "GET"
+                isinstance(exc, BadResponseError) and method in READ_METHODS
             )
 
         def before_sleep(state: Any) -> None:
@@ -135,13 +160,29 @@ class HttpClient:
             response = self.session.request(
                 method, url, params=params, json=json_body, timeout=self.timeout
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise RetryableError(
-                self.platform, f"{where}: network error ({type(exc).__name__})"
-            ) from exc
-        return self._parse(response, where)
+        except requests.RequestException as exc:
+            raise self._network_error(method, url, where, exc) from exc
+        return self._parse(response, method, where)
 
-    def _parse(self, response: requests.Response, where: str) -> Any:
+    def _network_error(
+        self, method: str, url: str, where: str, exc: requests.RequestException
+    ) -> PlatformError:
+        """What a failure to get an answer means: a write that may have arrived is a lost
+        answer; anything else is a network fault worth retrying."""
+        name = type(exc).__name__
+        if method not in READ_METHODS and _maybe_sent(exc):
+            return AnswerLostError(
+                self.platform,
+                f"{where}: the answer was lost ({name}) after the request was sent, so "
+                "the platform may have applied it; check its state before sending it again",
+                method=method,
+                path=safe_path(url),
+            )
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout, *_CUT_OFF)):
+            return RetryableError(self.platform, f"{where}: network error ({name})")
+        return PlatformError(self.platform, f"{where}: the request could not be sent ({name})")
+
+    def _parse(self, response: requests.Response, method: str, where: str) -> Any:
         status = response.status_code
         body = _json_or_none(response)
         if status == 429:
@@ -160,7 +201,7 @@ class HttpClient:
                 status,
             )
         if status == 404:
-            raise NotFoundError(self.platform, f"{where}: not found (404)", status)
+            raise self._not_found(response, body, where)
         if status >= 400:
             title = _title(body)
             detail = str((body or {}).get("detail") or "") if isinstance(body, dict) else ""
@@ -170,14 +211,67 @@ class HttpClient:
         if status == 204 or not response.content:
             return None
         if body is None:
-            ctype = response.headers.get("Content-Type", "unknown")
-            raise BadResponseError(
-                self.platform,
-                f"{where}: expected JSON but got {ctype} ({len(response.content)} bytes)",
-                status,
-                response.content,
-            )
+            raise self._unreadable(response, method, where)
         return body
+
+    def _not_found(self, response: requests.Response, body: Any, where: str) -> PlatformError:
+        """Only the platform's own JSON error means "not found"; any other 404 (an HTML
+        page from a proxy or a faulty node) is a transient fault, retried like a 5xx."""
+        if self.is_not_found(response, body):
+            # Only a problem+json title (a fixed phrase): an `error` text may name the id.
+            title = body.get("title") if isinstance(body, dict) else None
+            said = title if isinstance(title, str) else f"{self.platform}'s own answer"
+            return NotFoundError(self.platform, f"{where}: not found (404 {said})", 404)
+        return NotFoundPageError(
+            self.platform,
+            f"{where}: answered 404 with {_describe_body(response)} instead of "
+            f"{self.platform}'s own JSON error; that is a transient fault (a proxy or a "
+            "node having a bad moment), not a missing record",
+            404,
+        )
+
+    def _unreadable(self, response: requests.Response, method: str, where: str) -> PlatformError:
+        """A 2xx whose body is not JSON: cut off on the way, or a page that is not the API's."""
+        what = f"{where}: {_describe_body(response)}, not the JSON the API sends"
+        if method not in READ_METHODS:
+            return AnswerLostError(
+                self.platform,
+                f"{what}; the write may have been applied, so check the platform's state "
+                "before sending it again",
+                response.status_code,
+                method=method,
+                path=where.split(" ", 1)[1],
+            )
+        return BadResponseError(self.platform, what, response.status_code, response.content)
+
+
+def json_error(response: requests.Response, body: Any) -> bool:
+    """The default test of a platform's own "not found": a JSON object in a JSON body."""
+    ctype = response.headers.get("Content-Type", "")
+    return "json" in ctype.lower() and isinstance(body, dict)
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """False only when the request certainly never left: no connection was made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return isinstance(exc, (requests.Timeout, *_CUT_OFF))
+
+
+def _describe_body(response: requests.Response) -> str:
+    """What arrived, in words, without repeating any of it."""
+    ctype = (response.headers.get("Content-Type") or "no content type").split(";")[0].strip()
+    size = len(response.content)
+    if "html" in ctype.lower():
+        return f"an HTML page ({ctype}, {size} bytes)"
+    if "json" in ctype.lower() and size:
+        return f"an answer that was cut off or is not valid JSON ({ctype}, {size} bytes)"
+    if not size:
+        return f"an empty answer ({ctype})"
+    return f"an answer that is not JSON ({ctype}, {size} bytes)"
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -196,4 +290,12 @@ def _title(body: Any) -> str:
     return "no detail"
 
 
-__all__ = ["HttpClient", "PlatformError", "RequestStats", "safe_path"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "HttpClient",
+    "NotFoundShape",
+    "PlatformError",
+    "RequestStats",
+    "json_error",
+    "safe_path",
+]

@@ -14,12 +14,13 @@ import orjson
 import requests
 
 from connectors.errors import PlatformError
-from connectors.http import HttpClient
+from connectors.http import HttpClient, json_error
 from connectors.paging import pipelined_pages
 
 PLATFORM = "Mailchimp"
 MAX_COUNT = 1000
 MAX_CONNECTIONS = 10
+NOT_FOUND_TITLE = "Resource Not Found"
 
 
 def base_url_for_key(api_key: str) -> str:
@@ -32,6 +33,13 @@ def base_url_for_key(api_key: str) -> str:
             "copy the whole key from Mailchimp, or set the base URL explicitly",
         )
     return f"https://{dc}.api.mailchimp.com/3.0"
+
+
+def is_not_found(response: requests.Response, body: Any) -> bool:
+    """Mailchimp's own "not found": application/problem+json titled "Resource Not Found".
+    Any other 404 (an HTML page, a bare body) did not come from the API and says nothing
+    about whether the resource exists."""
+    return json_error(response, body) and body.get("title") == NOT_FOUND_TITLE
 
 
 def mailchimp_time(moment: datetime) -> str:
@@ -90,6 +98,7 @@ class MailchimpClient:
             max_attempts=max_attempts,
             backoff_max=backoff_max,
             timeout=timeout,
+            is_not_found=is_not_found,
         )
 
     def get_list(self) -> dict[str, Any]:
@@ -97,7 +106,8 @@ class MailchimpClient:
         return self.http.request("GET", f"lists/{self.list_id}")
 
     def get_member(self, member_id: str) -> dict[str, Any]:
-        """One member by subscriber hash; NotFoundError when it no longer exists."""
+        """One member by subscriber hash; NotFoundError when Mailchimp says it does not
+        exist (once is not proof: it is looked at again in a later run)."""
         return self.http.request(
             "GET", f"lists/{self.list_id}/members/{member_id}", params={"exclude_fields": "_links"}
         )
@@ -239,7 +249,8 @@ class MailchimpClient:
 
     def submit_batch(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
         """Queue operations ({method, path, body: JSON string, operation_id}) to run
-        asynchronously on Mailchimp's side; poll `get_batch` until `finished`."""
+        asynchronously on Mailchimp's side; poll `get_batch` until `finished`. Never resent
+        on its own: a lost answer (AnswerLostError) may mean the batch was queued."""
         return self.http.request("POST", "batches", json_body={"operations": operations})
 
     def get_batch(self, batch_id: str) -> dict[str, Any]:

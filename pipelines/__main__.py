@@ -8,8 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines import settings
+from pipelines import runs, settings
 from pipelines.sandbox_process import SandboxProcess, sandbox_args
+
+
+class Refused(Exception):
+    """A setting or configuration the command cannot start with; its message says which."""
+
+
+def _settings() -> None:
+    """Read `.env` and check every setting before anything starts or is asked for."""
+    settings.load_env()
+    try:
+        settings.validate()
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
 
 
 def _with_sandbox_if_needed() -> SandboxProcess | None:
@@ -22,30 +35,42 @@ def _with_sandbox_if_needed() -> SandboxProcess | None:
     return sandbox
 
 
+def _definitions():
+    """build_definitions(), with a bad setting turned into Refused (one line, no traceback)."""
+    from pipelines.definitions import build_definitions
+
+    try:
+        return build_definitions()
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
+def _instance():
+    """The Dagster instance, after checking the wait setting the run will use."""
+    try:
+        runs.wait_limit_seconds()
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    return runs.open_instance()
+
+
 def run(advance_days: float = 0, dry_run: bool = False, confirm: bool = False) -> int:
     """Materialise the whole job once, headless, and print a summary. With `advance_days`
     (sandbox only), move the sandbox's clock on by that many days and run again, so the
     second summary shows what changed and who moved on the ladder. `dry_run` stops after
     the sync plan; `confirm` sends a plan the guard rails stopped, this once."""
-    import dagster as dg
-
-    from pipelines.definitions import build_definitions
-
-    sandbox = _with_sandbox_if_needed()
-    if advance_days and sandbox is None:
+    _settings()
+    if advance_days and not settings.wants_sandbox():
         print(
             "ADVANCE_DAYS moves the sandbox's clock, and the sandbox is not in use here "
             "(platform keys are set, or SANDBOX=off); run without it.",
             file=sys.stderr,
         )
         return 2
+    instance = _instance()
+    sandbox = _with_sandbox_if_needed()
     try:
-        defs = build_definitions()
-        instance = (
-            dg.DagsterInstance.get()
-            if os.environ.get("DAGSTER_HOME")
-            else dg.DagsterInstance.ephemeral()
-        )
+        defs = _definitions()
         run_config = {
             "ops": {"sync_plan": {"config": {"dry_run": dry_run, "confirm_large_changes": confirm}}}
         }
@@ -71,9 +96,7 @@ def _run_once(defs, instance, run_config: dict) -> int:
     from pipelines.definitions import JOB_NAME
     from pipelines.summary import summarise
 
-    result = defs.resolve_job_def(JOB_NAME).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config
-    )
+    result = runs.execute(defs.resolve_job_def(JOB_NAME), instance, run_config)
     exports_dir = Path(settings.get("EXPORTS_DIR"))
     # The index of every download, then one folder per list (a file per group inside).
     exports = (
@@ -101,6 +124,8 @@ def _run_once(defs, instance, run_config: dict) -> int:
 
 def ui() -> int:
     """The Dagster UI on 127.0.0.1:3000, with the sandbox running when no keys are set."""
+    _settings()
+    runs.clear_dead_runs(_instance())
     sandbox = _with_sandbox_if_needed()
     try:
         return subprocess.call(
@@ -127,32 +152,20 @@ def ui() -> int:
 def forget(email: str, force: bool = False) -> int:
     """Forget one person everywhere (the forget_person job, in-process). Only the address's
     hash goes into the run's configuration, so Dagster's history never holds the address."""
-    import dagster as dg
-
-    from pipelines.definitions import build_definitions
     from transforms.erasure import email_hash
 
-    settings.load_env()
+    _settings()
     try:
         digest = email_hash(email)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    instance = (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
-    )
-    result = (
-        build_definitions()
-        .resolve_job_def("forget_person")
-        .execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={
-                "ops": {"forget_person_op": {"config": {"email_sha256": digest, "force": force}}}
-            },
-        )
+    instance = _instance()
+    job = _definitions().resolve_job_def("forget_person")
+    result = runs.execute(
+        job,
+        instance,
+        {"ops": {"forget_person_op": {"config": {"email_sha256": digest, "force": force}}}},
     )
     for entry in instance.all_logs(result.run_id):
         if entry.step_key == "forget_person_op" and entry.user_message.startswith(
@@ -187,11 +200,26 @@ def main(argv: list[str] | None = None) -> int:
         help="forget: delete from the warehouse even if a platform's tags could not be removed",
     )
     args = parser.parse_args(argv)
-    if args.command == "forget":
-        return forget(args.email, args.force)
-    if args.command == "run":
-        return run(args.advance_days, args.dry_run, args.confirm)
-    return ui()
+    with runs.sigterm_stops():
+        try:
+            if args.command == "forget":
+                return forget(args.email, args.force)
+            if args.command == "run":
+                return run(args.advance_days, args.dry_run, args.confirm)
+            return ui()
+        except Refused as exc:
+            print(str(exc).strip(), file=sys.stderr)
+            return 2
+        except runs.GaveUpWaiting as exc:
+            print(exc, file=sys.stderr)
+            return runs.EXIT_GAVE_UP
+        except KeyboardInterrupt:
+            print(
+                "Stopped (Ctrl-C or SIGTERM); a run it had started is marked failed and "
+                "its pool slots are freed.",
+                file=sys.stderr,
+            )
+            return runs.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

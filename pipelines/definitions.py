@@ -15,7 +15,10 @@ JOB_NAME = "groundswell_sync"
 
 
 def build_definitions() -> dg.Definitions:
+    """Every asset, job, schedule and sensor; refuses bad settings (SettingsError) before
+    any run can start, so `make run`, `make forget`, the UI and the schedule all stop here."""
     settings.load_env()
+    settings.validate()
     assets = dg.load_assets_from_modules([sources, identity, engagement, outbound])
     sync = dg.define_asset_job(
         JOB_NAME,
@@ -44,4 +47,8 @@ def build_definitions() -> dg.Definitions:
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What the UI and the daemon load, built when they load it: importing this module
+    reads no setting, so a bad one is refused by name where the caller can report it."""
+    return build_definitions()

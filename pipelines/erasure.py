@@ -1,6 +1,6 @@
 """Forgetting a person everywhere Groundswell reached: Groundswell's tags and fields taken
 off them on every platform, then every row about them deleted from the warehouse, the
-exports rewritten without them, and only a hashed suppression row left behind."""
+exports rewritten without them, and only the hashes of their match keys left behind."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from pipelines.resources import (
     open_warehouse,
 )
 from transforms.erasure import email_hash, find, forget
-from transforms.exports import write_list_exports
+from transforms.exports import ExportsFolderError, check_exports_dir, write_list_exports
 from transforms.ladder_config import Ladder
 from transforms.sync_plan import PLATFORM_NAMES
 from warehouse.load import append, utcnow
@@ -44,7 +44,7 @@ class ForgetReport:
         """What was done, in counts only."""
         lines = [
             f"Forgot {self.people} person(s) and {self.records} source record(s); "
-            "one hashed suppression row is kept."
+            "only hashes of their addresses and phones are kept, so they are not imported again."
         ]
         for destination, report in self.platform.items():
             lines.append(
@@ -70,9 +70,13 @@ def forget_everywhere(
     run_id: str,
     log: Log,
     force: bool = False,
+    default_phone_region: str | None = None,
 ) -> ForgetReport:
     """Take Groundswell's items off the person on every platform, then forget them. Stops
     before deleting anything when a platform could not be reached, unless `force`."""
+    # The exports are rewritten after the deletion: refuse a folder Groundswell did not make
+    # now, before anything is deleted or sent.
+    check_exports_dir(Path(exports_dir).resolve())
     found = find(con, digest)
     reports: dict[str, PushReport] = {}
     not_reached = []
@@ -87,19 +91,22 @@ def forget_everywhere(
             not_reached.append(str(destination))
     # A contact already gone from a platform carries nothing more to remove.
     unfinished = not_reached + [
-        d for d, r in reports.items() if r.rejected > r.rejection_titles.get(NOT_FOUND, 0)
+        d
+        for d, r in reports.items()
+        # A removal whose answer was lost is settled by the next run: not done yet.
+        if r.rejected > r.rejection_titles.get(NOT_FOUND, 0) or r.unconfirmed
     ]
     if unfinished and not force:
         # Forgetting now would lose what is needed to take Groundswell's tags off later.
         raise ErasureIncomplete(
             "forget: Groundswell's tags could not all be taken off the person on "
-            f"{', '.join(PLATFORM_NAMES.get(d, d) for d in unfinished)} (not configured here, or "
-            "refused: see sync_rejections), so nothing was deleted. Set the platform's key "
-            "and run again, or run with force (make forget EMAIL=... FORCE=1) to delete "
+            f"{', '.join(PLATFORM_NAMES.get(d, d) for d in unfinished)} (not configured here, "
+            "refused: see sync_rejections, or the platform's answer was lost), so nothing was "
+            "deleted. Set the platform's key if it is missing and run again, or run with force (make forget EMAIL=... FORCE=1) to delete "
             "them from the warehouse anyway and leave those tags in place."
         )
     now = utcnow()
-    forget(con, digest, now)
+    forget(con, digest, now, default_phone_region)
     write_list_exports(con, ladder, exports_dir, now)
     if review_file is not None and review_file.exists():
         write_review_file(con, review_file)
@@ -132,7 +139,8 @@ def forget_everywhere(
 
 class ForgetConfig(dg.Config):
     """Who to forget: the address, or its SHA-256 so the address is not kept in Dagster's
-    run history (the hash of the trimmed, lower-cased address)."""
+    run history (the hash of the trimmed, lower-cased address, or of its match key with
+    Gmail dots, +tags and googlemail.com folded, as `make forget` passes)."""
 
     email: str = ""
     email_sha256: str = ""
@@ -169,8 +177,9 @@ def forget_person_op(
                 context.run.run_id,
                 context.log.info,
                 config.force,
+                groundswell.default_phone_region,
             )
-    except ErasureIncomplete as exc:
+    except (ErasureIncomplete, ExportsFolderError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     for line in report.lines():
         context.log.info(line)

@@ -40,8 +40,21 @@ def read_decisions(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=[*DECISION_FIELDS, "line_number"])
-    rows = _yaml_rows(path) if path.suffix.lower() in (".yaml", ".yml") else _csv_rows(path)
+    try:
+        rows = _yaml_rows(path) if path.suffix.lower() in (".yaml", ".yml") else _csv_rows(path)
+    except (UnicodeDecodeError, csv.Error):
+        raise DecisionsFileError(_unreadable(path)) from None
     return pd.DataFrame(rows, columns=[*DECISION_FIELDS, "line_number"])
+
+
+def _unreadable(path: Path) -> str:
+    """What to do with a decisions file that is not text (a spreadsheet saved whole, a
+    damaged copy); the bytes themselves are never repeated."""
+    return (
+        f"{path}: not a text file Groundswell can read. Save it as CSV (UTF-8) with "
+        f"the columns {', '.join(DECISION_FIELDS)}, or as YAML; or move it aside to "
+        "continue without decisions (the pairs wait in the review file)."
+    )
 
 
 def _csv_rows(path: Path) -> list[tuple]:
@@ -62,7 +75,7 @@ def _csv_rows(path: Path) -> list[tuple]:
 
 def _yaml_rows(path: Path) -> list[tuple]:
     try:
-        data = yaml.safe_load(path.read_text()) or []
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     except yaml.YAMLError as exc:
         raise DecisionsFileError(f"{path}: not valid YAML ({exc})") from None
     if isinstance(data, dict):

@@ -14,12 +14,21 @@ from dagster_duckdb import DuckDBResource
 
 from connectors.action_network import DEFAULT_BASE_URL as AN_BASE_URL
 from connectors.action_network import ActionNetworkClient
+from connectors.errors import PlatformError
 from connectors.forms import FORM_FIELDS
-from connectors.mailchimp import MailchimpClient
+from connectors.mailchimp import MailchimpClient, base_url_for_key
 from pipelines import settings
 from transforms.identity_config import IdentityConfig, load_identity_config
 from transforms.ladder_config import Ladder, load
-from warehouse.connection import prepare
+from warehouse.connection import (
+    WarehouseBusyError,
+    WarehouseError,
+    damaged_message,
+    is_damage,
+    keep_file_as_is,
+    open_database,
+    prepare,
+)
 
 
 class ActionNetworkResource(dg.ConfigurableResource):
@@ -54,6 +63,12 @@ class MailchimpResource(dg.ConfigurableResource):
         return bool(self.api_key)
 
     def client(self) -> MailchimpClient:
+        """The client; a key without its data centre fails the step once, not retried."""
+        if not self.base_url:
+            try:
+                base_url_for_key(self.api_key)
+            except PlatformError as exc:
+                raise not_retried(f"{exc} (MAILCHIMP_API_KEY, MAILCHIMP_BASE_URL)") from None
         return MailchimpClient(
             self.api_key,
             self.list_id,
@@ -109,13 +124,36 @@ class GroundswellSettings(dg.ConfigurableResource):
 @contextmanager
 def open_warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated connection for one asset, closed when the asset is done, also when it
-    fails: the code server is long-lived and must never hold DuckDB's single-writer lock."""
-    Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
+    fails: the code server is long-lived and must never hold DuckDB's single-writer lock.
+    A damaged warehouse or a bad DuckDB setting fails the step once, in words: retrying
+    cannot fix either."""
+    path = Path(resource.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        con = stack.enter_context(resource.get_connection())
-        # dagster-duckdb closes the connection only when the body succeeds.
-        stack.callback(con.close)
-        yield prepare(con)
+        try:
+            # Opened here, not by dagster-duckdb: it retries a damaged file for ~100 s.
+            con = open_database(
+                path, {"custom_user_agent": "dagster", **resource.connection_config}
+            )
+            stack.callback(con.close)
+            prepare(con, path)
+        except WarehouseBusyError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=True) from None
+        except (WarehouseError, ValueError) as exc:
+            raise not_retried(str(exc)) from None
+        try:
+            yield con
+        except duckdb.Error as exc:
+            # A damaged block can surface only when a step reads it.
+            if is_damage(exc):
+                keep_file_as_is(con)
+                raise not_retried(damaged_message(path)) from None
+            raise
+
+
+def not_retried(description: str) -> dg.Failure:
+    """A step failure that the source assets' RetryPolicy must not repeat."""
+    return dg.Failure(description=description, allow_retries=False)
 
 
 def _secret(name: str) -> str | dg.EnvVar:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -12,8 +14,17 @@ from pathlib import Path
 
 import requests
 
+from pipelines import settings
+
 READY = "# sandbox ready"
 STARTUP_SECONDS = 180
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec (Linux): the kernel sends it SIGTERM when the thread that
+    started it dies, even by kill -9. Start the sandbox from the main thread for that reason."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class SandboxProcess:
@@ -25,10 +36,29 @@ class SandboxProcess:
         self.env: dict[str, str] = {}
 
     def start(self) -> dict[str, str]:
-        """Start it and read its settings; give up after STARTUP_SECONDS without the ready line."""
+        """Start it and read its settings; give up after STARTUP_SECONDS without the ready line.
+        It dies with this process: by the kernel on Linux, elsewhere by watching its parent."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", *self.args], stdout=subprocess.PIPE
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                *self.args,
+                "--parent-pid",
+                str(os.getpid()),
+            ],
+            stdout=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+        try:
+            return self._read_settings()
+        except BaseException:  # Ctrl-C while it starts: do not leave it running
+            self.stop()
+            raise
+
+    def _read_settings(self) -> dict[str, str]:
+        assert self.process is not None
         assert self.process.stdout is not None
         # Raw reads on the descriptor: a buffered reader could hold lines select() cannot see.
         fd = self.process.stdout.fileno()
@@ -63,6 +93,7 @@ class SandboxProcess:
         return response.json()
 
     def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL after 10 s)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -76,14 +107,17 @@ def sandbox_args() -> list[str]:
     """The serve options from SANDBOX_* settings, forms dropped into the inbox."""
     args = [
         "--people",
-        os.environ.get("SANDBOX_PEOPLE", "5000"),
+        settings.get("SANDBOX_PEOPLE"),
         "--seed",
-        os.environ.get("SANDBOX_SEED", "42"),
+        settings.get("SANDBOX_SEED"),
         "--forms-dir",
-        os.environ.get("FORMS_INBOX", "data/inbox"),
+        settings.get("FORMS_INBOX"),
         "--truth-dir",
-        str(Path(os.environ.get("WAREHOUSE_PATH", "data/warehouse.duckdb")).parent / "sandbox"),
+        str(Path(settings.get("WAREHOUSE_PATH")).parent / "sandbox"),
     ]
-    if os.environ.get("SANDBOX_AN_RATE"):
-        args += ["--an-rate", os.environ["SANDBOX_AN_RATE"]]
+    if settings.has("SANDBOX_AN_RATE"):
+        args += ["--an-rate", settings.get("SANDBOX_AN_RATE")]
+    if settings.has("SANDBOX_LATENCY_MS"):  # 0 for quick demos and tests
+        latency = settings.get("SANDBOX_LATENCY_MS")
+        args += ["--an-latency-ms", latency, "--mc-latency-ms", latency]
     return args

@@ -12,6 +12,14 @@ from transforms.sync_plan import PLATFORM_NAMES
 def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
     if not Path(warehouse_path).exists():
         return "No warehouse yet: nothing was loaded."
+    try:
+        return _summary(warehouse_path, run_id, exports)
+    except duckdb.Error:
+        # Damaged, locked, or from before the run's migrations: the run's own errors say why.
+        return f"No summary: the warehouse {warehouse_path} could not be read."
+
+
+def _summary(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
     con = duckdb.connect(warehouse_path, read_only=True)
     try:
         lines = ["", "Groundswell run summary", "======================="]

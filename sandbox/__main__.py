@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--mc-port", type=int, default=0)
     serve.add_argument("--forms-dir", help="write the demo form exports here")
     serve.add_argument("--truth-dir", help="write truth.csv (source record -> human) here")
+    serve.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="stop when this process (the one that started the sandbox) is gone",
+    )
     gen = commands.add_parser(
         "generate", help="write the demo form exports and truth.csv, then exit"
     )
@@ -85,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    stopped.wait()
+    while not stopped.wait(1.0):
+        if args.parent_pid and os.getppid() != args.parent_pid:
+            # Orphaned (the run that started us was killed): nobody will stop us otherwise.
+            print("the process that started the sandbox is gone; stopping", file=sys.stderr)
+            break
     sandbox.stop()
     return 0
 

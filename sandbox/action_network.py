@@ -413,6 +413,7 @@ class ActionNetworkServer(PlatformServer):
             Route("GET", "/people", self.list_people),
             self._write("POST", "/people", self.signup),
             Route("GET", "/people/{person_id}", self.get_person),
+            Route("GET", "/people/{person_id}/taggings", self.person_taggings),
             self._write("PUT", "/people/{person_id}", self.put_person),
             Route("GET", "/tags", self.list_tags),
             self._write("POST", "/tags", self.create_tag),
@@ -600,6 +601,7 @@ class ActionNetworkServer(PlatformServer):
         name = str((request.body or {}).get("name") or "").strip()
         if not name:
             return Response(400, {"error": "A tag needs a name"})
+        note(request).detail["tag"] = name
         with self.state.lock:
             tag = self.state.tag_by_name(name) or self.state._create_tag(
                 name, self.state.clock.now()
@@ -726,6 +728,22 @@ class ActionNetworkServer(PlatformServer):
         page, per_page = _page_args(request)
         body = _collection(api, f"tags/{tag['uuid']}/taggings", people, page, per_page, render)
         return Response(200, body)
+
+    def person_taggings(self, request: Request) -> Response:
+        """One person's taggings (the person's `osdi:taggings` link)."""
+        person = self.state.by_uuid.get(request.args["person_id"])
+        if person is None:
+            return self.not_found(request)
+        api = self.api(request)
+        with self.state.lock:
+            tags = [t for t in self.state.tags.values() if t["name"] in person.tags]
+
+        def render(tag: dict[str, Any]) -> dict[str, Any]:
+            return tagging_json(tag, person, api)
+
+        page, per_page = _page_args(request)
+        name = f"people/{person.uuid}/taggings"
+        return Response(200, _collection(api, name, tags, page, per_page, render))
 
 
 def _person_uuid(body: dict[str, Any]) -> str:

@@ -66,6 +66,40 @@ def violations(writes: Iterable[Write], namespace: str) -> list[str]:
     return found
 
 
+def _effects(w: Write) -> list[tuple[tuple[str, ...], str]]:
+    """What one write set: ((kind, member, name), value) pairs."""
+    member = (w.member or w.email).lower()
+    effects = [(("tag", member, t.lower()), "on") for t in w.tags_added]
+    effects += [(("tag", member, t.lower()), "off") for t in w.tags_removed]
+    effects += [(("field", member, f), v) for f, v in w.fields_set.items()]
+    if w.detail.get("tag"):
+        effects.append((("tag definition", "", str(w.detail["tag"]).lower()), "made"))
+    if w.created or (w.method == "PUT" and w.route.endswith("{subscriber_hash}")):
+        effects.append((("contact", member, ""), "created" if w.created else "exists"))
+    return effects
+
+
+def duplicate_writes(writes: Iterable[Write], since: int = 0) -> list[str]:
+    """Writes that repeated what an earlier write in the log had already done, with
+    nothing changed in between: a tag added (or removed) again, a field set to the same
+    value again, a tag or contact created again. One line per repeated effect, made by
+    the writes from position `since` in the log on."""
+    last: dict[tuple[str, ...], str] = {}
+    found: list[str] = []
+    for n, w in enumerate(writes):
+        if not 200 <= w.status_code < 300:
+            continue  # refused or still running: nothing was done
+        for key, value in _effects(w):
+            kind, member, name = key
+            before = last.get(key)
+            repeated = before == value or (kind == "contact" and before is not None)
+            if repeated and n >= since:
+                what = f"{kind} {name!r}" if name else kind
+                found.append(f"{w.platform}: {what} set again ({value}) on {member} by {w.route}")
+            last[key] = "created" if kind == "contact" and before else value
+    return found
+
+
 class Audit:
     """The write log and the refusal list of one platform; thread-safe."""
 
@@ -92,11 +126,16 @@ class Audit:
         with self.lock:
             return violations(list(self.writes), namespace)
 
+    def duplicates(self, since: int = 0) -> list[str]:
+        with self.lock:
+            return duplicate_writes(list(self.writes), since)
+
     def summary(self, namespace: str = "", detail: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
             "writes": len(self.writes),
             "by_route": self.by_route(),
             "violations": self.violations(namespace),
+            "duplicates": self.duplicates(),
         }
         if detail:
             with self.lock:

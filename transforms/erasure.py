@@ -1,5 +1,5 @@
-"""Erasure: a person removed from the warehouse, leaving only a hashed suppression row so
-their address is never imported again (`make forget EMAIL=...`)."""
+"""Erasure: a person removed from the warehouse, leaving only the hashes of their match keys
+(folded addresses, E.164 phones) so they are never imported again (`make forget EMAIL=...`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from transforms import sqlfiles
-from warehouse.load import transaction
+from transforms import phones, sqlfiles
+from warehouse.load import get_cursor, set_cursor, split_statements, transaction
+
+# Where the purge of re-landed rows keeps how far it read (sync_cursors).
+CURSOR = "erasure"
 
 # The outbound items Groundswell holds for a contact: each becomes a removal (tags) or a
 # reset to empty (fields) on the platform before the warehouse forgets the person.
@@ -51,8 +54,9 @@ class Erasure:
 
 
 def email_hash(email: str = "", sha256: str = "") -> str:
-    """The SHA-256 (hex) of the trimmed, lower-cased address, from the address or as given.
-    Refuses anything that is neither an address nor such a hash."""
+    """The SHA-256 (hex) of the address's match key (trimmed, lower case, Gmail dots, +tags
+    and googlemail.com folded as identity joins), from the address or as given. Refuses
+    anything that is neither an address nor such a hash."""
     if sha256:
         digest = sha256.strip().lower()
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
@@ -63,30 +67,115 @@ def email_hash(email: str = "", sha256: str = "") -> str:
         raise ValueError(
             "forget: give the person's email address, e.g. make forget EMAIL=someone@example.org"
         )
-    return hashlib.sha256(cleaned.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_match_key(cleaned).encode("utf-8")).hexdigest()
+
+
+def _match_key(address: str) -> str:
+    """The address folded by macros.sql's email_key, the very macro staging keys on; the
+    address itself where it is not a plausible one (no key)."""
+    # An in-memory connection with only the address macros: no warehouse is opened.
+    with duckdb.connect() as con:
+        for statement in split_statements((sqlfiles.HERE / "macros.sql").read_text()):
+            if re.search(r"MACRO (clean_email|email_key)\(", statement):
+                con.execute(statement)
+        row = con.execute("SELECT email_key(clean_email(?))", [address]).fetchone()
+    return row[0] if row and row[0] else address
 
 
 def find(con: duckdb.DuckDBPyConnection, digest: str) -> Erasure:
     """Who and what the address (by its hash) reaches, and what must come off the
     platforms; nothing is deleted yet."""
     sqlfiles.run(con, "macros")
+    sqlfiles.run(con, "erasure_macros")
     sqlfiles.run(con, "erasure_find", {"hash": digest})
     people = con.execute("SELECT count(*) FROM _forget_people").fetchall()[0][0]
     records = con.execute("SELECT count(*) FROM _forget_records").fetchall()[0][0]
     return Erasure(int(people), int(records), con.execute(UNDO_SQL).fetchdf())
 
 
-def forget(con: duckdb.DuckDBPyConnection, digest: str, now: datetime) -> Erasure:
-    """Delete everything the warehouse holds on the address's people, in one transaction,
-    and record the address's hash as suppressed."""
+def forget(
+    con: duckdb.DuckDBPyConnection,
+    digest: str,
+    now: datetime,
+    default_phone_region: str | None = None,
+) -> Erasure:
+    """Delete everything the warehouse holds on the address's people, and any other landed
+    record carrying one of their keys, in one transaction; keep only the hashes of their
+    match keys as suppressed."""
+    region = _register_phones(con, default_phone_region)
     found = find(con, digest)
     with transaction(con):
-        sqlfiles.run(con, "erasure", {"hash": digest, "now": now})
+        sqlfiles.run(con, "erasure", {"now": now})
+        _purge(con, region, None)  # every landed row, against the new keys
     con.execute("CHECKPOINT")  # write the deletions through to the database file
     return found
 
 
-def purge_suppressed(con: duckdb.DuckDBPyConnection) -> None:
-    """Delete raw rows of erased addresses that were landed again (see suppressed.sql)."""
-    if con.execute("SELECT count(*) FROM erasure_suppressions").fetchall()[0][0]:
-        sqlfiles.run(con, "suppressed")
+def purge_suppressed(
+    con: duckdb.DuckDBPyConnection, default_phone_region: str | None = None
+) -> dict[str, int]:
+    """Delete raw rows of forgotten people that were landed again, under any form of their
+    address or phone (see suppressed.sql); returns the records dropped per source. Reads
+    only rows landed since the last purge, unless the suppressions changed since."""
+    if not con.execute("SELECT count(*) FROM erasure_suppressions").fetchall()[0][0]:
+        return {}
+    region = _register_phones(con, default_phone_region)
+    sqlfiles.run(con, "macros")
+    sqlfiles.run(con, "erasure_macros")
+    with transaction(con):
+        return _purge(con, region, _purged_through(con))
+
+
+def _register_phones(con: duckdb.DuckDBPyConnection, default_phone_region: str | None) -> str:
+    """The phone parser for the region staging uses (the last staging's when none is
+    given), registered before any statement leaves a result open on the connection."""
+    if not default_phone_region:
+        rows = con.execute("SELECT any_value(region) FROM phone_parses").fetchall()
+        default_phone_region = rows[0][0] if rows else None
+    region = phones.region_code(default_phone_region)
+    phones.register(con, region)
+    return region
+
+
+def _purge(con: duckdb.DuckDBPyConnection, region: str, since: datetime | None) -> dict[str, int]:
+    """Run suppressed.sql over rows landed from `since` (None: all), then record how far it
+    read; returns the records it dropped per source."""
+    sqlfiles.run(
+        con,
+        "suppressed",
+        {"since": since, "phone_region": region, "phone_parser": phones.PARSER},
+    )
+    counts = con.execute(
+        "SELECT source, count(*) FROM _suppressed_records GROUP BY source ORDER BY source"
+    ).fetchall()
+    con.execute("DROP TABLE _suppressed_records")
+    set_cursor(con, CURSOR, "suppressions", _suppressions_signature(con))
+    set_cursor(con, CURSOR, "purged_through", _landed_through(con).isoformat())
+    return {source: int(n) for source, n in counts}
+
+
+def _purged_through(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Where the last purge stopped reading, if it read against the same suppressions."""
+    if get_cursor(con, CURSOR, "suppressions") != _suppressions_signature(con):
+        return None  # a new erasure, a restored backup, a migration: read everything
+    through = get_cursor(con, CURSOR, "purged_through")
+    return datetime.fromisoformat(through) if through else None
+
+
+def _suppressions_signature(con: duckdb.DuckDBPyConnection) -> str:
+    """A digest of the whole suppression list (a few rows a person)."""
+    return con.execute(
+        "SELECT md5(coalesce(string_agg(kind || ':' || key_hash, ',' ORDER BY key_hash, kind), ''))"
+        " FROM erasure_suppressions"
+    ).fetchall()[0][0]
+
+
+def _landed_through(con: duckdb.DuckDBPyConnection) -> datetime:
+    """The latest landing time of any row the purge could read."""
+    return con.execute(
+        """SELECT coalesce(greatest(
+               (SELECT max(loaded_at) FROM raw_action_network),
+               (SELECT max(loaded_at) FROM raw_mailchimp),
+               (SELECT max(loaded_at) FROM raw_forms),
+               (SELECT max(recorded_at) FROM quarantine)), TIMESTAMP '1970-01-01')"""
+    ).fetchall()[0][0]

@@ -1,6 +1,7 @@
 -- Erasure of the people in _forget_people (erasure_find.sql) from the warehouse, run in
--- one transaction by erasure.py. $hash: the SHA-256 (hex) of the address, trimmed and lower-cased; $now.
--- Leaves only the SHA-256 of the address, in erasure_suppressions.
+-- one transaction by erasure.py, which then runs suppressed.sql to drop any other landed
+-- record carrying one of their keys. $now. Leaves only the SHA-256 of their match keys
+-- (_forget_match_keys), in erasure_suppressions.
 
 -- Raw landing: their records and everything that points at them.
 DELETE FROM raw_action_network
@@ -12,18 +13,15 @@ WHERE record_id IN (SELECT source_record_id FROM _forget_records WHERE source = 
 DELETE FROM raw_mailchimp
 WHERE record_id IN (SELECT source_record_id FROM _forget_records WHERE source = 'mailchimp')
    OR payload ->> '$.email_id' IN (
-        SELECT source_record_id FROM _forget_records WHERE source = 'mailchimp')
-   OR sha256(lower(trim(payload ->> '$.email_address'))) = $hash;
+        SELECT source_record_id FROM _forget_records WHERE source = 'mailchimp');
 DELETE FROM raw_forms
 WHERE file_name || ':' || row_number IN (
     SELECT source_record_id FROM _forget_records WHERE source = 'forms');
-DELETE FROM quarantine
-WHERE list_contains(
-    list_transform(
-        regexp_extract_all(lower(CAST(payload AS VARCHAR)), '[^\s"'',;:<>()\[\]{}]+@[^\s"'',;:<>()\[\]{}]+'),
-        lambda x: sha256(x)),
-    $hash);
-DELETE FROM phone_parses WHERE phone_text IN (SELECT phone_raw FROM _forget_phones);
+-- The phone parse cache, at once: by number, whatever its format (quarantined rows and
+-- raw rows carrying their addresses go in suppressed.sql, run next).
+DELETE FROM phone_parses
+WHERE e164 IN (SELECT e164 FROM _forget_phones WHERE e164 IS NOT NULL)
+   OR phone_text IN (SELECT phone_text FROM _forget_phones);
 
 -- Identity, engagement and outbound state.
 DELETE FROM stg_source_records
@@ -42,6 +40,12 @@ WHERE record_a IN (SELECT record_key FROM _forget_keys)
 DELETE FROM identity_conflicts
 WHERE record_a IN (SELECT record_key FROM _forget_keys)
    OR record_b IN (SELECT record_key FROM _forget_keys);
+-- Review decisions name record keys (a Mailchimp key is a hash of the address).
+DELETE FROM identity_decisions
+WHERE record_a IN (SELECT record_key FROM _forget_keys)
+   OR record_b IN (SELECT record_key FROM _forget_keys);
+DELETE FROM missing_records
+WHERE source || ':' || record_id IN (SELECT record_key FROM _forget_keys);
 DELETE FROM person_merges
 WHERE old_person_id IN (SELECT person_id FROM _forget_people)
    OR new_person_id IN (SELECT person_id FROM _forget_people);
@@ -55,7 +59,9 @@ DELETE FROM person_metrics WHERE person_id IN (SELECT person_id FROM _forget_peo
 DELETE FROM ladder WHERE person_id IN (SELECT person_id FROM _forget_people);
 DELETE FROM ladder_history WHERE person_id IN (SELECT person_id FROM _forget_people);
 DELETE FROM segment_members WHERE person_id IN (SELECT person_id FROM _forget_people);
-DELETE FROM sync_plan WHERE person_id IN (SELECT person_id FROM _forget_people);
+DELETE FROM sync_plan
+WHERE person_id IN (SELECT person_id FROM _forget_people)
+   OR destination || ':' || member_key IN (SELECT record_key FROM _forget_keys);
 DELETE FROM sync_ledger
 WHERE person_id IN (SELECT person_id FROM _forget_people)
    OR destination || ':' || member_key IN (SELECT record_key FROM _forget_keys);
@@ -63,6 +69,11 @@ DELETE FROM sync_rejections
 WHERE person_id IN (SELECT person_id FROM _forget_people)
    OR destination || ':' || member_key IN (SELECT record_key FROM _forget_keys);
 DELETE FROM sync_batch_operations
-WHERE person_id IN (SELECT person_id FROM _forget_people);
+WHERE person_id IN (SELECT person_id FROM _forget_people)
+   OR destination || ':' || member_key IN (SELECT record_key FROM _forget_keys);
+DELETE FROM sync_intents
+WHERE person_id IN (SELECT person_id FROM _forget_people)
+   OR destination || ':' || member_key IN (SELECT record_key FROM _forget_keys);
 
-INSERT OR REPLACE INTO erasure_suppressions VALUES ($hash, $now);
+INSERT OR REPLACE INTO erasure_suppressions (key_hash, kind, erased_at)
+SELECT key_hash, kind, $now FROM _forget_match_keys;

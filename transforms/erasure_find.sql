@@ -1,14 +1,19 @@
--- Who an erasure reaches: the people an email address belongs to and all their source
--- records. $hash: the SHA-256 (hex) of the address, trimmed and lower-cased. Nothing is deleted here.
+-- Who an erasure reaches: the people an email address belongs to, all their source
+-- records, and the match keys to suppress. $hash: the SHA-256 (hex) of the address's match
+-- key (email_key in macros.sql: Gmail dots, +tags and googlemail.com folded), or of the
+-- trimmed, lower-cased address; both are accepted. Expects macros.sql and
+-- erasure_macros.sql. Nothing is deleted here. A record or golden record carries the
+-- address when its address, as given or folded, hashes to $hash.
 
 -- Everyone the address belongs to: people whose golden record or any source record has it.
 CREATE OR REPLACE TEMP TABLE _forget_people AS
 SELECT DISTINCT person_id FROM (
-    SELECT person_id FROM people WHERE sha256(lower(trim(email))) = $hash
+    SELECT person_id FROM people WHERE list_contains(erasure_email_hashes(email), $hash)
     UNION ALL
     SELECT ps.person_id FROM person_sources ps
     JOIN stg_source_records s USING (source, source_record_id)
-    WHERE sha256(s.email) = $hash OR sha256(lower(trim(s.email_raw))) = $hash
+    WHERE list_contains(erasure_email_hashes(s.email_raw), $hash)
+       OR sha256(s.alt_email_key) = $hash  -- a form's second Email column
 );
 
 -- Every source record of those people, and any record carrying the address.
@@ -18,14 +23,47 @@ SELECT DISTINCT source, source_record_id FROM (
     WHERE person_id IN (SELECT person_id FROM _forget_people)
     UNION ALL
     SELECT source, source_record_id FROM stg_source_records
-    WHERE sha256(email) = $hash OR sha256(lower(trim(email_raw))) = $hash
+    WHERE list_contains(erasure_email_hashes(email_raw), $hash)
+       OR sha256(alt_email_key) = $hash
 );
 
 CREATE OR REPLACE TEMP TABLE _forget_keys AS
 SELECT source || ':' || source_record_id AS record_key FROM _forget_records;
 
--- Their phone numbers, to drop from the parse cache.
+-- The hashes to keep: every email and phone match key staging gave their records
+-- (placeholders have none, so a shared 'none@none.com' or '5555555555' is never
+-- suppressed), every platform id they carry ('action_network:<uuid>', 'mailchimp:<id>':
+-- their later actions point at these), and the hash given, when not one of them already.
+CREATE OR REPLACE TEMP TABLE _forget_match_keys AS
+WITH derived AS (
+    SELECT DISTINCT 'email_key' AS kind, sha256(email_key) AS key_hash
+    FROM stg_source_records
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+      AND email_key IS NOT NULL
+    UNION
+    SELECT DISTINCT 'email_key', sha256(alt_email_key)
+    FROM stg_source_records
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+      AND alt_email_key IS NOT NULL
+    UNION
+    SELECT DISTINCT 'phone_key', sha256(phone_key)
+    FROM stg_source_records
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+      AND phone_key IS NOT NULL
+    UNION
+    SELECT DISTINCT 'record_key', sha256(unnest(platform_ids))
+    FROM stg_source_records
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+)
+SELECT kind, key_hash FROM derived
+UNION ALL
+SELECT 'email', $hash WHERE $hash NOT IN (SELECT key_hash FROM derived);
+
+-- Their phone numbers, to drop from the parse cache (phone_parses): by E.164, and by the
+-- text staging parsed for numbers with no E.164.
 CREATE OR REPLACE TEMP TABLE _forget_phones AS
-SELECT DISTINCT phone_raw FROM stg_source_records
+SELECT DISTINCT
+    phone AS e164, erasure_phone_text(phone_raw) AS phone_text
+FROM stg_source_records
 WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
   AND phone_raw IS NOT NULL;

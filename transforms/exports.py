@@ -2,11 +2,14 @@
 postal code prefix, any expression in the list's `group_by`), with only the list's
 columns, only people its channel may reach, safe to open in a spreadsheet, and an
 `index.html` beside them. The whole folder is built beside EXPORTS_DIR and swapped in at
-once: a failure leaves the previous exports as they were."""
+once: a failure leaves the previous exports as they were. Groundswell marks the folders it
+makes and never replaces or removes one it did not make. `group_by` and `order_by` run in
+the config sandbox (transforms/config_sql.py), over the list's rows only."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import os
 import re
@@ -24,8 +27,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
-from transforms.ladder_config import ActivationList, Ladder, quote
-from transforms.segments import EMAIL_OK, LIST_INPUT, PHONE_OK, prepare_list_input
+from transforms.config_sql import ConfigSandbox, error_kind, referenced_columns
+from transforms.ladder_config import ActivationList, Ladder, LadderConfigError, quote
+from transforms.segments import (
+    EMAIL_OK,
+    LIST_INPUT,
+    PHONE_OK,
+    list_failure,
+    prepare_list_input,
+)
 from warehouse.load import utcnow
 
 # A cell starting with one of these is run as a formula by Excel and its kin.
@@ -34,12 +44,22 @@ FORMULA_START = r"^[=+\-@\t\r]"
 # only itself, so it stays as it is (and in XLSX it is stored as text anyway).
 PLAIN_NUMBER = r"^[+\-]?[0-9][0-9 .]*$"
 UNGROUPED = "all"
-NO_GROUP = "unassigned"
+NO_GROUP = "unassigned"  # people whose group is empty; no group's own file takes the name
+# In every folder Groundswell makes for exports: only a folder holding it (or an export
+# folder from before the mark, see `_made_by_groundswell`) is ever replaced or removed.
+MARKER = ".groundswell-exports"
+MARKER_TEXT = "Made by Groundswell: this folder is rebuilt whole on every run.\n"
+LIST_ROWS = "_list_rows"
+DEFAULT_ORDER = "family_name NULLS LAST, given_name NULLS LAST"
 # Names Windows will not create as files.
 _RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
 # Who may be exported on each channel; on a two-channel list the channel a person opted
 # out of is left blank instead.
 EXPORT_RULES = {"email": EMAIL_OK, "phone": PHONE_OK, "both": f"({EMAIL_OK} OR {PHONE_OK})"}
+
+
+class ExportsFolderError(ValueError):
+    """EXPORTS_DIR is a folder Groundswell did not make; nothing was written or removed."""
 
 
 @dataclass(frozen=True)
@@ -84,35 +104,64 @@ def neutralised(expression: str, alias: str) -> str:
 
 
 def safe_name(value: str | None) -> str:
-    """A file name anyone's system accepts: lower-case ASCII letters, digits and dashes."""
-    text = unicodedata.normalize("NFKD", value or "").encode("ascii", "ignore").decode()
-    text = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60].strip("-")
-    if not text:
-        return NO_GROUP
+    """A readable file name anyone's system accepts: lower-case letters of any script and
+    digits, accents dropped, anything else a dash; empty when nothing readable is left."""
+    text = unicodedata.normalize("NFKD", value or "")
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    # Recomposed, so Hangul and kana stay whole characters.
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(c if c.isalnum() else "-" for c in text)
+    text = re.sub(r"-+", "-", text).strip("-")[:60].strip("-")
     return f"_{text}" if text in _RESERVED else text
 
 
+def _short_hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
+
+
+def list_rows(
+    con: duckdb.DuckDBPyConnection, sandbox: ConfigSandbox, activation: ActivationList
+) -> None:
+    """The list's members with their reason, only the columns its export reads, handed to
+    the sandbox as `_list_rows`."""
+    available = [*sandbox.columns, "reason"]
+    expressions = [e for e in (activation.group_by, activation.order_by or DEFAULT_ORDER) if e]
+    needed = set(referenced_columns(expressions, available))
+    needed |= {"person_id", "reason", "email_suppressed", "phone_suppressed", "email", "phone"}
+    needed |= set(activation.columns)
+    columns = ", ".join(f'"{c}"' for c in available if c in needed)
+    table = con.sql(
+        f"""
+        SELECT {columns} FROM (
+            SELECT i.*, s.reason
+            FROM segment_members s
+            JOIN {LIST_INPUT} i USING (person_id)
+            WHERE s.segment = {quote("list:" + activation.name)}
+        )
+        """
+    ).to_arrow_table()
+    sandbox.add(LIST_ROWS, table)
+
+
 def list_query(activation: ActivationList) -> str:
-    """The list's rows: only its columns, neutralised, plus `__group`, in its order."""
+    """The list's rows from `_list_rows` (its members with their reason): only its
+    columns, neutralised, plus `__group` (NULL when blank), in its order."""
     selected = []
     for column in activation.columns:
         source = column
         if activation.channel == "both" and column in ("email", "phone"):
             source = f"CASE WHEN {column}_suppressed THEN NULL ELSE {column} END"
         selected.append(neutralised(source, f'"{column}"'))
-    group = "NULL" if activation.group_by is None else f"CAST(({activation.group_by}) AS VARCHAR)"
-    order = activation.order_by or "family_name NULLS LAST, given_name NULLS LAST"
+    group = "NULL"
+    if activation.group_by is not None:
+        group = f"nullif(trim(CAST((\n{activation.group_by}\n) AS VARCHAR)), '')"
+    order = activation.order_by or DEFAULT_ORDER
     return f"""
         SELECT {", ".join(selected)}, {group} AS __group
         FROM (
             -- Ordered here, on the typed columns: the outer names are the text cells.
-            SELECT *, row_number() OVER (ORDER BY {order}, person_id) AS __position
-            FROM (
-                SELECT i.*, s.reason
-                FROM segment_members s
-                JOIN {LIST_INPUT} i USING (person_id)
-                WHERE s.segment = {quote("list:" + activation.name)}
-            )
+            SELECT *, row_number() OVER (ORDER BY {order}\n, person_id) AS __position
+            FROM {LIST_ROWS}
             WHERE {EXPORT_RULES[activation.channel]}
         )
         ORDER BY __position
@@ -125,34 +174,61 @@ def write_list_exports(
     exports_dir: Path,
     now: datetime | None = None,
 ) -> ExportReport:
-    """Rebuild every list's downloads and swap them in for the old ones."""
+    """Rebuild every list's downloads and swap them in for the old ones. Refuses, before
+    anything is written, an EXPORTS_DIR holding files Groundswell did not put there."""
     now = now or utcnow()
     exports_dir = Path(exports_dir)
-    prepare_list_input(con, ladder, now)
-    exports_dir.parent.mkdir(parents=True, exist_ok=True)
-    _recover(exports_dir)
-    staging = Path(tempfile.mkdtemp(dir=exports_dir.parent, prefix=f".{exports_dir.name}.tmp-"))
-    try:
-        report = ExportReport(made_at=now, folder=exports_dir)
-        for activation in ladder.lists:
-            report.files.extend(_write_list(con, activation, staging))
-        (staging / "index.html").write_text(index_html(ladder, report), encoding="utf-8")
-        _swap_in(staging, exports_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    target = exports_dir.resolve()
+    check_exports_dir(target)
+    with prepare_list_input(con, ladder, now) as sandbox:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _recover(target)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+        try:
+            (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+            report = ExportReport(made_at=now, folder=exports_dir)
+            for activation in ladder.lists:
+                report.files.extend(_write_list(con, sandbox, ladder, activation, staging))
+            (staging / "index.html").write_text(index_html(ladder, report), encoding="utf-8")
+            _swap_in(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return report
 
 
-def _write_list(
-    con: duckdb.DuckDBPyConnection, activation: ActivationList, staging: Path
-) -> list[ExportFile]:
-    cursor = con.execute(list_query(activation))
-    header = list(activation.columns)
+def _list_groups(
+    con: duckdb.DuckDBPyConnection,
+    sandbox: ConfigSandbox,
+    ladder: Ladder,
+    activation: ActivationList,
+) -> dict[str | None, list[tuple]]:
+    """The list's rows per group value, in the list's order, from the sandbox. A grouping
+    or order that fails on the data is named, never with a person's value."""
+    list_rows(con, sandbox, activation)
     groups: dict[str | None, list[tuple]] = {}
-    while batch := cursor.fetchmany(10_000):
-        for row in batch:
-            groups.setdefault(row[-1] if activation.group_by else None, []).append(row[:-1])
+    failed = False
+    try:
+        cursor = sandbox.con.execute(list_query(activation))
+        while batch := cursor.fetchmany(10_000):
+            for row in batch:
+                groups.setdefault(row[-1] if activation.group_by else None, []).append(row[:-1])
+    except duckdb.Error as exc:
+        failed, kind = True, error_kind(exc)
+    if failed:  # raised outside the `except`: no trace of DuckDB's message
+        raise LadderConfigError(list_failure(sandbox, ladder, activation, LIST_ROWS, kind))
+    return groups
+
+
+def _write_list(
+    con: duckdb.DuckDBPyConnection,
+    sandbox: ConfigSandbox,
+    ladder: Ladder,
+    activation: ActivationList,
+    staging: Path,
+) -> list[ExportFile]:
+    groups = _list_groups(con, sandbox, ladder, activation)
+    header = list(activation.columns)
     folder = staging / activation.name
     folder.mkdir()
     if activation.group_by is None or not groups:  # an empty list still gets its files
@@ -176,15 +252,23 @@ def _write_list(
 
 
 def _name_groups(groups: dict[str | None, list[tuple]]) -> dict[str, list[tuple]]:
-    """Each group under a safe, distinct file name; values that clean to the same name
-    (`North East`, `north-east`) get `-2`, `-3` in sorted order, never merged."""
+    """Each group under a readable, distinct file name. People with no group get
+    `unassigned`, which no group's own value takes; values that clean to the same name
+    (`North East`, `north-east`) or to none (`★`) are told apart by a short hash of the
+    value, the first in sorted order keeping the plain name: the same values always get
+    the same names."""
     named: dict[str, list[tuple]] = {}
-    for value in sorted(groups, key=lambda v: (v is None, v or "")):
-        base = safe_name(value) if value is not None and value.strip() else NO_GROUP
-        name, n = base, 1
-        while name in named or name == "index":
+    if None in groups:
+        named[NO_GROUP] = groups[None]
+    taken = {NO_GROUP, "index"}
+    for value in sorted(v for v in groups if v is not None):
+        base = safe_name(value)
+        name = base if base and base not in taken else f"{base or 'group'}-{_short_hash(value)}"
+        n = 1
+        while name in taken:  # a hash that meets another value's plain name
             n += 1
-            name = f"{base}-{n}"
+            name = f"{base or 'group'}-{_short_hash(value)}-{n}"
+        taken.add(name)
         named[name] = groups[value]
     return named
 
@@ -272,19 +356,76 @@ th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: left; }}
 """
 
 
+def check_exports_dir(target: Path) -> None:
+    """Refuse an exports folder Groundswell did not make, before anything is written: it
+    is replaced whole on every run, and must never be a folder holding anything else."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir():
+        raise ExportsFolderError(
+            f"EXPORTS_DIR {target}: is a file, not a folder. Point EXPORTS_DIR at a new or "
+            "empty folder (the default is data/exports)."
+        )
+    if _made_by_groundswell(target) or not any(target.iterdir()):
+        return
+    entries = sum(1 for _ in target.iterdir())
+    raise ExportsFolderError(
+        f"EXPORTS_DIR {target}: holds {entries} file(s) or folder(s) Groundswell did not "
+        "put there, and the exports folder is replaced whole on every run, so nothing was "
+        "written or removed. Point EXPORTS_DIR at a new or empty folder of its own (the "
+        "default is data/exports), never at the data folder, the forms inbox or backups."
+    )
+
+
+def _made_by_groundswell(folder: Path) -> bool:
+    """The folder carries Groundswell's mark, or is an exports folder from before the mark:
+    its index.html and, beside it, only folders of CSV and XLSX files."""
+    if (folder / MARKER).is_file():
+        return True
+    index = folder / "index.html"
+    try:
+        if "<title>Groundswell organiser lists</title>" not in index.read_text("utf-8"):
+            return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    for entry in folder.iterdir():
+        if entry == index:
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            return False
+        for item in entry.iterdir():
+            if item.is_symlink() or not item.is_file() or item.suffix not in (".csv", ".xlsx"):
+                return False
+    return True
+
+
+def _remove_ours(folder: Path) -> None:
+    """Remove a folder Groundswell made (or an empty one); leave anything else alone."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    if _made_by_groundswell(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+    elif not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def _recover(target: Path) -> None:
     """Clean up after a run that died mid-swap: put the old exports back if the new ones
-    never arrived, and remove half-built folders."""
+    never arrived, and remove half-built folders (only ever Groundswell's own)."""
     parent, name = target.parent, target.name
-    olds = sorted(parent.glob(f".{name}.old-*"), key=lambda p: p.stat().st_mtime)
+    olds = sorted(
+        (p for p in parent.glob(f".{name}.old-*") if _made_by_groundswell(p)),
+        key=lambda p: p.stat().st_mtime,
+    )
     if olds and not target.exists():
         os.replace(olds.pop(), target)
     for leftover in [*olds, *parent.glob(f".{name}.tmp-*")]:
-        shutil.rmtree(leftover, ignore_errors=True)
+        _remove_ours(leftover)
 
 
 def _swap_in(staging: Path, target: Path) -> None:
-    """Move the finished folder into place; the old one is removed only once it is."""
+    """Move the finished folder into place; the old one (checked to be Groundswell's, or
+    empty) is removed only once it is."""
     if not target.exists():
         os.replace(staging, target)
         return
@@ -295,4 +436,4 @@ def _swap_in(staging: Path, target: Path) -> None:
     except BaseException:
         os.replace(old, target)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    _remove_ours(old)

@@ -11,6 +11,7 @@ SELECT
     file_name,
     row_number,
     email_key,
+    alt_email_key,
     phone_key,
     phone_type,
     given_norm,
@@ -40,9 +41,13 @@ WITH by_platform_id AS (
     SELECT record_key, min(record_key) OVER (PARTITION BY platform_id) AS anchor
     FROM (SELECT record_key, unnest(platform_ids) AS platform_id FROM _id_records)
 ), by_email AS (
-    SELECT record_key, min(record_key) OVER (PARTITION BY email_key) AS anchor
-    FROM _id_records
-    WHERE email_key IS NOT NULL
+    -- A record's second address (two Email columns on a form) links like its first.
+    SELECT DISTINCT record_key, min(record_key) OVER (PARTITION BY k) AS anchor
+    FROM (
+        SELECT record_key, email_key AS k FROM _id_records WHERE email_key IS NOT NULL
+        UNION ALL
+        SELECT record_key, alt_email_key FROM _id_records WHERE alt_email_key IS NOT NULL
+    )
 ), by_mobile_and_name AS (
     -- A phone alone never merges: households share landlines and mobiles get reassigned.
     SELECT record_key, min(record_key) OVER (PARTITION BY phone_key, given_key) AS anchor

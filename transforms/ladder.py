@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 from transforms import sqlfiles
-from transforms.ladder_config import Ladder, quote, template_sql, validate
+from transforms.config_sql import ConfigSandbox, error_kind, registered
+from transforms.ladder_config import (
+    UNPLACED,
+    UNPLACED_REASON,
+    Ladder,
+    LadderConfigError,
+    quote,
+    rule_failure,
+    template_columns,
+    template_sql,
+    validate,
+)
 from warehouse.load import transaction
 
 INPUT = "_ladder_input"
@@ -33,36 +45,77 @@ WHERE computed_at < $now - to_days(CAST($days AS INTEGER))
 """
 
 
-def prepare_input(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
-    """Create the relation rules are written over and check every rule against it."""
+def prepare_input(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> ConfigSandbox:
+    """Create the relation rules are written over and a sandbox holding its shape, with
+    every rule checked there; the caller closes the sandbox."""
     con.execute(INPUT_SQL)
-    validate(con, ladder, INPUT)
+    sandbox = ConfigSandbox(con, INPUT)
+    try:
+        validate(sandbox.con, ladder, INPUT)
+    except BaseException:
+        sandbox.close()
+        raise
+    return sandbox
+
+
+def placement_sql(ladder: Ladder, columns: set[str]) -> str:
+    """Each person's first rung, its rank and reason; `unplaced` for those none places.
+    Each rule is evaluated once, for the rank; the rung and reason follow from it."""
+    rank, reason = [], []
+    for position, rung in enumerate(ladder.rungs, start=1):
+        rank.append(f"WHEN {rung.predicate()} THEN {position}")
+        reason.append(f"WHEN {position} THEN {template_sql(rung.reason, columns, rung.name)}")
+    names = ", ".join(quote(n) for n in (*(r.name for r in ladder.rungs), UNPLACED))
+    return f"""
+        SELECT person_id,
+               [{names}][tier_rank] AS tier,
+               tier_rank,
+               CASE tier_rank {" ".join(reason)} ELSE {quote(UNPLACED_REASON)} END AS reason
+        FROM (
+            SELECT *, CASE {" ".join(rank)} ELSE {len(ladder.rungs) + 1} END AS tier_rank
+            FROM {INPUT}
+        )
+    """
+
+
+def place(sandbox: ConfigSandbox, ladder: Ladder) -> pa.Table:
+    """(person_id, tier, tier_rank, reason) for everyone, evaluated in the sandbox. A rule
+    that fails on the data is named with its expression and the kind of error, never
+    DuckDB's message, which can quote a person's value."""
+    columns = set(sandbox.columns)
+    expressions = [r.predicate() for r in ladder.rungs]
+    keep = ["person_id", *(c for r in ladder.rungs for c in template_columns(r.reason))]
+    sandbox.load_rows(expressions, keep)
+    try:
+        return sandbox.query(placement_sql(ladder, columns))
+    except duckdb.Error as exc:
+        kind = error_kind(exc)
+    # Raised outside the `except`, so the traceback carries no trace of DuckDB's message.
+    raise LadderConfigError(_failing_rung(sandbox, ladder, kind))
+
+
+def _failing_rung(sandbox: ConfigSandbox, ladder: Ladder, kind: str) -> str:
+    """Which rung fails on the data, tried one at a time; only on the error path."""
+    for rung in ladder.rungs:
+        try:
+            sandbox.check(f"SELECT count(*) FROM {INPUT} WHERE {rung.predicate()}")
+        except duckdb.Error as exc:
+            where = f"{ladder.source}: rung '{rung.name}'"
+            return rule_failure(where, "where", rung.where, error_kind(exc))
+    return rule_failure(f"{ladder.source}: the ladder", None, None, kind)
 
 
 def build_ladder(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) -> dict[str, int]:
-    """Each person on the first rung whose rule they meet; returns people per rung."""
-    prepare_input(con, ladder)
-    columns = {row[0] for row in con.execute(f"DESCRIBE {INPUT}").fetchall()}
-    tier, rank, reason = [], [], []
-    for position, rung in enumerate(ladder.rungs, start=1):
-        rule = rung.predicate()
-        tier.append(f"WHEN {rule} THEN {quote(rung.name)}")
-        rank.append(f"WHEN {rule} THEN {position}")
-        reason.append(f"WHEN {rule} THEN {template_sql(rung.reason, columns, rung.name)}")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _ladder AS
-        SELECT * FROM (
-            SELECT person_id,
-                   CASE {" ".join(tier)} END AS tier,
-                   CASE {" ".join(rank)} END AS tier_rank,
-                   CASE {" ".join(reason)} END AS reason,
-                   $now AS computed_at
-            FROM {INPUT}
-        ) WHERE tier IS NOT NULL
-        """,
-        {"now": now},
-    )
+    """Each person on the first rung whose rule they meet (or `unplaced`); returns people
+    per rung, `unplaced` only when someone is on it."""
+    with prepare_input(con, ladder) as sandbox:
+        placed = place(sandbox, ladder)
+    with registered(con, "_ladder_placed", placed):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ladder AS "
+            "SELECT person_id, tier, tier_rank, reason, $now AS computed_at FROM _ladder_placed",
+            {"now": now},
+        )
     with transaction(con):
         # The current ladder swapped whole, and this run appended to the history: a re-run
         # at the same time replaces that run's rows only, earlier runs are never touched.
@@ -98,6 +151,13 @@ def build_movement(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> list[dict]
     """`ladder_movement`: per rung, moves since the last run and over 30 and 90 days,
     comparing the latest run in `ladder_history` with earlier ones. Counts only."""
     rungs = [(r.name, i) for i, r in enumerate(ladder.rungs, start=1)]
+    # People no rung places are on `unplaced`, below the bottom: moving there is a move
+    # down, not leaving (which is only for people no longer in the warehouse).
+    placed_nowhere = con.execute(
+        "SELECT count(*) FROM ladder_history WHERE tier = ?", [UNPLACED]
+    ).fetchall()[0][0]
+    if placed_nowhere:
+        rungs.append((UNPLACED, len(rungs) + 1))
     con.execute("CREATE OR REPLACE TEMP TABLE _ladder_rungs (rung VARCHAR, tier_rank INTEGER)")
     con.executemany("INSERT INTO _ladder_rungs VALUES (?, ?)", rungs)
     with transaction(con):

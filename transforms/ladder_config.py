@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from transforms.config_sql import first_line, shape_problem
 from transforms.sync_config import SyncConfigError, SyncSettings, parse_sync
 
 CHANNELS = ("email", "phone", "both")
@@ -19,6 +20,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 # Columns reason templates and list columns may use beyond person_metrics.
 DERIVED_COLUMNS = ("first_seen_date", "last_action_date", "tier", "reason")
+# The rung for people no configured rung's rule places: below the bottom rung, never
+# pushed, so a ladder without a catch-all still accounts for everyone.
+UNPLACED = "unplaced"
+UNPLACED_REASON = "meets no rung's rule in the ladder"
 
 
 class LadderConfigError(ValueError):
@@ -48,7 +53,7 @@ class Rung:
             wanted = ", ".join(quote(e.strip().lower()) for e in self.emails)
             parts.append(f"lower(email) IN ({wanted})")
         if self.where:
-            parts.append(f"({self.where})")
+            parts.append(f"(\n{self.where}\n)")  # newlines: a `--` comment ends in it
         return " OR ".join(parts)
 
 
@@ -119,6 +124,11 @@ def parse(data: dict[str, Any], source: str = "ladder.yaml") -> Ladder:
         )
     rungs = tuple(_rung(item, i, source) for i, item in enumerate(raw_rungs, start=1))
     _unique([r.name for r in rungs], "rung", source)
+    if UNPLACED in {r.name for r in rungs}:
+        raise LadderConfigError(
+            f"{source}: rung '{UNPLACED}': the name is kept for people no rung places; "
+            "call the rung something else"
+        )
     lists = tuple(_list(item, i, source) for i, item in enumerate(data.get("lists") or [], start=1))
     _unique([x.name for x in lists], "list", source)
     try:
@@ -145,8 +155,7 @@ def _rung(item: Any, position: int, source: str) -> Rung:
     emails = tuple(str(e) for e in item.get("emails") or [])
     if not (rule or tags or emails):
         raise LadderConfigError(f"{where}: has no rule; give 'where', 'tags' or 'emails'")
-    if rule is not None and ";" in str(rule):
-        raise LadderConfigError(f"{where}: 'where' must be one SQL expression, without ';'")
+    _shape(rule, "where", where)
     push = tuple(item.get("push") or ())
     _destinations(push, where)
     return Rung(
@@ -170,8 +179,7 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
     rule = item.get("where")
     if not rule:
         raise LadderConfigError(f"{where}: has no 'where' rule")
-    if ";" in str(rule):
-        raise LadderConfigError(f"{where}: 'where' must be one SQL expression, without ';'")
+    _shape(rule, "where", where)
     channel = str(item.get("channel") or "email")
     if channel not in CHANNELS:
         raise LadderConfigError(f"{where}: channel '{channel}' is not one of {', '.join(CHANNELS)}")
@@ -183,7 +191,7 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
     push = tuple(item.get("push") or ())
     _destinations(push, where)
     group_by = _expression(item.get("group_by"), "group_by", where)
-    order_by = _expression(item.get("order_by"), "order_by", where)
+    order_by = _expression(item.get("order_by"), "order_by", where, kind="order")
     limit = item.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise LadderConfigError(f"{where}: 'limit' must be a whole number of at least 1")
@@ -210,12 +218,20 @@ def _journeys(value: Any, where: str) -> bool:
     return value
 
 
-def _expression(value: Any, key: str, where: str) -> str | None:
+def _expression(value: Any, key: str, where: str, kind: str = "expression") -> str | None:
     if value is None or str(value).strip() == "":
         return None
-    if ";" in str(value):
-        raise LadderConfigError(f"{where}: '{key}' must be one SQL expression, without ';'")
+    _shape(value, key, where, kind)
     return str(value).strip()
+
+
+def _shape(value: Any, key: str, where: str, kind: str = "expression") -> None:
+    """Refuse at load what is plainly not one expression; the sandbox is the real guard."""
+    if value is None:
+        return
+    problem = shape_problem(str(value), kind)
+    if problem:
+        raise LadderConfigError(f"{where}: '{key}' {problem}")
 
 
 def _name(value: Any, where: str) -> str:
@@ -245,6 +261,22 @@ def _destinations(push: tuple[str, ...], where: str) -> None:
             )
 
 
+def template_columns(template: str) -> list[str]:
+    """The columns a reason template names in braces."""
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template)]
+
+
+def rule_failure(where: str, key: str | None, expression: str | None, kind: str) -> str:
+    """A rule that binds but fails on the data: its name, its expression and the kind of
+    error, never DuckDB's message (which can quote a person's value)."""
+    shown = f"'{key}' `{' '.join(expression.split())}` fails" if key and expression else "it fails"
+    return (
+        f"{where}: the rule does not run on the data: {shown} because {kind}. Change it in "
+        "the ladder file so it holds for every person's values (e.g. TRY_CAST instead of "
+        "CAST) and run again; nothing was written"
+    )
+
+
 def template_sql(template: str, columns: set[str], where: str) -> str:
     """A reason template as a SQL string expression: '{actions_90d} actions' ->
     coalesce(CAST(actions_90d AS VARCHAR), '') || ' actions'."""
@@ -268,7 +300,8 @@ def template_sql(template: str, columns: set[str], where: str) -> str:
 
 def validate(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> None:
     """Bind every rule, reason and column against `relation` (the metrics the ladder reads),
-    so SQL errors surface with the rung's name before anything is written."""
+    so SQL errors surface with the rung's name before anything is written. `con` is a
+    config sandbox holding `relation` with no rows, so a message can quote no one's data."""
     columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
     for rung in ladder.rungs:
         where = f"{ladder.source}: rung '{rung.name}'"
@@ -279,7 +312,7 @@ def validate(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> N
 
 def validate_lists(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> None:
     """Bind every list's rule, reason, grouping, order and columns against `relation`, so a
-    broken list fails with its name before anything is written."""
+    broken list fails with its name before anything is written. `con`: as for `validate`."""
     columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
     list_columns = columns | {"reason"}
     for activation in ladder.lists:
@@ -296,13 +329,13 @@ def validate_lists(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str
             expression = getattr(activation, key)
             if expression is None:
                 continue
-            sql = f"SELECT {expression} FROM {relation} LIMIT 0"
+            sql = f"SELECT (\n{expression}\n) FROM {relation} LIMIT 0"
             if key == "order_by":
-                sql = f"SELECT 1 FROM {relation} ORDER BY {expression} LIMIT 0"
+                sql = f"SELECT 1 FROM {relation} ORDER BY {expression}\n LIMIT 0"
             try:
                 con.execute(sql).fetchall()
             except duckdb.Error as exc:
-                message = str(exc).split("\n")[0]
+                message = bind_message(exc)
                 raise LadderConfigError(f"{where}: '{key}' does not run: {message}") from None
 
 
@@ -310,7 +343,19 @@ def _check(
     con: duckdb.DuckDBPyConnection, relation: str, predicate: str, reason: str, where: str
 ) -> None:
     try:
-        con.execute(f"SELECT {reason}, ({predicate})::BOOLEAN FROM {relation} LIMIT 0").fetchall()
+        con.execute(
+            f"SELECT {reason}, (\n{predicate}\n)::BOOLEAN FROM {relation} LIMIT 0"
+        ).fetchall()
     except duckdb.Error as exc:
-        message = str(exc).split("\n")[0]
+        message = bind_message(exc)
         raise LadderConfigError(f"{where}: the rule does not run: {message}") from None
+
+
+def bind_message(exc: duckdb.Error) -> str:
+    """What DuckDB said when binding a rule over no rows (so it quotes no one's data)."""
+    if isinstance(exc, duckdb.PermissionException):
+        return (
+            "it reads a file, a setting or an extension; rules may only use the columns "
+            "listed in the README"
+        )
+    return first_line(exc)

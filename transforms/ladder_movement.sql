@@ -1,10 +1,12 @@
 -- Movement on the ladder: the latest run in ladder_history compared with three baselines,
 -- the run before it (last_run), and the latest run at or before 30 and 90 days earlier
 -- (30d, 90d). Per rung, counted on the rung people WERE on: stayed, moved_up (to a higher
--- rung: the rung's next ask converted), moved_down, left (no longer on the ladder); and on
--- the rung they are on NOW: arrived (not on the ladder at the baseline). conversion is
+-- rung: the rung's next ask converted), moved_down (a person no rung places is on
+-- `unplaced`, below the bottom rung), left (no longer in the warehouse: erased or merged);
+-- and on the rung they are on NOW: arrived (not on the ladder at the baseline). conversion is
 -- moved_up / was. A period with no baseline run yet has NULL baseline_at and zero moves.
--- _ladder_rungs (rung, tier_rank): the configured rungs, so an empty rung still shows.
+-- _ladder_rungs (rung, tier_rank): the configured rungs, so an empty rung still shows, and
+-- `unplaced` once anyone has been on it.
 CREATE OR REPLACE TEMP TABLE _movement AS
 WITH cur_run AS (
     SELECT max(computed_at) AS run_at FROM ladder_history

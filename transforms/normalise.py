@@ -15,10 +15,12 @@ def build_staging(
     default_phone_region: str,
     placeholders: Placeholders | None = None,
 ) -> dict[str, int]:
-    """Rebuild stg_source_records from the raw tables; returns record counts per source.
-    Placeholder values (DEFAULT unless given) are kept but never produce a match key."""
+    """Rebuild stg_source_records from the raw tables; returns record counts per source,
+    and `dropped_forgotten_<source>` for records of forgotten people that were landed
+    again and purged first. Placeholder values (DEFAULT unless given) are kept but never
+    produce a match key."""
     listed = placeholders or DEFAULT
-    purge_suppressed(con)
+    dropped = purge_suppressed(con, default_phone_region)
     phones.register(con, default_phone_region)
     nicknames.ensure(con)
     sqlfiles.run(con, "macros")
@@ -37,4 +39,6 @@ def build_staging(
     rows = con.execute(
         "SELECT source, count(*) FROM stg_source_records GROUP BY source ORDER BY source"
     ).fetchall()
-    return {source: int(n) for source, n in rows}
+    return {source: int(n) for source, n in rows} | {
+        f"dropped_forgotten_{source}": n for source, n in dropped.items() if n
+    }

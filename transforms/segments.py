@@ -5,17 +5,28 @@ Lists are SQL predicates over `_list_input` (segments.sql): the columns of perso
 `first_seen_date`, `last_action_date`, the person's `tier` and `tier_rank` now, and
 `tier_30d_ago` / `tier_rank_30d_ago` from ladder_history (NULL without history 30 days
 back, so a rule comparing them holds for nobody). A list for a channel only holds people
-that channel may reach: an opt-out on any platform has already suppressed it."""
+that channel may reach: an opt-out on any platform has already suppressed it.
+
+Rules run in a config sandbox (transforms/config_sql.py) that sees only `_list_input`."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import duckdb
 
 from transforms import sqlfiles
-from transforms.ladder_config import Ladder, LadderConfigError, quote, template_sql, validate_lists
+from transforms.config_sql import ConfigSandbox, error_kind, registered
+from transforms.ladder_config import (
+    ActivationList,
+    Ladder,
+    LadderConfigError,
+    quote,
+    rule_failure,
+    template_columns,
+    template_sql,
+    validate_lists,
+)
 from warehouse.load import replace_contents
 
 LIST_INPUT = "_list_input"
@@ -42,50 +53,106 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def prepare_list_input(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) -> None:
-    """Create `_list_input` and check every list against it (nothing is written)."""
+def prepare_list_input(
+    con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
+) -> ConfigSandbox:
+    """Create `_list_input` and a config sandbox holding its shape, with every list checked
+    there (nothing is written); the caller closes the sandbox."""
     source = f"SELECT person_id, tier, tier_rank, computed_at FROM {HISTORY}"
     if not has_table(con, HISTORY):
         source = HISTORY_SHAPE
     con.execute(f"CREATE OR REPLACE TEMP VIEW _ladder_history_source AS {source}")
     sqlfiles.run(con, "segments", {"now": now})
-    validate_lists(con, ladder, LIST_INPUT)
+    sandbox = ConfigSandbox(con, LIST_INPUT)
+    try:
+        validate_lists(sandbox.con, ladder, LIST_INPUT)
+    except BaseException:
+        sandbox.close()
+        raise
+    return sandbox
+
+
+def members_sql(activation: ActivationList, columns: set[str], where: str) -> str:
+    """The list's (segment, person_id, reason) over `_list_input`, in the sandbox."""
+    reason = template_sql(activation.reason, columns, where)
+    top = ""
+    if activation.limit is not None:
+        top = (
+            f"QUALIFY row_number() OVER (ORDER BY {activation.order_by}\n, person_id) "
+            f"<= {int(activation.limit)}"
+        )
+    return f"""
+        SELECT {quote("list:" + activation.name)} AS segment, person_id, {reason} AS reason
+        FROM {LIST_INPUT}
+        WHERE (\n{activation.where}\n) AND {CHANNEL_RULES[activation.channel]}
+        {top}
+    """
+
+
+def list_failure(
+    sandbox: ConfigSandbox,
+    ladder: Ladder,
+    activation: ActivationList,
+    relation: str = LIST_INPUT,
+    kind: str = "its reason could not be filled",
+) -> str:
+    """Which of a failing list's expressions fails on the data over `relation`, tried one
+    at a time; `kind` is told when none fails alone."""
+    where = f"{ladder.source}: list '{activation.name}'"
+    tries = [
+        ("where", activation.where, f"SELECT count(*) FROM {relation} WHERE (\n{{}}\n)"),
+        (
+            "order_by",
+            activation.order_by,
+            f"SELECT row_number() OVER (ORDER BY {{}}\n) FROM {relation}",
+        ),
+        ("group_by", activation.group_by, f"SELECT CAST((\n{{}}\n) AS VARCHAR) FROM {relation}"),
+    ]
+    for key, expression, sql in tries:
+        if expression is None:
+            continue
+        try:
+            sandbox.check(sql.format(expression))
+        except duckdb.Error as exc:
+            return rule_failure(where, key, expression, error_kind(exc))
+    return rule_failure(where, None, None, kind)
+
+
+def list_columns(ladder: Ladder) -> list[str]:
+    """Columns every list reads beside its expressions: the key, channels and reasons."""
+    channel = ["email", "phone", "email_suppressed", "phone_suppressed"]
+    reasons = [c for a in ladder.lists for c in template_columns(a.reason)]
+    return ["person_id", *channel, *reasons]
 
 
 def build_segments(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) -> dict[str, int]:
     """Replace segment_members with every tier and list; returns members per segment.
     A broken list raises LadderConfigError before anything is written."""
-    prepare_list_input(con, ladder, now)
-    columns = {row[0] for row in con.execute(f"DESCRIBE {LIST_INPUT}").fetchall()}
+    members = []
+    with prepare_list_input(con, ladder, now) as sandbox:
+        columns = set(sandbox.columns)
+        expressions = [e for a in ladder.lists for e in (a.where, a.order_by) if e]
+        sandbox.load_rows(expressions, list_columns(ladder))
+        for activation in ladder.lists:
+            where = f"{ladder.source}: list '{activation.name}'"
+            failed = False
+            try:
+                members.append(sandbox.query(members_sql(activation, columns, where)))
+            except duckdb.Error:  # binds, but fails on the data (e.g. a bad cast)
+                failed = True
+            if failed:  # raised outside the `except`: no trace of DuckDB's message
+                raise LadderConfigError(list_failure(sandbox, ladder, activation))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _segments AS SELECT 'tier:' || tier AS segment, "
         "person_id, reason, $now AS computed_at FROM ladder",
         {"now": now},
     )
-    for activation in ladder.lists:
-        where = f"{ladder.source}: list '{activation.name}'"
-        reason = template_sql(activation.reason, columns, where)
-        top = ""
-        if activation.limit is not None:
-            top = (
-                f"QUALIFY row_number() OVER (ORDER BY {activation.order_by}, person_id) "
-                f"<= {int(activation.limit)}"
-            )
-        try:
+    for table in members:
+        with registered(con, "_list_members", table):
             con.execute(
-                f"""
-                INSERT INTO _segments
-                SELECT {quote("list:" + activation.name)}, person_id, {reason}, $now
-                FROM {LIST_INPUT}
-                WHERE ({activation.where}) AND {CHANNEL_RULES[activation.channel]}
-                {top}
-                """,
+                "INSERT INTO _segments SELECT segment, person_id, reason, $now FROM _list_members",
                 {"now": now},
             )
-        except duckdb.Error as exc:  # binds, but fails on the data (e.g. a bad cast)
-            # The message may quote a person's value: masked, never passed on (rule 5).
-            message = re.sub(r"(['\"]).*?\1", "'…'", str(exc).split("\n")[0])
-            raise LadderConfigError(f"{where}: the rule does not run: {message}") from None
     replace_contents(con, "segment_members", "SELECT * FROM _segments")
     rows = con.execute("SELECT segment, count(*) FROM segment_members GROUP BY 1").fetchall()
     counts = {f"list:{a.name}": 0 for a in ladder.lists}

@@ -20,6 +20,15 @@ UNION SELECT 'address', v FROM given WHERE NOT starts_with(v, '@') AND NOT ends_
 UNION SELECT 'address', email_key(clean_email(v)) FROM given
       WHERE NOT starts_with(v, '@') AND NOT ends_with(v, '@') AND clean_email(v) IS NOT NULL;
 
+-- An address (clean) and its match key that name a placeholder rather than a person.
+CREATE OR REPLACE TEMP MACRO _placeholder_email(e, k) AS coalesce(
+    e IN (SELECT value FROM _placeholder_emails WHERE kind = 'address')
+    OR k IN (SELECT value FROM _placeholder_emails WHERE kind = 'address')
+    OR split_part(e, '@', 1) IN (SELECT value FROM _placeholder_emails WHERE kind = 'local')
+    OR split_part(k, '@', 1) IN (SELECT value FROM _placeholder_emails WHERE kind = 'local')
+    OR split_part(e, '@', 2) IN (SELECT value FROM _placeholder_emails WHERE kind = 'domain'),
+    false);
+
 CREATE OR REPLACE TEMP TABLE _placeholder_phones AS
 SELECT DISTINCT regexp_replace(v, '[^0-9]', '', 'g') AS digits,
        phone_parts(regexp_replace(v, '[^0-9+]', '', 'g')).e164 AS e164
@@ -76,6 +85,7 @@ WITH an_tags AS (
         coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).locality AS locality,
         coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).region AS region,
         coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).postal_code AS postal_code,
+        NULL::VARCHAR AS alt_email_raw,
         lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status) AS email_status,
         lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status) AS phone_status,
         coalesce(an_tags.tags, []::VARCHAR[]) AS platform_tags,
@@ -106,6 +116,7 @@ WITH an_tags AS (
         nullif(payload ->> '$.merge_fields.ADDRESS.city', '') AS locality,
         nullif(payload ->> '$.merge_fields.ADDRESS.state', '') AS region,
         nullif(payload ->> '$.merge_fields.ADDRESS.zip', '') AS postal_code,
+        NULL::VARCHAR AS alt_email_raw,
         lower(payload ->> '$.status') AS email_status,
         NULL::VARCHAR AS phone_status,
         coalesce(list_transform(
@@ -137,6 +148,8 @@ WITH an_tags AS (
                  CASE WHEN strpos(full_name, ' ') > 0
                       THEN trim(substr(full_name, strpos(full_name, ' ') + 1)) END) AS family_name,
         nullif(payload ->> '$.fields.email', '') AS email_raw,
+        -- A second Email column's address (connectors/forms.py keeps it as alt_email).
+        nullif(payload ->> '$.fields.alt_email', '') AS alt_email_raw,
         nullif(payload ->> '$.fields.phone', '') AS phone_raw,
         nullif(payload ->> '$.fields.address', '') AS address_line,
         nullif(payload ->> '$.fields.locality', '') AS locality,
@@ -208,6 +221,7 @@ WITH cleaned AS (
     SELECT
         c.*,
         email_key(c.email) AS email_match,
+        email_key(clean_email(c.alt_email_raw)) AS alt_email_match,
         CASE WHEN c.given_clean NOT IN (SELECT name FROM _placeholder_names)
              THEN c.given_clean END AS given_norm,
         CASE WHEN c.family_clean NOT IN (SELECT name FROM _placeholder_names)
@@ -218,16 +232,8 @@ WITH cleaned AS (
 ), flagged AS (
     SELECT
         k.*,
-        coalesce(
-            k.email IN (SELECT value FROM _placeholder_emails WHERE kind = 'address')
-            OR k.email_match IN (SELECT value FROM _placeholder_emails WHERE kind = 'address')
-            OR split_part(k.email, '@', 1) IN (
-                SELECT value FROM _placeholder_emails WHERE kind = 'local')
-            OR split_part(k.email_match, '@', 1) IN (
-                SELECT value FROM _placeholder_emails WHERE kind = 'local')
-            OR split_part(k.email, '@', 2) IN (
-                SELECT value FROM _placeholder_emails WHERE kind = 'domain'),
-            false) AS email_placeholder,
+        _placeholder_email(k.email, k.email_match) AS email_placeholder,
+        _placeholder_email(clean_email(k.alt_email_raw), k.alt_email_match) AS alt_email_placeholder,
         coalesce(address_norm(k.address_trimmed) IN (SELECT line FROM _placeholder_addresses)
             OR k.number_found || ' ' || k.street_found IN (
                 SELECT street_number || ' ' || street_name FROM _placeholder_addresses
@@ -242,6 +248,9 @@ SELECT
     f.email_raw,
     f.email,
     CASE WHEN NOT f.email_placeholder THEN f.email_match END AS email_key,
+    CASE WHEN NOT f.alt_email_placeholder
+          AND f.alt_email_match IS DISTINCT FROM f.email_match THEN f.alt_email_match
+    END AS alt_email_key,
     f.email_placeholder,
     f.given_norm,
     f.family_norm,
@@ -263,7 +272,8 @@ SELECT
     f.platform_tags,
     f.platform_ids,
     -- Nothing to link on: no usable email, phone or name.
-    (f.email_placeholder OR f.email_match IS NULL) AND p.phone_key IS NULL
+    (f.email_placeholder OR f.email_match IS NULL)
+        AND (f.alt_email_placeholder OR f.alt_email_match IS NULL) AND p.phone_key IS NULL
         AND f.given_norm IS NULL AND f.family_norm IS NULL AS is_empty,
     f.created_at,
     f.modified_at
@@ -303,3 +313,4 @@ DROP TABLE _placeholder_emails;
 DROP TABLE _placeholder_phones;
 DROP TABLE _placeholder_names;
 DROP TABLE _placeholder_addresses;
+DROP MACRO _placeholder_email;

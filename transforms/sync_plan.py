@@ -55,9 +55,14 @@ def check_namespace(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
             SELECT source, unnest(platform_tags)
             FROM stg_source_records WHERE source IN ('mailchimp', 'action_network')
         ), managed AS (
+            -- Groundswell's own: pushed, claimed before a request that may create them, or
+            -- named by a write it intended (its answer may have been lost).
             SELECT destination, lower(item) AS tag FROM sync_ledger WHERE kind = 'tag'
             UNION
             SELECT destination, lower(tag) FROM sync_managed_tags
+            UNION
+            SELECT destination, lower(item) FROM sync_intents
+            WHERE kind IN ('tag', 'tag_definition')
         )
         SELECT destination, tag FROM seen
         WHERE starts_with(lower(tag), lower($namespace))
@@ -211,7 +216,8 @@ def pending_operations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.D
     """The plan's operations for one destination that the ledger does not already show
     done: a resumed or repeated push never resends what the platform confirmed. A new
     contact's operations are matched through the id the platform gave it (the create's
-    ledger row keeps it as remote_id)."""
+    ledger row keeps it as remote_id). Operations an earlier run sent without learning the
+    outcome are held back until reconciliation has read the platform's state."""
     return con.execute(
         """
         WITH plan AS (
@@ -232,6 +238,9 @@ def pending_operations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.D
           AND NOT (p.op = 'remove' AND coalesce(l.state, 'inactive') = 'inactive')
           AND NOT (p.op = 'set' AND l.state IS NOT DISTINCT FROM p.value)
           AND NOT (p.op = 'create' AND p.created)
+          AND NOT EXISTS (SELECT 1 FROM sync_intents i
+                          WHERE i.destination = p.destination AND i.member_key = p.member_key
+                            AND i.item = p.item AND i.state IN ('intended', 'sent'))
         ORDER BY p.member_key, p.op, p.item
         """,
         [destination],

@@ -2,34 +2,141 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import duckdb
 
 from warehouse.migrate import migrate
 
+# DuckDB's words for a file it cannot read as a database (cut short, overwritten, damaged).
+DAMAGE_SIGNS = (
+    "not a valid duckdb database",
+    "corrupt database file",
+    "could not read enough bytes",
+    "does not match stored checksum",
+    "serialization error",
+    "failed to deserialize",
+)
+LOCK_SIGN = "could not set lock"
+# Another program holding the file: wait for it, as dagster-duckdb did (about 100 s).
+LOCK_WAITS = tuple(0.1 * 2**i for i in range(10))
 
-def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be used; the message names the file and what to do."""
+
+
+class WarehouseBusyError(WarehouseError):
+    """Another program holds the file's lock: waiting longer may help."""
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether a DuckDB error says the file itself is damaged (retrying cannot help)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and any(sign in text for sign in DAMAGE_SIGNS)
+
+
+def damaged_message(path: str | Path) -> str:
+    """What happened to a damaged warehouse and the two ways forward."""
+    return (
+        f"The warehouse file {path} is damaged and cannot be read (a full disk, a crash "
+        "or an interrupted copy can cut it short); Groundswell stopped and left it as it "
+        "was. Copy your last backup of it over the file (stop Groundswell first), or move "
+        "it aside, with any .wal file beside it, to start over: the next run builds a new "
+        "warehouse from the platforms and form exports, but person ids, ladder history and "
+        "past erasures are not carried over, so repeat any make forget."
+    )
+
+
+def keep_file_as_is(con: duckdb.DuckDBPyConnection) -> None:
+    """After damage shows mid-step: closing must not checkpoint into the damaged file."""
+    # An unusable connection cannot checkpoint either.
+    with contextlib.suppress(duckdb.Error):
+        con.execute("PRAGMA disable_checkpoint_on_shutdown")
+
+
+def memory_limit_problem(limit: str) -> str | None:
+    """Why DUCKDB_MEMORY_LIMIT cannot be used, or None; asks DuckDB itself, in memory."""
+    con = duckdb.connect(":memory:")
+    try:
+        _set_memory_limit(con, limit)
+    except ValueError as exc:
+        return str(exc)
+    finally:
+        con.close()
+    return None
+
+
+def prepare(con: duckdb.DuckDBPyConnection, path: str | Path = "") -> duckdb.DuckDBPyConnection:
     """Session settings every step relies on, then any pending migrations.
     DUCKDB_MEMORY_LIMIT (e.g. 3GB) caps DuckDB's memory on a small machine: beyond it,
-    large joins and sorts spill to disk instead of failing the run."""
+    large joins and sorts spill to disk instead of failing the run. A damaged file raises
+    WarehouseError; each migration is one transaction, rolled back if it cannot finish."""
     con.execute("SET TimeZone = 'UTC'")
     limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
     if limit:
-        try:
-            con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
-        except duckdb.Error as exc:
-            raise ValueError(
-                f"DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB understands "
-                "(e.g. 3GB or 2500MB)"
-            ) from exc
-    migrate(con)
+        _set_memory_limit(con, limit)
+    try:
+        migrate(con)
+    except duckdb.Error as exc:
+        if is_damage(exc):
+            keep_file_as_is(con)
+            raise WarehouseError(damaged_message(path or "(the warehouse)")) from None
+        raise
     return con
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """SET memory_limit, or a ValueError naming DUCKDB_MEMORY_LIMIT and what it takes."""
+    try:
+        con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error:
+        raise ValueError(
+            f"DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB understands "
+            "(e.g. 3GB or 2500MB); leave it empty for DuckDB's default (80% of RAM)"
+        ) from None
+
+
+def open_database(path: str | Path, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-write connection, not yet migrated. A damaged or unopenable file raises
+    WarehouseError at once; a file another program holds is waited for, then refused."""
+    path = Path(path)
+    for wait in (*LOCK_WAITS, None):
+        try:
+            return duckdb.connect(str(path), read_only=False, config=config or {})
+        except duckdb.Error as exc:
+            if is_damage(exc):
+                raise WarehouseError(damaged_message(path)) from None
+            if LOCK_SIGN not in str(exc).lower():
+                raise WarehouseError(_unopenable_message(path, exc)) from None
+            if wait is None:
+                raise WarehouseBusyError(
+                    f"The warehouse file {path} is in use by another program; close it "
+                    "(a DuckDB shell or notebook holding the file) and run again."
+                ) from None
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open (creating the folder and file if needed) and migrate. Close it when done."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return prepare(duckdb.connect(str(path)))
+    con = open_database(path)
+    try:
+        return prepare(con, path)
+    except BaseException:
+        con.close()
+        raise
+
+
+def _unopenable_message(path: Path, exc: duckdb.Error) -> str:
+    # DuckDB's first line names the file and the reason (permissions, a folder, a version).
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"The warehouse file {path} cannot be opened ({reason}); check WAREHOUSE_PATH "
+        "and that this user may read and write it."
+    )

@@ -19,7 +19,7 @@ from transforms.engagement import (
     build_person_metrics,
 )
 from transforms.ladder import MOVEMENT_COLUMNS, build_ladder, build_movement
-from transforms.ladder_config import LadderConfigError
+from transforms.ladder_config import UNPLACED, LadderConfigError
 from transforms.segments import build_segments
 from warehouse.load import utcnow
 
@@ -127,6 +127,12 @@ def ladder(
     except LadderConfigError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.log.info("People per rung: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if counts.get(UNPLACED):
+        context.log.warning(
+            f"{counts[UNPLACED]} people meet no rung's rule in {config.source}: they are on "
+            f"the '{UNPLACED}' rung (never pushed). Add a last rung with where: \"true\" to "
+            "place them on a rung of your own."
+        )
     return dg.MaterializeResult(
         metadata={"people": sum(counts.values()), **{f"rung_{k}": v for k, v in counts.items()}}
     )

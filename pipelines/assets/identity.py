@@ -40,10 +40,24 @@ def stg_source_records(
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     with open_warehouse(warehouse) as con:
-        counts = build_staging(con, groundswell.default_phone_region, placeholders)
+        staged = build_staging(con, groundswell.default_phone_region, placeholders)
+    counts = {k: v for k, v in staged.items() if not k.startswith("dropped_forgotten_")}
+    dropped = {
+        k.removeprefix("dropped_forgotten_"): v for k, v in staged.items() if k not in counts
+    }
     context.log.info(f"Staged {sum(counts.values())} source records")
+    if dropped:
+        context.log.info(
+            f"Dropped {sum(dropped.values())} re-landed record(s) of forgotten people ("
+            + ", ".join(f"{source} {n}" for source, n in sorted(dropped.items()))
+            + ")"
+        )
     return dg.MaterializeResult(
-        metadata={"records": sum(counts.values()), **{f"records_{k}": v for k, v in counts.items()}}
+        metadata={
+            "records": sum(counts.values()),
+            **{f"records_{k}": v for k, v in counts.items()},
+            "dropped_forgotten": sum(dropped.values()),
+        }
     )
 
 

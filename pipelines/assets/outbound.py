@@ -9,18 +9,21 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from connectors.errors import PlatformError
 from pipelines.assets.engagement import _ladder_or_fail
 from pipelines.push import PushReport
 from pipelines.push.action_network import push_action_network
-from pipelines.push.mailchimp import collect_pending_batches, push_mailchimp
+from pipelines.push.mailchimp import push_mailchimp
+from pipelines.push.reconcile import reconcile_action_network, reconcile_mailchimp
 from pipelines.resources import (
     ActionNetworkResource,
     GroundswellSettings,
     MailchimpResource,
     open_warehouse,
 )
-from transforms.exports import write_list_exports
+from transforms.exports import ExportsFolderError, write_list_exports
 from transforms.ladder_config import LadderConfigError
+from transforms.outbound import forget_settled_intents, unsettled_intents
 from transforms.sync_plan import (
     COUNTS,
     PLATFORM_NAMES,
@@ -42,6 +45,7 @@ class SyncPlanConfig(dg.Config):
 
 
 GUARD_RAILS = "within_guard_rails"
+INTENT_HISTORY_DAYS = 30  # settled intents kept this long, for inspection
 
 
 @dg.asset(
@@ -74,11 +78,16 @@ def sync_plan(
     config: SyncPlanConfig,
     warehouse: DuckDBResource,
     groundswell: GroundswellSettings,
+    mailchimp: MailchimpResource,
+    action_network: ActionNetworkResource,
 ) -> dg.MaterializeResult:
     ladder = _ladder_or_fail(groundswell)
     now = utcnow()
     try:
         with open_warehouse(warehouse) as con:
+            # Writes an interrupted run left unsettled are checked on the platforms first,
+            # so the plan neither repeats confirmed work nor drops lost work.
+            reconcile(context, con, mailchimp, action_network)
             check_namespace(con, ladder)
             check_merge_field(con, ladder)
             plan = build_plan(con, ladder, context.run.run_id, now)
@@ -129,6 +138,45 @@ def sync_plan(
     )
 
 
+def reconcile(
+    context: dg.AssetExecutionContext,
+    con,
+    mailchimp: MailchimpResource,
+    action_network: ActionNetworkResource,
+) -> None:
+    """Settle the writes earlier runs left unsettled, on every configured platform (reads
+    only). A platform that is not configured, or cannot be read now, keeps them held back
+    from the plan's sending until a later run can check them."""
+    run_id = context.run.run_id
+    forget_settled_intents(con, utcnow() - timedelta(days=INTENT_HISTORY_DAYS))
+    steps = []
+    if mailchimp.configured:
+        steps.append(
+            (
+                "mailchimp",
+                lambda: reconcile_mailchimp(con, mailchimp.client(), run_id, context.log.info),
+            )
+        )
+    if action_network.configured:
+        steps.append(
+            (
+                "action_network",
+                lambda: reconcile_action_network(
+                    con, action_network.client(), run_id, context.log.info
+                ),
+            )
+        )
+    for destination, step in steps:
+        try:
+            step()
+        except PlatformError as exc:
+            context.log.warning(
+                f"{PLATFORM_NAMES[destination]}: the writes an earlier run left unconfirmed "
+                f"could not be checked now ({exc}); they are held back, neither sent again "
+                "nor dropped, until a later run can read them"
+            )
+
+
 def _counts_table(counts: dict[str, dict[str, int]]) -> str:
     """The plan's counts as a markdown table, one row per destination."""
     head = "| destination | " + " | ".join(COUNTS) + " |"
@@ -175,7 +223,10 @@ def _finish(
         "requests": report.requests,
         "confirmed": report.confirmed,
         "rejected": report.rejected,
-        "message": ", ".join(f"{t} x{n}" for t, n in report.rejection_titles.items()),
+        "message": ", ".join(
+            [f"{t} x{n}" for t, n in report.rejection_titles.items()]
+            + ([f"unconfirmed x{report.unconfirmed}"] if report.unconfirmed else [])
+        ),
     }
     append(con, "sync_runs", pd.DataFrame([row]), or_replace=True)
     context.log.info(
@@ -197,17 +248,24 @@ def _push(
     warehouse: DuckDBResource,
     destination: str,
     send: Callable[[object, pd.DataFrame], PushReport],
-    first: Callable[[object], None] | None = None,
+    settle: Callable[[object], PushReport],
 ) -> dg.MaterializeResult | None:
     """Send the plan's pending operations for one destination; None when there is no plan
-    to send (none yet, a dry run, or stopped by the guard rails)."""
+    to send (none yet, a dry run, or stopped by the guard rails). Writes left unsettled
+    (by an earlier run, or by lost answers in this one) are settled from the platform's
+    state first and last."""
     platform = PLATFORM_NAMES[destination]
     with open_warehouse(warehouse) as con:
-        if first is not None:
-            first(con)
+        settle(con)
         if not _plan_ready(context, con, platform):
             return None
         report = send(con, pending_operations(con, destination))
+        if report.unconfirmed:
+            settled = settle(con)
+            report.confirmed += settled.confirmed
+            for op, n in settled.by_op.items():
+                report.by_op[op] = report.by_op.get(op, 0) + n
+            report.unconfirmed = len(unsettled_intents(con, destination))
         result = _finish(context, con, report, platform)
     return result
 
@@ -238,10 +296,10 @@ def mailchimp_sync(
             con, client, ops, ladder.sync.mailchimp, context.run.run_id, context.log.info
         )
 
-    def first(con) -> None:
-        collect_pending_batches(con, client, context.run.run_id, context.log.info)
+    def settle(con) -> PushReport:
+        return reconcile_mailchimp(con, client, context.run.run_id, context.log.info)
 
-    result = _push(context, warehouse, "mailchimp", send, first)
+    result = _push(context, warehouse, "mailchimp", send, settle)
     if result is not None:
         yield result
 
@@ -268,7 +326,10 @@ def action_network_sync(
     def send(con, ops: pd.DataFrame) -> PushReport:
         return push_action_network(con, client, ops, context.run.run_id, context.log.info)
 
-    result = _push(context, warehouse, "action_network", send)
+    def settle(con) -> PushReport:
+        return reconcile_action_network(con, client, context.run.run_id, context.log.info)
+
+    result = _push(context, warehouse, "action_network", send, settle)
     if result is not None:
         yield result
 
@@ -290,7 +351,7 @@ def activation_exports(
     try:
         with open_warehouse(warehouse) as con:
             report = write_list_exports(con, config, Path(groundswell.exports_dir), utcnow())
-    except LadderConfigError as exc:
+    except (LadderConfigError, ExportsFolderError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     rows = report.rows_per_list()
     groups = report.groups_per_list()

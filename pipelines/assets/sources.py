@@ -9,7 +9,13 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from connectors.errors import AuthError, NotFoundError, PlatformError
+from connectors.errors import (
+    AuthError,
+    BadResponseError,
+    NotFoundError,
+    NotFoundPageError,
+    PlatformError,
+)
 from connectors.mailchimp import MailchimpClient
 from pipelines import landing
 from pipelines.resources import (
@@ -31,11 +37,26 @@ def _skipped(
 
 
 def _platform_failure(exc: PlatformError, variables: str) -> dg.Failure:
-    """A failure that names the setting to fix; a bad key is not worth retrying."""
+    """A failure that names the setting to fix; a bad key is not worth retrying, and only
+    a platform's own JSON "not found" points at a setting."""
     if isinstance(exc, AuthError):
         hint = f"The key was refused: check {variables} in .env (or the environment)."
     elif isinstance(exc, NotFoundError):
-        hint = f"Not found: check {variables} (a wrong list id or base URL answers 404)."
+        hint = (
+            f"The platform itself says this does not exist: check {variables} "
+            "(a wrong list id or base URL answers 404)."
+        )
+    elif isinstance(exc, NotFoundPageError):
+        hint = (
+            "This is a transient fault, retried and still failing; nothing landed is lost "
+            "and the next run resumes from the last cursor. If every run stops here, check "
+            f"that the base URL in {variables} points at the platform's API."
+        )
+    elif isinstance(exc, BadResponseError):
+        hint = (
+            "The answer kept arriving cut off or unreadable after retries; what arrived is "
+            "kept in the quarantine table and the next run asks for that page again."
+        )
     else:
         hint = "The platform kept failing after retries; the next run resumes from the last cursor."
     return dg.Failure(

@@ -11,7 +11,18 @@ from connectors.action_network import (
     person_uuid,
     uuid_from_href,
 )
-from pipelines.landing.pages import LandingReport, Log, land_pages, land_whole
+from connectors.errors import NotFoundError, NotFoundPageError, PlatformError
+from pipelines.landing.pages import (
+    LandingReport,
+    Log,
+    land_pages,
+    land_whole,
+    note_found,
+    note_not_found,
+)
+from warehouse.load import transaction
+
+SOURCE = "action_network"
 
 
 def land_action_network_people(
@@ -29,24 +40,83 @@ def land_action_network_actions(
     reports: dict[str, LandingReport] = {}
     for collection, actions in ACTION_RESOURCES.items():
         reports[collection] = _land_an_collection(con, client, collection, batch_id, log)
-        object_ids = [
-            row[0]
-            for row in con.execute(
-                "SELECT DISTINCT record_id FROM raw_action_network WHERE resource = ? ORDER BY 1",
-                [collection],
-            ).fetchall()
-        ]
         total = LandingReport(incremental=True)
-        for object_id in object_ids:
-            path = f"{collection}/{object_id}/{actions}"
-            report = _land_an_collection(
-                con, client, path, batch_id, log, resource=actions, embedded=f"osdi:{actions}"
-            )
+        for object_id in _objects_to_read(con, collection):
+            report = _land_actions_of(con, client, collection, object_id, batch_id, log)
+            if report is None:
+                continue
             total.pages += report.pages
             total.records += report.records
             total.incremental = total.incremental and report.incremental
         reports[actions] = total
     return reports
+
+
+def _objects_to_read(con: duckdb.DuckDBPyConnection, collection: str) -> list[str]:
+    """Every object of a collection landed so far, except those confirmed gone."""
+    rows = con.execute(
+        """
+        SELECT DISTINCT record_id FROM raw_action_network WHERE resource = ?
+        EXCEPT
+        SELECT record_id FROM missing_records
+        WHERE source = 'action_network' AND resource = ? AND gone_at IS NOT NULL
+        ORDER BY 1
+        """,
+        [collection, collection],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _land_actions_of(
+    con: duckdb.DuckDBPyConnection,
+    client: ActionNetworkClient,
+    collection: str,
+    object_id: str,
+    batch_id: str,
+    log: Log,
+) -> LandingReport | None:
+    """One object's actions from their watermark; None when Action Network says the object
+    is not found. What landed stays; only a second such answer in a later run stops the
+    object being asked for."""
+    actions = ACTION_RESOURCES[collection]
+    path = f"{collection}/{object_id}/{actions}"
+    try:
+        report = _land_an_collection(
+            con, client, path, batch_id, log, resource=actions, embedded=f"osdi:{actions}"
+        )
+    except NotFoundPageError as exc:
+        # Action Network answers an unknown id with its HTML 404 page (PLATFORMS.md), and so
+        # does a passing fault. The page kept coming through every retry; if the API root
+        # answers in JSON the platform is up and it is this object it does not know. If
+        # the root fails too, it is an outage: stop, nothing is marked.
+        _api_answers_or_raise(client, exc)
+        report = None
+    except NotFoundError:
+        report = None
+    if report is None:
+        with transaction(con):
+            gone = note_not_found(con, SOURCE, collection, [object_id], batch_id)
+        log(
+            f"Action Network: one of the {collection} was not found"
+            + (
+                " in two runs: it is treated as deleted and not asked for again"
+                if gone
+                else "; the next run looks again before treating it as deleted"
+            )
+            + f"; its {actions} already landed stay"
+        )
+        return None
+    with transaction(con):
+        note_found(con, SOURCE, collection, [object_id])
+    return report
+
+
+def _api_answers_or_raise(client: ActionNetworkClient, error: NotFoundPageError) -> None:
+    """The API root answers in JSON, or the object's 404 was part of an outage: raise it."""
+    try:
+        client.entry_point()
+    except PlatformError:
+        raise error from None
 
 
 def _land_an_collection(

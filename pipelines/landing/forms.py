@@ -1,4 +1,5 @@
-"""Landing form exports: every CSV in the inbox once by content hash, bad rows quarantined."""
+"""Landing form exports: every CSV in the inbox once by content hash, bad rows quarantined.
+Every message names the file, row, line or column and what to do, never a cell value."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from connectors.forms import FormExport, FormExportError, list_exports, read_for
 from pipelines.landing.pages import Log
 from warehouse.load import append, transaction, utcnow
 
+# Quarantined rows logged one by one per file; the rest are counted (all are in `quarantine`).
+SHOWN_PROBLEMS = 5
+
 
 @dataclass
 class FormsReport:
@@ -23,6 +27,8 @@ class FormsReport:
     files_skipped: list[str] = field(default_factory=list)
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_cleaned: int = 0
+    duplicate_columns: int = 0
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -31,6 +37,8 @@ class FormsReport:
             "files_skipped": len(self.files_skipped),
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
+            "rows_cleaned": self.rows_cleaned,
+            "duplicate_columns": self.duplicate_columns,
         }
 
 
@@ -69,13 +77,29 @@ def land_form_exports(
         report.files_loaded += 1
         report.rows_loaded += len(export.rows)
         report.rows_quarantined += len(export.problems)
-        log(
-            f"Loaded {export.file_name} as {export.layout} ({export.encoding}): "
-            f"{len(export.rows)} rows, {len(export.problems)} quarantined"
-        )
-        for problem in export.problems[:5]:
-            warn(f"{export.file_name} row {problem.row_number}: {problem.reason}")
+        report.rows_cleaned += export.rows_cleaned
+        report.duplicate_columns += export.duplicate_columns
+        _say_how_it_went(export, log, warn)
     return report
+
+
+def _say_how_it_went(export: FormExport, log: Log, warn: Log) -> None:
+    """One line for the file, its warnings and its first quarantined rows: file, row,
+    line and what to do, never a cell value (rule 5)."""
+    log(
+        f"Loaded {export.file_name} as {export.layout} ({export.encoding}): "
+        f"{len(export.rows)} rows, {len(export.problems)} quarantined"
+    )
+    for note in export.warnings:
+        warn(f"{export.file_name}: {note}")
+    for problem in export.problems[:SHOWN_PROBLEMS]:
+        warn(f"{export.file_name} row {problem.row_number}: {problem.reason}")
+    hidden = len(export.problems) - SHOWN_PROBLEMS
+    if hidden > 0:
+        warn(
+            f"{export.file_name}: {hidden} more quarantined row(s); the quarantine table "
+            "holds each with its row number and reason"
+        )
 
 
 def _land_form_export(con: duckdb.DuckDBPyConnection, export: FormExport, batch_id: str) -> None:

@@ -16,7 +16,7 @@ import duckdb
 import orjson
 import pandas as pd
 
-from connectors.errors import BadResponseError
+from connectors.errors import BadResponseError, NotFoundPageError
 from warehouse.load import append, get_cursor, set_cursor, transaction, utcnow
 
 # Platforms do not promise order within a change window: re-read a little before the mark.
@@ -153,6 +153,89 @@ def quarantine_page(
     )
     with transaction(con):
         append(con, "quarantine", frame)
+
+
+class SkippedStreams:
+    """Per-object streams (a campaign's activity, a petition's signatures) that kept
+    answering an HTML 404 this run. One such object must not hold back the others: they
+    are landed first, then `raise_if_any` fails the run with one transient error. Several
+    in a row is an outage, not one object: that stops at once."""
+
+    IN_A_ROW = 3
+
+    def __init__(self, platform: str, what: str) -> None:
+        self.platform, self.what = platform, what
+        self.count = 0
+        self.in_a_row = 0
+
+    def skip(self, error: NotFoundPageError) -> None:
+        self.count += 1
+        self.in_a_row += 1
+        if self.in_a_row >= self.IN_A_ROW:
+            raise error
+
+    def read(self) -> None:
+        self.in_a_row = 0
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            raise NotFoundPageError(
+                self.platform,
+                f"{self.count} {self.what} kept answering 404 with an HTML page instead of "
+                f"{self.platform}'s own JSON error, so they were not read this run; every "
+                "other one was landed. That is a transient fault, not a deletion: the next "
+                "run reads them from where they stopped",
+                404,
+            )
+
+
+def note_not_found(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    resource: str,
+    record_ids: list[str],
+    batch_id: str,
+) -> list[str]:
+    """Record the platform's own "not found" for some records. The first answer marks a
+    record missing, to be looked at again; one in a later run (another batch) confirms it
+    gone. Returns the ids now confirmed gone. Nothing landed is touched. Call inside the
+    transaction that acts on the answer, so a crash cannot leave one without the other."""
+    if not record_ids:
+        return []
+    heard = pd.DataFrame({"record_id": sorted(set(record_ids))})  # noqa: F841 - read in SQL
+    con.execute(
+        """
+        INSERT INTO missing_records (source, resource, record_id, first_batch, first_seen_at)
+        SELECT ?, ?, record_id, ?, ? FROM heard
+        ON CONFLICT DO UPDATE SET gone_at = CASE
+            WHEN missing_records.first_batch <> excluded.first_batch
+            THEN coalesce(missing_records.gone_at, excluded.first_seen_at)
+            ELSE missing_records.gone_at END
+        """,
+        [source, resource, batch_id, utcnow()],
+    )
+    gone = con.execute(
+        "SELECT record_id FROM missing_records WHERE source = ? AND resource = ? "
+        "AND gone_at IS NOT NULL AND record_id IN (SELECT record_id FROM heard) "
+        "ORDER BY record_id",
+        [source, resource],
+    ).fetchall()
+    return [row[0] for row in gone]
+
+
+def note_found(
+    con: duckdb.DuckDBPyConnection, source: str, resource: str, record_ids: list[str]
+) -> None:
+    """Records that answered after all: no longer missing (nor gone). Call inside the
+    transaction that lands them."""
+    if not record_ids:
+        return
+    found = pd.DataFrame({"record_id": record_ids})  # noqa: F841 - read by name in the SQL
+    con.execute(
+        "DELETE FROM missing_records WHERE source = ? AND resource = ? "
+        "AND record_id IN (SELECT record_id FROM found)",
+        [source, resource],
+    )
 
 
 def land_whole(

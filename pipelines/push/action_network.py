@@ -10,19 +10,27 @@ import duckdb
 import pandas as pd
 
 from connectors.action_network import ActionNetworkClient, person_uuid
+from connectors.errors import AuthError, PlatformError
 from connectors.fanout import run_concurrently
-from pipelines.push import Log, Outcomes, PushReport, measured
-from warehouse.load import append, transaction, utcnow
+from pipelines.push import (
+    Log,
+    Outcomes,
+    PushReport,
+    keyed,
+    measured,
+    new_push_key,
+    refused,
+)
+from pipelines.push.failpoints import failpoint
+from transforms.outbound import claim_tags, record_intents, settle_intents
+from warehouse.load import transaction, utcnow
 
 DESTINATION = "action_network"
 
 
-def ensure_tags(
-    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, names: set[str]
-) -> dict[str, str]:
-    """Each tag name's Action Network id, creating the missing tags; every tag used is
-    recorded as managed by Groundswell."""
-    known = dict(
+def known_tag_ids(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each known tag's Action Network id, by lower-cased name."""
+    return dict(
         con.execute(
             """
             SELECT lower(name), any_value(id) FROM (
@@ -35,26 +43,110 @@ def ensure_tags(
             """
         ).fetchall()
     )
-    ids: dict[str, str] = {}
-    for name in sorted(names):
-        tag_id = known.get(name.lower())
-        if tag_id is None:
-            tag_id = person_uuid(client.create_tag(name)) or ""
-        ids[name] = tag_id
-    rows = pd.DataFrame(
-        [
-            {"destination": DESTINATION, "tag": n, "remote_id": i, "created_at": utcnow()}
-            for n, i in ids.items()
-        ]
-    )
-    with transaction(con):
+
+
+def record_tag_ids(con: duckdb.DuckDBPyConnection, ids: dict[str, str]) -> None:
+    """Keep the platform's id of each tag Groundswell manages."""
+    for name, tag_id in ids.items():
         con.execute(
-            "DELETE FROM sync_managed_tags WHERE destination = ? AND tag IN "
-            "(SELECT unnest(?::VARCHAR[]))",
-            [DESTINATION, list(ids)],
+            "UPDATE sync_managed_tags SET remote_id = ? WHERE destination = ? AND tag = ?",
+            [tag_id, DESTINATION, name],
         )
-        append(con, "sync_managed_tags", rows)
+
+
+def ensure_tags(
+    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, names: set[str], run_id: str = ""
+) -> dict[str, str]:
+    """Each tag name's Action Network id, creating the missing tags. Every tag used is
+    recorded as Groundswell's, and each creation as intended, before any request: a lost
+    answer never makes a later run take Groundswell's own tag for someone else's."""
+    now = utcnow()
+    with transaction(con):
+        claim_tags(con, DESTINATION, names, now)
+    known = known_tag_ids(con)
+    ids = {name: known[name.lower()] for name in names if name.lower() in known}
+    missing = sorted(name for name in names if name.lower() not in known)
+    if missing:
+        ids.update(_create_tags(con, client, missing, run_id or "tags"))
+    with transaction(con):
+        record_tag_ids(con, ids)
     return ids
+
+
+def tag_intents(names: list[str], push_key: str) -> pd.DataFrame:
+    """One intent per tag to create."""
+    return pd.DataFrame(
+        {
+            "destination": DESTINATION,
+            "member_key": "",
+            "person_id": None,
+            "item": names,
+            "kind": "tag_definition",
+            "segment": None,
+            "op": "create",
+            "value": None,
+            "remote_id": None,
+            "request_key": [f"{push_key}-tag{n}" for n in range(len(names))],
+        }
+    )
+
+
+def _create_tags(
+    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, names: list[str], run_id: str
+) -> dict[str, str]:
+    """Create tags, each recorded as intended first; a lost answer is settled by reading
+    the tags back."""
+    intents = tag_intents(names, new_push_key())
+    with transaction(con):
+        record_intents(con, intents, run_id, utcnow())
+    ids: dict[str, str] = {}
+    lost = []
+    for row in intents.itertuples(index=False):
+        failpoint(f"{DESTINATION}.before_send")
+        try:
+            answer = client.create_tag(row.item)
+        except PlatformError as exc:
+            if isinstance(exc, AuthError) or refused(exc):
+                raise
+            lost.append(row.item)
+            continue
+        failpoint(f"{DESTINATION}.tag_after_send")
+        tag_id = person_uuid(answer or {})
+        if not tag_id:
+            lost.append(row.item)
+            continue
+        ids[row.item] = tag_id
+        with transaction(con):
+            record_tag_ids(con, {row.item: tag_id})
+            settle_intents(con, intents[intents["item"] == row.item], "confirmed", utcnow())
+    if lost:
+        ids.update(settle_tag_intents(con, client, intents[intents["item"].isin(lost)]))
+        unresolved = sorted(set(lost) - set(ids))
+        if unresolved:
+            raise PlatformError(
+                "Action Network",
+                f"the tag(s) {', '.join(unresolved)} could not be created (no usable answer); "
+                "nothing was tagged with them. Run again: the next run checks which tags "
+                "exist before creating any.",
+            )
+    return ids
+
+
+def settle_tag_intents(
+    con: duckdb.DuckDBPyConnection, client: ActionNetworkClient, intents: pd.DataFrame
+) -> dict[str, str]:
+    """Read the tags back to settle creations whose answer was lost: a tag that exists is
+    confirmed (and its id kept), one that does not was never made."""
+    existing = {
+        str(tag.get("name") or "").lower(): person_uuid(tag) or "" for tag in client.list_tags()
+    }
+    found = {name: existing[name.lower()] for name in intents["item"] if existing.get(name.lower())}
+    made = intents["item"].isin(list(found))
+    with transaction(con):
+        record_tag_ids(con, found)
+        settle_intents(con, intents[made], "confirmed", utcnow())
+        settle_intents(con, intents[~made], "failed", utcnow())
+    return found
 
 
 def _signup(client: ActionNetworkClient, rows: pd.DataFrame) -> str:
@@ -87,6 +179,15 @@ def push_action_network(
     return report
 
 
+def as_created(rows: pd.DataFrame, written: str) -> pd.DataFrame:
+    """A new person's operations under the id Action Network gave them, and the create
+    under the planned key, pointing at that id."""
+    create = rows["op"] == "create"
+    return pd.concat(
+        [rows[create].assign(remote_id=written), rows[~create].assign(member_key=written)]
+    )
+
+
 def _push(
     con: duckdb.DuckDBPyConnection,
     client: ActionNetworkClient,
@@ -95,47 +196,47 @@ def _push(
     log: Log,
     report: PushReport,
 ) -> None:
-    tag_ids = ensure_tags(con, client, set(ops.loc[ops["kind"] == "tag", "item"]))
-    groups = {str(k): rows for k, rows in ops.groupby("member_key", sort=True)}
-    outcomes = Outcomes(con, report, run_id, log, len(groups))
+    tag_ids = ensure_tags(con, client, set(ops.loc[ops["kind"] == "tag", "item"]), run_id)
+    ops = keyed(ops, ["member_key"], new_push_key())
+    keys = [str(k) for k in sorted(ops["member_key"].unique())]
+    groups = [rows for _, rows in ops.groupby("member_key", sort=True)]
+    workers = max(2, client.window)
+    outcomes = Outcomes(con, report, run_id, log, len(groups), block=workers)
 
-    def send(member_key: str) -> list[tuple[pd.DataFrame, BaseException | None]]:
-        rows = groups[member_key]
+    def send(index: int) -> list[tuple[pd.DataFrame, BaseException | None]]:
+        member_key, rows = keys[index], groups[index]
+        failpoint(f"{DESTINATION}.before_send")
         if rows["email"].notna().all() and rows["email"].iloc[0]:
             written = _signup(client, rows)
+            failpoint(f"{DESTINATION}.after_send")
             if not written:
                 return [(rows, NO_ID)]
             if member_key.startswith("new:"):
-                # A new person: their operations are kept under the id Action Network gave
-                # them, and the create under the planned key, pointing at that id.
-                create = rows["op"] == "create"
-                rows = pd.concat(
-                    [
-                        rows[create].assign(remote_id=written),
-                        rows[~create].assign(member_key=written),
-                    ]
-                )
+                rows = as_created(rows, written)
             elif written != member_key:
                 return [(rows, _Refused(*MISMATCH, written=written))]
             return [(rows, None)]
-        return [_by_id(client, tag_ids, member_key, row) for _, row in rows.iterrows()]
+        results = [_by_id(client, tag_ids, member_key, row) for _, row in rows.iterrows()]
+        failpoint(f"{DESTINATION}.after_send")
+        return results
 
-    workers = max(2, client.window)
-    for member_key, results, error in run_concurrently(send, groups, workers):
+    for index, results, error in run_concurrently(send, outcomes.ahead(groups), workers):
         if error is not None:
-            outcomes.fail(groups[member_key], error)
+            outcomes.fail(groups[index], error)
         else:
             for rows, failure in results:
                 if failure is None:
                     outcomes.confirm(rows)
+                elif failure is NO_ID:
+                    outcomes.unknown(rows)  # written somewhere: the next run reads it back
                 elif isinstance(failure, _Refused):
                     if failure.written:
                         _take_back(con, client, rows, failure.written)
                     outcomes.reject(rows, failure.status, failure.title, failure.detail)
                 else:
-                    outcomes.fail(rows, failure)
+                    outcomes.fail(rows, failure, answer_needed=False)
         outcomes.unit_done()
-    outcomes.flush()
+    outcomes.finish()
 
 
 class _Refused(Exception):

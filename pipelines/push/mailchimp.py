@@ -1,6 +1,8 @@
 """Pushing a plan to Mailchimp: namespaced tags (active / inactive), the optional tier
 merge field, and new members where configured (status_if_new, never `status`). Small
-plans go out with bounded concurrency; large ones through `POST /batches`."""
+plans go out with bounded concurrency; large ones through `POST /batches`. A batch's
+operations are recorded as intended before it is sent and its id right after, so a batch
+whose answer was lost is found again (by its operation ids) instead of being resent."""
 
 from __future__ import annotations
 
@@ -10,11 +12,21 @@ import time
 import duckdb
 import pandas as pd
 
-from connectors.errors import PlatformError
+from connectors.errors import AuthError, PlatformError
 from connectors.fanout import run_concurrently
 from connectors.mailchimp import MailchimpClient
-from pipelines.push import Log, Outcomes, PushReport, measured
-from transforms.outbound import claim_tags
+from pipelines.push import (
+    Log,
+    Outcomes,
+    PushReport,
+    applied,
+    keyed,
+    measured,
+    new_push_key,
+    refused,
+)
+from pipelines.push.failpoints import failpoint
+from transforms.outbound import claim_tags, mark_batch_sent
 from transforms.sync_config import MailchimpSync
 from warehouse.load import append, transaction, utcnow
 
@@ -22,12 +34,16 @@ DESTINATION = "mailchimp"
 POLL_SECONDS = (0.2, 5.0)  # first and longest pause between batch status checks
 BATCH_TIMEOUT = 3600.0
 
+Unit = tuple[str, str, bool, pd.DataFrame]  # member_key, kind, journeys, rows
 
-def requests_for(ops: pd.DataFrame) -> list[tuple[str, str, bool, pd.DataFrame]]:
+
+def requests_for(ops: pd.DataFrame, push_key: str | None = None) -> list[Unit]:
     """Group a member's operations into requests: (member_key, kind, journeys, rows), kind
-    being create, tags or fields, in the order they must be sent."""
+    being create, tags or fields, in the order they must be sent. Each request's rows
+    carry its `request_key`."""
     order = {"member": 0, "tag": 1, "field": 2}
     ops = ops.assign(_order=ops["kind"].map(order))
+    ops = keyed(ops, ["member_key", "_order", "journeys"], push_key or new_push_key())
     units = []
     for (member_key, _, journeys), rows in ops.groupby(
         ["member_key", "_order", "journeys"], sort=True
@@ -78,43 +94,75 @@ def push_mailchimp(
     return report
 
 
-def _send_direct(client: MailchimpClient, units: list, outcomes: Outcomes) -> set[str]:
-    """Send each request with bounded concurrency; returns the members confirmed."""
-    confirmed: set[str] = set()
+def _send_direct(client: MailchimpClient, units: list[Unit], outcomes: Outcomes) -> dict[str, str]:
+    """Send each request with bounded concurrency, each recorded as intended just before;
+    returns each member's outcome: confirmed, refused or unknown (answer lost)."""
+    outcome: dict[str, str] = {}
 
     def send(index: int) -> None:
         _, kind, journeys, rows = units[index]
+        failpoint(f"{DESTINATION}.before_send")
         _send(client, kind, journeys, rows)
+        failpoint(f"{DESTINATION}.after_send")
 
-    for index, _, error in run_concurrently(send, range(len(units)), client.max_connections):
-        rows = units[index][3]
+    workers = client.max_connections
+    frames = [u[3] for u in units]
+    for index, _, error in run_concurrently(send, outcomes.ahead(frames), workers):
+        member_key, rows = units[index][0], units[index][3]
         if error is None:
             outcomes.confirm(rows)
-            confirmed.add(units[index][0])
+            outcome[member_key] = "confirmed"
         else:
-            outcomes.fail(rows, error)
+            outcomes.fail(rows, error, answer_needed=False)
+            outcome[member_key] = (
+                "refused" if refused(error) else "confirmed" if applied(error) else "unknown"
+            )
         outcomes.unit_done()
-    return confirmed
+    return outcome
 
 
 def _send_batch(
     con: duckdb.DuckDBPyConnection,
     client: MailchimpClient,
-    units: list,
+    units: list[Unit],
     outcomes: Outcomes,
-    run_id: str,
+    batch_key: str,
 ) -> None:
-    """One batch: submitted, remembered in sync_batches (so a killed run's next run reads
-    its results), polled until finished, then its results read into the ledger."""
+    """One batch: its operations recorded as intended, submitted, its id recorded, polled
+    until finished, then its results read into the ledger. Operation ids carry the
+    batch's key, so a batch whose answer was lost can be recognised later."""
     operations, frames = [], []
     for n, (_, kind, journeys, rows) in enumerate(units):
         op = _operation(client, kind, journeys, rows)
-        operations.append({**op, "body": json.dumps(op["body"]), "operation_id": str(n)})
-        frames.append(rows.assign(operation_id=str(n)))
-    batch = client.submit_batch(operations)
-    batch_id = str(batch["id"])
-    remembered = pd.concat(frames).assign(batch_id=batch_id)
+        operation_id = f"{batch_key}-{n}"
+        operations.append({**op, "body": json.dumps(op["body"]), "operation_id": operation_id})
+        frames.append(rows.assign(request_key=operation_id))
+    outcomes.intend(pd.concat(frames, ignore_index=True).assign(batch_key=batch_key))
+    failpoint(f"{DESTINATION}.batch_before_send")
+    try:
+        batch = client.submit_batch(operations)
+    except PlatformError as exc:
+        if isinstance(exc, AuthError) or refused(exc):
+            raise
+        outcomes.log(f"Mailchimp: the answer to a batch was lost ({exc}); looking for it")
+        batch_id = find_batch(client, batch_key, len(operations))
+        if batch_id is None:
+            # Settled by the next run: by the batch if it turns up, else member by member.
+            outcomes.report.unconfirmed += sum(len(f) for f in frames)
+            return
+    else:
+        failpoint(f"{DESTINATION}.batch_after_send")
+        batch_id = str(batch["id"])
+    remember_batch(con, batch_key, batch_id, outcomes.run_id, len(operations))
+    collect_batch(con, client, batch_id, outcomes)
+
+
+def remember_batch(
+    con: duckdb.DuckDBPyConnection, batch_key: str, batch_id: str, run_id: str, operations: int
+) -> None:
+    """The platform took the batch: keep its id, so any later run can read its results."""
     with transaction(con):
+        mark_batch_sent(con, DESTINATION, batch_key, batch_id)
         append(
             con,
             "sync_batches",
@@ -125,38 +173,50 @@ def _send_batch(
                         "destination": DESTINATION,
                         "run_id": run_id,
                         "submitted_at": utcnow(),
-                        "operations": len(operations),
+                        "operations": operations,
                     }
                 ]
             ),
+            or_replace=True,
         )
-        append(con, "sync_batch_operations", remembered[_BATCH_COLUMNS])
-    collect_batch(con, client, batch_id, outcomes)
 
 
-_BATCH_COLUMNS = [
-    "batch_id",
-    "operation_id",
-    "destination",
-    "member_key",
-    "person_id",
-    "item",
-    "kind",
-    "segment",
-    "op",
-    "value",
-]
+def find_batch(client: MailchimpClient, batch_key: str, operations: int) -> str | None:
+    """The id of the batch that carried `batch_key`'s operations, if Mailchimp has it:
+    among the batches of the right size, the one whose results name those operations."""
+    for batch in list_batches(client):
+        if int(batch.get("total_operations") or -1) != operations:
+            continue
+        batch_id = str(batch.get("id") or "")
+        finished = wait_for_batch(client, batch_id)
+        try:
+            results = client.batch_results(finished.get("response_body_url") or "")
+        except PlatformError:
+            continue
+        ids = {str(r.get("operation_id") or "") for r in results}
+        if ids and all(i.startswith(batch_key + "-") for i in ids):
+            return batch_id
+    return None
 
 
-def collect_batch(
-    con: duckdb.DuckDBPyConnection, client: MailchimpClient, batch_id: str, outcomes: Outcomes
-) -> None:
-    """Wait for a batch to finish and record each operation's outcome."""
+def list_batches(client: MailchimpClient) -> list[dict]:
+    """Every batch the account has on record (Mailchimp keeps them for a few days)."""
+    return [
+        batch
+        for page in client.iter_offset_pages(
+            "batches", "batches", {"fields": "batches.id,batches.total_operations,total_items"}
+        )
+        for batch in page
+    ]
+
+
+def wait_for_batch(client: MailchimpClient, batch_id: str) -> dict:
+    """Poll a batch until it has finished; returns it."""
     pause, waited = POLL_SECONDS[0], 0.0
     while True:
         batch = client.get_batch(batch_id)
         if batch.get("status") == "finished":
-            break
+            return batch
         if waited > BATCH_TIMEOUT:
             raise PlatformError(
                 "Mailchimp",
@@ -166,9 +226,24 @@ def collect_batch(
         time.sleep(pause)
         waited += pause
         pause = min(pause * 2, POLL_SECONDS[1])
-    ops = con.execute(
-        "SELECT * EXCLUDE (batch_id) FROM sync_batch_operations WHERE batch_id = ?", [batch_id]
+
+
+def batch_operations(con: duckdb.DuckDBPyConnection, batch_id: str) -> pd.DataFrame:
+    """The operations a batch carried, as recorded before it was sent."""
+    return con.execute(
+        "SELECT * FROM sync_intents WHERE destination = ? AND batch_id = ? "
+        "AND state IN ('intended', 'sent')",
+        [DESTINATION, batch_id],
     ).fetchdf()
+
+
+def collect_batch(
+    con: duckdb.DuckDBPyConnection, client: MailchimpClient, batch_id: str, outcomes: Outcomes
+) -> None:
+    """Wait for a batch to finish and record each operation's outcome. Operations without
+    a result (or whose results expired) are checked on their members."""
+    batch = wait_for_batch(client, batch_id)
+    ops = batch_operations(con, batch_id)
     try:
         results = client.batch_results(batch.get("response_body_url") or "")
     except PlatformError as exc:
@@ -176,15 +251,15 @@ def collect_batch(
             # Kept uncollected: the next push reads the results again before sending.
             outcomes.log(f"Mailchimp: {exc}; batch {batch_id} is read again next run")
             return
-        # The link expired: the operations without an outcome are planned again.
-        outcomes.log(f"Mailchimp: {exc}")
+        outcomes.log(f"Mailchimp: {exc}; its operations are checked on the members instead")
         results = []
     by_id = {str(r.get("operation_id")): r for r in results}
-    for operation_id, rows in ops.groupby("operation_id", sort=False):
-        result = by_id.get(str(operation_id))
-        rows = rows.drop(columns="operation_id")
+    unanswered = []
+    for request_key, rows in ops.groupby("request_key", sort=False):
+        result = by_id.get(str(request_key))
         if result is None:
-            continue  # no outcome: not in the ledger, so planned again next run
+            unanswered.append(rows)
+            continue
         status = int(result.get("status_code") or 0)
         if 200 <= status < 300:
             outcomes.confirm(rows)
@@ -198,11 +273,14 @@ def collect_batch(
             )
         outcomes.unit_done()
     outcomes.flush()
+    if unanswered:
+        from pipelines.push.reconcile import check_members  # the reads live there
+
+        check_members(con, client, pd.concat(unanswered), outcomes)
     with transaction(con):
         con.execute(
             "UPDATE sync_batches SET collected_at = ? WHERE batch_id = ?", [utcnow(), batch_id]
         )
-        con.execute("DELETE FROM sync_batch_operations WHERE batch_id = ?", [batch_id])
 
 
 def collect_pending_batches(
@@ -223,6 +301,7 @@ def collect_pending_batches(
         outcomes = Outcomes(con, report, run_id, log, 0)
         for batch_id in pending:
             collect_batch(con, client, batch_id, outcomes)
+        outcomes.finish()
     return report
 
 
@@ -243,21 +322,25 @@ def _push(
     log: Log,
     report: PushReport,
 ) -> None:
-    claim_tags(con, DESTINATION, set(ops.loc[ops["kind"] == "tag", "item"]), utcnow())
-    units = requests_for(ops) if not ops.empty else []
+    with transaction(con):
+        claim_tags(con, DESTINATION, set(ops.loc[ops["kind"] == "tag", "item"]), utcnow())
+    push_key = new_push_key()
+    units = requests_for(ops, push_key) if not ops.empty else []
     creates = [u for u in units if u[1] == "create"]
     rest = [u for u in units if u[1] != "create"]
-    outcomes = Outcomes(con, report, run_id, log, len(units))
+    outcomes = Outcomes(con, report, run_id, log, len(units), block=4 * client.max_connections)
     if creates:
-        # A member that could not be created gets none of its tags or fields either.
-        refused = {u[0] for u in creates} - _send_direct(client, creates, outcomes)
-        for unit in [u for u in rest if u[0] in refused]:
+        created = _send_direct(client, creates, outcomes)
+        # A member that could not be created gets none of its tags or fields either; one
+        # whose creation's answer was lost gets them after the next run has checked.
+        for unit in [u for u in rest if created.get(u[0]) == "refused"]:
             outcomes.reject(unit[3], 424, "Member Not Created", "the member could not be added")
-        rest = [u for u in rest if u[0] not in refused]
+        rest = [u for u in rest if created.get(u[0], "confirmed") == "confirmed"]
     if len(rest) > settings.batch_above:
         log(f"Mailchimp: {len(rest):,} requests, sent as batches of {settings.batch_size:,}")
-        for start in range(0, len(rest), settings.batch_size):
-            _send_batch(con, client, rest[start : start + settings.batch_size], outcomes, run_id)
+        for n, start in enumerate(range(0, len(rest), settings.batch_size)):
+            chunk = rest[start : start + settings.batch_size]
+            _send_batch(con, client, chunk, outcomes, f"{push_key}b{n}")
     else:
         _send_direct(client, rest, outcomes)
-    outcomes.flush()
+    outcomes.finish()

@@ -1,9 +1,12 @@
 """A wrong or missing key: that platform fails fast (or is skipped) and the others load."""
 
+import time
+
 import duckdb
 import pytest
 import requests
 
+from pipelines.settings import SettingsError
 from sandbox import start_sandbox
 from tests.support.pipeline import configure, run_job
 
@@ -80,3 +83,24 @@ def test_forms_inbox_alone_is_a_valid_setup(sandbox, tmp_path, monkeypatch):
     result = run_job()
     assert result.success
     assert _count(warehouse, "people") > 0
+
+
+def test_mailchimp_key_without_its_data_centre_stops_the_run_before_any_request(
+    sandbox, tmp_path, monkeypatch
+):
+    """It used to be retried for over two minutes and end in "Exceeded max_retries"."""
+    running, inbox = sandbox
+    base = running.env["ACTION_NETWORK_BASE_URL"].rsplit("/api/v2", 1)[0]
+    requests.post(base + "/_sandbox/reset", timeout=5)
+    key = running.env["MAILCHIMP_API_KEY"].rsplit("-", 1)[0]
+    env = {k: v for k, v in running.env.items() if k != "MAILCHIMP_BASE_URL"}
+    warehouse = configure(monkeypatch, tmp_path, {**env, "MAILCHIMP_API_KEY": key}, inbox)
+    started = time.monotonic()
+    with pytest.raises(SettingsError) as raised:
+        run_job()
+    assert time.monotonic() - started < 10
+    assert "MAILCHIMP_API_KEY has no data-centre suffix" in str(raised.value)
+    assert key not in str(raised.value)
+    stats = requests.get(base + "/_sandbox/stats", timeout=5).json()
+    assert sum(stats["requests"].values()) == 0, "refused before any request"
+    assert not warehouse.exists(), "nothing was written"

@@ -55,3 +55,27 @@ def test_secrets_are_env_vars_not_values(monkeypatch):
     resources = build_resources()
     assert isinstance(resources["action_network"].api_key, dg.EnvVar)
     assert isinstance(resources["mailchimp"].api_key, dg.EnvVar)
+
+
+def test_the_ui_and_the_schedule_refuse_bad_settings_by_name(tmp_path):
+    """The code location the UI and the daemon load stops on a bad setting, named."""
+    mine = ("WAREHOUSE_PATH", "FORMS_INBOX", "BACKUP_DIR")
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in mine},
+        **PLACEHOLDERS,
+        "DAGSTER_HOME": str(tmp_path),
+        "EXPORTS_DIR": "data",
+        "MAILCHIMP_MAX_CONNECTIONS": "eight",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "EXPORTS_DIR=data holds WAREHOUSE_PATH=data/warehouse.duckdb" in output, output[-2000:]
+    assert "MAILCHIMP_MAX_CONNECTIONS='eight' is not a whole number" in output

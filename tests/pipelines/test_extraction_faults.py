@@ -8,14 +8,18 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
 from connectors.action_network import ActionNetworkClient
-from connectors.errors import AuthError, BadResponseError, NotFoundError
+from connectors.errors import AuthError, BadResponseError, NotFoundError, NotFoundPageError
 from connectors.mailchimp import MailchimpClient
+from pipelines.assets.sources import AN_SETTINGS, MC_SETTINGS, _platform_failure
 from pipelines.landing import land_action_network_people, land_mailchimp_members
 from sandbox import start_sandbox
+from tests.support.pipeline import configure
 from transforms.normalise import build_staging
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +76,9 @@ def assert_complete(con, sb):
         {"truncate_rate": 0.15},
         {"timeout_rate": 0.15, "stall_seconds": 1.0},
         {"burst_429": 6},
+        {"html_404_rate": 0.15},
     ],
-    ids=["5xx", "truncated", "timeout", "429-burst"],
+    ids=["5xx", "truncated", "timeout", "429-burst", "html-404"],
 )
 def test_transient_faults_are_retried_without_loss(con, sandbox, fault):
     sandbox.set_faults({**fault, "seed": 4})
@@ -85,20 +90,46 @@ def test_transient_faults_are_retried_without_loss(con, sandbox, fault):
     assert_complete(con, sandbox)
 
 
-def test_html_404_stops_clearly_then_resumes(con, sandbox):
-    # Seed 2 spares page 1 (asked for alone, first) and hits a later page.
+def test_html_404_every_time_stops_as_a_transient_fault_then_resumes(con, sandbox):
+    # Seed 2 spares page 1 (asked for alone, first) and hits a later page; one attempt
+    # only, so the HTML 404 is what the landing sees.
     sandbox.set_faults({"html_404_rate": 0.3, "seed": 2}, platform="action_network")
-    an, _ = clients(sandbox)
-    with pytest.raises(NotFoundError, match="not found"):
+    an, _ = clients(sandbox, attempts=1)
+    with pytest.raises(NotFoundPageError, match="HTML page") as caught:
         land_action_network_people(con, an, "first", lambda _: None)
+    assert not isinstance(caught.value, NotFoundError), "an HTML page is not a deletion"
     checkpoint = con.execute(
         "SELECT cursor_value FROM sync_cursors WHERE resource = 'people#pass'"
     ).fetchone()
     assert checkpoint is not None, "the pages before the fault are kept with a checkpoint"
+    failure = _platform_failure(caught.value, AN_SETTINGS)
+    assert "transient" in failure.description and "nothing landed is lost" in failure.description
+    assert "key was refused" not in failure.description
     sandbox.set_faults({"html_404_rate": 0})
     (an_report, _), _ = land_both(con, sandbox)
     assert an_report.extra["resumed"] is True
     assert_complete(con, sandbox)
+
+
+def test_only_the_platforms_own_not_found_names_the_setting(con, sandbox):
+    env = sandbox.env
+    fast = {"backoff_max": 0.02, "max_attempts": 2}
+    wrong_list = MailchimpClient(
+        env["MAILCHIMP_API_KEY"], "0000000000", env["MAILCHIMP_BASE_URL"], **fast
+    )
+    with pytest.raises(NotFoundError) as caught:
+        land_mailchimp_members(con, wrong_list, "x", lambda _: None)
+    assert wrong_list.http.stats.requests == 1, "Mailchimp's own answer is not retried"
+    failure = _platform_failure(caught.value, MC_SETTINGS)
+    assert (
+        "MAILCHIMP_LIST_ID" in failure.description and "Resource Not Found" in failure.description
+    )
+    sandbox.set_faults({"html_404_rate": 1.0}, platform="mailchimp")
+    _, mc = clients(sandbox, attempts=2)
+    with pytest.raises(NotFoundPageError) as caught:
+        land_mailchimp_members(con, mc, "x", lambda _: None)
+    assert mc.http.stats.retries == 1, "an HTML 404 is retried like a 5xx"
+    assert "transient" in _platform_failure(caught.value, MC_SETTINGS).description
 
 
 def test_unparseable_page_is_kept_raw_then_resumed(con, sandbox):
@@ -109,7 +140,8 @@ def test_unparseable_page_is_kept_raw_then_resumed(con, sandbox):
     source, reason, payload = con.execute(
         "SELECT source, reason, payload->>'$.body' FROM quarantine"
     ).fetchone()
-    assert source == "mailchimp" and "expected JSON" in reason and payload.startswith('{"members"')
+    assert source == "mailchimp" and "cut off or is not valid JSON" in reason
+    assert payload.startswith('{"members"'), "what arrived is kept"
     sandbox.set_faults({"truncate_rate": 0})
     land_both(con, sandbox)
     assert_complete(con, sandbox)
@@ -222,3 +254,50 @@ def test_incremental_after_a_day_lands_every_change(con):
             ).fetchall()
         )
         assert all(statuses[m.id] == m.status for m in sb.org.mc_members)
+
+
+SOURCE_ASSETS = (
+    "action_network_people",
+    "action_network_actions",
+    "action_network_tags",
+    "mailchimp_members",
+    "mailchimp_audience",
+    "mailchimp_campaigns",
+)
+
+
+def run_sources() -> dg.ExecuteInProcessResult:
+    """The platform source assets of the real job, as a run lands them."""
+    from pipelines.definitions import JOB_NAME, build_definitions
+
+    job = build_definitions().resolve_job_def(JOB_NAME)
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey(name) for name in SOURCE_ASSETS],
+    )
+
+
+def test_runs_under_html_404s_complete_and_lose_no_campaign_activity(tmp_path, monkeypatch):
+    """Issue 11, case 3: with html_404_rate 0.1, runs failed with "check the key" and a
+    campaign answering one HTML 404 was never read again."""
+    with start_sandbox(people=200, seed=21, an_rate=0) as sb:
+        warehouse = configure(monkeypatch, tmp_path, sb.env, tmp_path / "inbox")
+        sb.set_faults({"html_404_rate": 0.1, "seed": 7})
+        first = run_sources()
+        assert first.success, "HTML 404s are retried, never a failed run"
+        assert sum(s.faults.injected.get("html_404", 0) for s in (sb.an_server, sb.mc_server)) > 5
+        sb.set_faults({"html_404_rate": 0})
+        sb.advance(days=1)
+        assert run_sources().success
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            events = con.execute(
+                "SELECT count(DISTINCT record_id) FROM raw_mailchimp "
+                "WHERE resource = 'email_activity'"
+            ).fetchone()[0]
+            marked = con.execute("SELECT count(*) FROM missing_records").fetchone()[0]
+        finally:
+            con.close()
+        assert events == sb.counts()["mailchimp_email_activity"], "every event landed"
+        assert marked == 0, "an HTML 404 never marks anything missing"

@@ -12,6 +12,7 @@ import pytest
 from pipelines.__main__ import forget
 from sandbox import start_sandbox
 from tests.support.pipeline import configure, run_job
+from transforms.erasure import email_hash
 
 NAMESPACE = "groundswell:"
 
@@ -96,7 +97,9 @@ def _snapshot(warehouse, email: str) -> dict:
                 "SELECT count(*) FROM raw_forms "
                 "WHERE sha256(lower(trim(payload ->> '$.fields.email'))) = ?"
             ),
-            "suppressed": one("SELECT count(*) FROM erasure_suppressions WHERE email_hash = ?"),
+            "suppressed": con.execute(
+                "SELECT count(*) FROM erasure_suppressions WHERE key_hash = ?", [email_hash(email)]
+            ).fetchone()[0],
             "newly_arrived": con.execute(
                 "SELECT count(*) FROM stg_source_records WHERE email = 'newly.arrived@example.org'"
             ).fetchone()[0],

@@ -33,6 +33,19 @@ def test_csv_without_the_columns_names_the_file_and_columns(tmp_path):
         read_decisions(path)
 
 
+@pytest.mark.parametrize("name", ["identity_decisions.csv", "identity_decisions.yaml"])
+def test_a_binary_decisions_file_is_named_with_what_to_do(tmp_path, name):
+    path = tmp_path / name
+    # A spreadsheet saved whole (a zip) where the CSV should be.
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(128, 256)) * 4)
+    with pytest.raises(DecisionsFileError) as raised:
+        read_decisions(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: not a text file")
+    assert "Save it as CSV (UTF-8)" in message and "move it aside" in message
+    assert "codec" not in message and "\\x" not in message, "no bytes repeated"
+
+
 def test_yaml_decisions(tmp_path):
     path = tmp_path / "identity_decisions.yaml"
     path.write_text(

@@ -65,3 +65,46 @@ def test_movement_metadata_is_a_table_of_counts(tmp_path):
     assert metadata["baseline_30d"].value == "no run yet"
     text = str(metadata)
     assert "example.org" not in text and "person_id" not in text
+
+
+ADDRESS = "hidden.person@example.org"
+
+
+def test_a_rule_failing_on_the_data_leaves_no_address_in_dagster_storage(tmp_path):
+    """Issue 11, case 8: `CAST(email AS INTEGER)` passes the check on no rows, then fails on
+    the data. The step fails naming the rung and its rule; the address is nowhere in the
+    run's events, logs or anything Dagster stored on disk."""
+    database = tmp_path / "warehouse.duckdb"
+    con = connect(database)
+    try:
+        put_metrics(con, {"a": {"email": ADDRESS}, "b": {"email_reachable": True}})
+    finally:
+        con.close()
+    ladder_file = tmp_path / "ladder.yaml"
+    ladder_file.write_text(
+        "namespace: 'gs:'\n"
+        "rungs:\n"
+        "  - name: casting\n"
+        "    where: CAST(email AS INTEGER) > 0\n"
+        "  - name: rest\n"
+        "    where: 'true'\n"
+    )
+    resources = {
+        "warehouse": DuckDBResource(database=str(database)),
+        "groundswell": GroundswellSettings(ladder_config=str(ladder_file)),
+    }
+    home = tmp_path / "dagster"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = dg.materialize(
+            [ladder], resources=resources, instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        message = failure.step_failure_data.error.message
+        assert "rung 'casting'" in message and "CAST(email AS INTEGER) > 0" in message
+        assert "ConversionException" in message
+        events = " ".join(repr(r) for r in instance.all_logs(result.run_id))
+        assert ADDRESS not in events and ADDRESS not in repr(failure.step_failure_data)
+    stored = [p for p in home.rglob("*") if p.is_file() and ADDRESS.encode() in p.read_bytes()]
+    assert stored == [], "the address reached Dagster's storage"

@@ -2,6 +2,7 @@
 safe file names, index.html, and the atomic swap."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -164,8 +165,13 @@ def test_safe_names():
     assert safe_name("../../etc/passwd") == "etc-passwd"
     assert safe_name("Île-de-France") == "ile-de-france"
     assert safe_name("CON") == "_con"
-    assert safe_name("   ") == "unassigned"
-    assert safe_name("北京") == "unassigned"
+    assert safe_name("   ") == ""
+    # Letters of any script are kept, whole (Hangul recomposed, not left as jamo).
+    assert safe_name("北京") == "北京"
+    assert safe_name("東京 都") == "東京-都"
+    assert safe_name("서울") == "서울" and len(safe_name("서울")) == 2
+    assert safe_name('a<b>c:"d|e?*f\\g') == "a-b-c-d-e-f-g"
+    assert safe_name("★") == ""
     assert len(safe_name("x" * 500)) == 60
 
 
@@ -192,13 +198,14 @@ def test_groups_split_into_one_file_each_with_safe_names(con, tmp_path):
     )
     report = write_list_exports(con, ladder, tmp_path / "out", NOW)
     area = tmp_path / "out" / "by_area"
+    # `North East` sorts first and keeps the plain name; `north-east` gets a short hash of
+    # its value, the same on every run.
+    second = f"north-east-{exports._short_hash('north-east')}"
     assert sorted(p.name for p in area.iterdir()) == sorted(
-        f"{n}.{ext}"
-        for n in ("etc", "north-east", "north-east-2", "unassigned")
-        for ext in ("csv", "xlsx")
+        f"{n}.{ext}" for n in ("etc", "north-east", second, "unassigned") for ext in ("csv", "xlsx")
     )
     groups = {f.group: f.rows for f in report.files if f.list_name == "by_area"}
-    assert groups == {"etc": 1, "north-east": 2, "north-east-2": 1, "unassigned": 1}
+    assert groups == {"etc": 1, "north-east": 2, second: 1, "unassigned": 1}
     assert [r["person_id"] for r in read_csv(area / "north-east.csv")] == ["a", "e"]
     postcode = {f.group: f.rows for f in report.files if f.list_name == "by_postcode"}
     assert postcode == {"ne": 2, "sw": 2, "unassigned": 1}
@@ -243,7 +250,7 @@ def test_old_exports_are_replaced_whole(con, tmp_path):
     second = config({"name": "kept", "where": "true"})
     build(con, second, {"a": {}, "b": {}})
     write_list_exports(con, second, out, NOW)
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "kept"]
+    assert sorted(p.name for p in out.iterdir()) == [exports.MARKER, "index.html", "kept"]
     assert len(read_csv(out / "kept" / "all.csv")) == 2
     assert leftovers(tmp_path) == []
 
@@ -389,3 +396,145 @@ def test_rows_follow_the_lists_order_on_typed_values(con, tmp_path):
     write_list_exports(con, ladder, tmp_path / "out", NOW)
     rows = read_csv(tmp_path / "out" / "top" / "all.csv")
     assert [r["person_id"] for r in rows] == ["ten", "nine", "two"]  # numbers, not text
+
+
+# ------------------------------------------------------------ group names (issue 11, case 10)
+
+
+def test_a_region_in_any_script_gets_its_own_file_and_never_takes_unassigned(con, tmp_path):
+    ladder = config(
+        {"name": "by_area", "where": "true", "group_by": "region", "columns": ["person_id"]}
+    )
+    build(
+        con,
+        ladder,
+        {
+            "tokyo1": {"region": "東京"},
+            "tokyo2": {"region": "東京"},
+            "seoul": {"region": "서울"},
+            "none": {"region": None},
+            "blank": {"region": "  "},
+            "called_unassigned": {"region": "Unassigned"},
+            "star": {"region": "★"},
+            "north": {"region": "North"},
+        },
+    )
+    report = write_list_exports(con, ladder, tmp_path / "out", NOW)
+    area = tmp_path / "out" / "by_area"
+    files = {f.group: f for f in report.files}
+    named_unassigned = f"unassigned-{exports._short_hash('Unassigned')}"
+    star = f"group-{exports._short_hash('★')}"
+    assert set(files) == {"東京", "서울", "unassigned", named_unassigned, star, "north"}
+    ids = {name: sorted(r["person_id"] for r in read_csv(area / f"{name}.csv")) for name in files}
+    # People with no region (empty or blank) share `unassigned`, and nobody else is in it.
+    assert ids["unassigned"] == ["blank", "none"]
+    assert ids["東京"] == ["tokyo1", "tokyo2"]
+    assert ids[named_unassigned] == ["called_unassigned"]
+    assert ids[star] == ["star"] and ids["서울"] == ["seoul"] and ids["north"] == ["north"]
+    assert sum(f.rows for f in report.files) == 8, "nobody lost or counted twice"
+    assert (area / "東京.xlsx").is_file()
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert 'href="by_area/東京.csv"' in page
+    # The same values give the same names on the next run.
+    again = write_list_exports(con, ladder, tmp_path / "out", NOW)
+    assert {f.group for f in again.files} == set(files)
+
+
+def test_groups_that_clean_alike_are_told_apart_the_same_way_in_any_order():
+    rows = {"North East": [("a",)], "north-east": [("b",)], "NORTH  EAST": [("c",)], None: []}
+    forward = exports._name_groups(rows)
+    backward = exports._name_groups(dict(reversed(list(rows.items()))))
+    assert forward == backward
+    assert len(forward) == 4 and "north-east" in forward and "unassigned" in forward
+
+
+# ------------------------------------------------- folders it did not make (issue 11, case 9)
+
+
+def data_folder(root: Path) -> dict[Path, bytes]:
+    """A folder like `data/`: a warehouse, run history and a forms inbox."""
+    files = {
+        root / "warehouse.duckdb": b"DUCK" * 100,
+        root / "dagster" / "history" / "runs.db": b"runs",
+        root / "inbox" / "signups.csv": b"email\nsomeone@example.org\n",
+    }
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return files
+
+
+def test_an_exports_dir_holding_a_warehouse_is_refused_and_left_intact(con, tmp_path):
+    data = tmp_path / "data"
+    files = data_folder(data)
+    ladder = config({"name": "mail", "where": "true"})
+    build(con, ladder, {"a": {}})
+    with pytest.raises(exports.ExportsFolderError, match="did not put there") as refused:
+        write_list_exports(con, ladder, data, NOW)
+    message = str(refused.value)
+    assert str(data) in message and "EXPORTS_DIR" in message and "3 file(s)" in message
+    assert "signups" not in message and "warehouse.duckdb" not in message
+    assert {p: p.read_bytes() for p in files} == files, "every file still there, unchanged"
+    assert sorted(p.name for p in data.iterdir()) == ["dagster", "inbox", "warehouse.duckdb"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".data")] == []
+
+
+def test_an_exports_dir_that_is_a_file_is_refused(con, tmp_path):
+    target = tmp_path / "exports"
+    target.write_bytes(b"not a folder")
+    ladder = config({"name": "mail", "where": "true"})
+    build(con, ladder, {"a": {}})
+    with pytest.raises(exports.ExportsFolderError, match="is a file, not a folder"):
+        write_list_exports(con, ladder, target, NOW)
+    assert target.read_bytes() == b"not a folder"
+
+
+def test_an_empty_folder_is_used_and_marked(con, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    ladder = config({"name": "mail", "where": "true"})
+    build(con, ladder, {"a": {}})
+    write_list_exports(con, ladder, out, NOW)
+    assert (out / exports.MARKER).is_file() and (out / "mail" / "all.csv").is_file()
+    write_list_exports(con, ladder, out, NOW)  # marked: replaced on the next run
+    assert len(read_csv(out / "mail" / "all.csv")) == 1
+
+
+def test_an_exports_folder_from_before_the_mark_is_still_replaced(con, tmp_path):
+    out = tmp_path / "out"
+    (out / "old_list").mkdir(parents=True)
+    (out / "old_list" / "north.csv").write_text("person_id\n")
+    (out / "old_list" / "north.xlsx").write_bytes(b"PK")
+    (out / "index.html").write_text("<title>Groundswell organiser lists</title>")
+    ladder = config({"name": "mail", "where": "true"})
+    build(con, ladder, {"a": {}})
+    write_list_exports(con, ladder, out, NOW)
+    assert sorted(p.name for p in out.iterdir()) == [exports.MARKER, "index.html", "mail"]
+    # The same layout with anything else in it is not taken for Groundswell's.
+    (tmp_path / "other" / "old_list").mkdir(parents=True)
+    (tmp_path / "other" / "index.html").write_text("<title>Groundswell organiser lists</title>")
+    (tmp_path / "other" / "old_list" / "notes.txt").write_text("mine")
+    with pytest.raises(exports.ExportsFolderError):
+        write_list_exports(con, ladder, tmp_path / "other", NOW)
+    assert (tmp_path / "other" / "old_list" / "notes.txt").read_text() == "mine"
+
+
+def test_leftovers_not_made_by_groundswell_are_never_removed(con, tmp_path):
+    out = tmp_path / "out"
+    ladder = config({"name": "one", "where": "true"})
+    build(con, ladder, {"a": {}})
+    write_list_exports(con, ladder, out, NOW)
+    # Folders that only look like leftovers, holding someone else's files.
+    for name in (".out.old-cafe", ".out.tmp-cafe"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "keep.txt").write_text("mine")
+    (tmp_path / ".out.tmp-empty").mkdir()  # a run that died before marking its staging
+    write_list_exports(con, ladder, out, NOW)
+    assert (tmp_path / ".out.old-cafe" / "keep.txt").read_text() == "mine"
+    assert (tmp_path / ".out.tmp-cafe" / "keep.txt").read_text() == "mine"
+    assert not (tmp_path / ".out.tmp-empty").exists()
+    # And one is never put in place of missing exports.
+    shutil.rmtree(out)
+    exports._recover(out)
+    assert not out.exists()
+    assert (tmp_path / ".out.old-cafe" / "keep.txt").read_text() == "mine"

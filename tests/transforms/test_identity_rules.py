@@ -252,3 +252,38 @@ def test_guard_rail_keeps_rule_links_and_reports_them(con):
 def test_config_errors_name_the_key(data, problem):
     with pytest.raises(IdentityConfigError, match=problem):
         parse_identity_config(data)
+
+
+def test_a_second_email_column_links_like_the_first(con):
+    """A form with two Email columns keeps the second address (alt_email); a platform
+    record under that address is the same person."""
+    land(
+        con,
+        an=[an_person("Ana", "Lima", "ana.lima@home.example", uuid="u-1")],
+        forms={
+            "signups.csv": [
+                {
+                    "given_name": "Ana",
+                    "email": "ana@work.example",
+                    "alt_email": "ana.lima@home.example",
+                },
+                {"given_name": "Bo", "email": "bo@work.example", "alt_email": "bo@work.example"},
+                {"given_name": "Cy", "email": "", "alt_email": "test@example.com"},
+            ]
+        },
+    )
+    config = parse_identity_config({"placeholders": {"emails": ["test@example.com"]}})
+    assert build(con, config)["people"] == 3
+    people = people_of(con)
+    assert people["action_network:u-1"] == people["forms:signups.csv:1"]
+    keys = dict(
+        con.execute(
+            "SELECT source_record_id, alt_email_key FROM stg_source_records WHERE source = 'forms'"
+        ).fetchall()
+    )
+    # the same address twice is no second address; a placeholder is no address at all
+    assert keys == {
+        "signups.csv:1": "ana.lima@home.example",
+        "signups.csv:2": None,
+        "signups.csv:3": None,
+    }

@@ -296,3 +296,57 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("rungs: [unclosed")
     with pytest.raises(LadderConfigError, match="not valid YAML"):
         load(bad)
+
+
+# --------------------------------------------- a ladder without a catch-all (issue 11, case 9)
+
+NO_CATCH_ALL = {
+    "namespace": "gs:",
+    "rungs": [
+        {"name": "active", "where": "actions_90d >= 3", "push": ["mailchimp"]},
+        {"name": "reachable", "where": "email_reachable", "push": ["mailchimp"]},
+    ],
+}
+
+
+def test_people_no_rung_places_go_on_the_unplaced_rung(con):
+    put_metrics(
+        con,
+        {
+            "act": {"actions_90d": 3, "email_reachable": True},
+            "reach": {"email_reachable": True},
+            "nobody1": {},
+            "nobody2": {"email_suppressed": True},
+        },
+    )
+    ladder = parse(NO_CATCH_ALL)
+    counts = build_ladder(con, ladder, NOW)
+    assert counts == {"active": 1, "reachable": 1, "unplaced": 2}
+    rows = con.execute(
+        "SELECT person_id, tier, tier_rank, reason FROM ladder ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("act", "active", 1, "active"),
+        ("nobody1", "unplaced", 3, "meets no rung's rule in the ladder"),
+        ("nobody2", "unplaced", 3, "meets no rung's rule in the ladder"),
+        ("reach", "reachable", 2, "reachable"),
+    ]
+    # Everyone is accounted for, in the history too, and `unplaced` is never pushed.
+    assert con.execute("SELECT count(*) FROM ladder_history").fetchone()[0] == 4
+    assert [s for s, _, _ in ladder.pushed_segments("mailchimp")] == [
+        "tier:active",
+        "tier:reachable",
+    ]
+
+
+def test_a_rung_may_not_be_called_unplaced():
+    config = {"namespace": "gs:", "rungs": [{"name": "unplaced", "where": "true"}]}
+    with pytest.raises(LadderConfigError, match="rung 'unplaced': the name is kept"):
+        parse(config)
+
+
+def test_the_default_ladder_places_everyone_on_its_own_rungs(con):
+    put_metrics(con, {case: values for case, (values, _) in RUNG_CASES.items()})
+    counts = build_ladder(con, DEFAULT, NOW)
+    assert "unplaced" not in counts
+    assert con.execute("SELECT count(*) FROM ladder WHERE tier = 'unplaced'").fetchone()[0] == 0

@@ -198,3 +198,40 @@ def test_every_default_rung_gets_people_in_a_small_sandbox_org(con, tmp_path):
     assert parts[0] > 0 and parts[1] > 0
     rows = build_movement(con, DEFAULT)
     assert sum(r["now"] for r in rows if r["period"] == "last_run") == sum(counts.values())
+
+
+def test_people_a_ladder_without_a_catch_all_drops_moved_down_not_left(con):
+    """Issue 11, case 9: people who meet no rung are on `unplaced`, so the report says
+    they moved down; `left` is only for people no longer in the warehouse."""
+    ladder = parse(
+        {
+            "namespace": "gs:",
+            "rungs": [
+                {"name": "active", "where": "actions_90d >= 3"},
+                {"name": "reachable", "where": "email_reachable"},
+            ],
+        }
+    )
+    put_metrics(
+        con,
+        {
+            "cools": {"actions_90d": 3},
+            "stays": {"email_reachable": True},
+            "erased": {"email_reachable": True},
+        },
+    )
+    build_ladder(con, ladder, NOW - timedelta(days=1))
+    put_metrics(con, {"cools": {}, "stays": {"email_reachable": True}})
+    build_ladder(con, ladder, NOW)
+    rows = {r["rung"]: r for r in build_movement(con, ladder) if r["period"] == "last_run"}
+    assert list(rows) == ["active", "reachable", "unplaced"]
+    #                             was now stayed up down left arrived
+    assert counts(rows["active"]) == (1, 0, 0, 0, 1, 0, 0)  # cools: moved down, not left
+    assert counts(rows["reachable"]) == (2, 1, 1, 0, 0, 1, 0)  # erased: left
+    assert counts(rows["unplaced"]) == (0, 1, 0, 0, 0, 0, 0)  # cools, from a rung above
+
+
+def test_the_default_ladder_reports_no_unplaced_rung(con):
+    run(con, NOW - timedelta(days=1), {"a": "supporter"})
+    run(con, NOW, {"a": "lapsed"})
+    assert "unplaced" not in {r["rung"] for r in build_movement(con, DEFAULT)}

@@ -1,8 +1,14 @@
 """Opening the warehouse: session settings from the environment."""
 
+import shutil
+import subprocess
+import sys
+
+import duckdb
 import pytest
 
-from warehouse.connection import connect
+from warehouse import connection
+from warehouse.connection import WarehouseBusyError, WarehouseError, connect
 
 
 def test_memory_limit_from_the_environment(tmp_path, monkeypatch):
@@ -19,3 +25,67 @@ def test_a_memory_limit_duckdb_cannot_read_is_refused_by_name(tmp_path, monkeypa
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="DUCKDB_MEMORY_LIMIT='lots'"):
         connect(tmp_path / "w.duckdb")
+
+
+def _warehouse_bytes(path) -> bytes:
+    """A migrated warehouse holding some rows, as its file's bytes."""
+    con = connect(path)
+    con.execute(
+        "CREATE TABLE kept AS SELECT range AS n, md5(range::VARCHAR) AS h FROM range(200000)"
+    )
+    con.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "not a database"])
+def test_a_damaged_warehouse_is_named_with_what_to_do_and_left_as_it_was(tmp_path, damage):
+    path = tmp_path / "warehouse.duckdb"
+    good = _warehouse_bytes(path)
+    broken = good[: len(good) // 2] if damage == "cut in half" else b"PK\x03\x04" + good[4:4096]
+    path.write_bytes(broken)
+    copy = tmp_path / "copy" / "warehouse.duckdb"
+    copy.parent.mkdir()
+    copy.write_bytes(broken)
+    with pytest.raises(duckdb.Error):  # DuckDB itself cannot open it: the case is real
+        duckdb.connect(str(copy))
+    shutil.rmtree(copy.parent)
+    with pytest.raises(WarehouseError) as raised:
+        connect(path)
+    message = str(raised.value)
+    assert str(path) in message and "is damaged" in message
+    assert "backup of it over the file" in message and "move it aside" in message
+    assert "Traceback" not in message and "IO Error" not in message
+    assert path.read_bytes() == broken, "nothing was written to it"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"], "no .wal either"
+
+
+def test_a_warehouse_in_a_folder_that_cannot_be_written_is_named(tmp_path):
+    folder = tmp_path / "warehouse.duckdb"
+    folder.mkdir()  # a folder where the file should be
+    with pytest.raises(WarehouseError, match=r"warehouse\.duckdb cannot be opened.*WAREHOUSE_PATH"):
+        connect(folder)
+
+
+def test_a_warehouse_another_program_holds_is_waited_for_then_named(tmp_path, monkeypatch):
+    path = tmp_path / "warehouse.duckdb"
+    connect(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        monkeypatch.setattr(connection, "LOCK_WAITS", (0.05, 0.05))  # not the real 100 s
+        with pytest.raises(WarehouseBusyError, match="in use by another program"):
+            connect(path)
+    finally:
+        holder.kill()
+        holder.wait()
+    connect(path).close()  # free again: opens as usual
+
+
+HOLD_THE_LOCK = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
