@@ -36,9 +36,11 @@ run: setup
 forget: setup
 	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" $(if $(FORCE),--force)
 
-## test: lint, then the whole test suite
+## test: lint, then the whole test suite, spread over TEST_WORKERS processes (a file each
+##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 lint: setup
 	$(BIN)/ruff check .
