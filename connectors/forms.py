@@ -288,7 +288,7 @@ def read_rows(
         cleaned = dirty and cells != record.cells
         if record.problem is None and not cleaned and not any(c.strip() for c in cells):
             continue  # an empty line
-        problem = record.problem or row_problem(record, headers, decoded)
+        problem = record.problem or row_problem(record, headers, decoded, export.delimiter)
         row = None
         if problem is None:
             row = build_row(export.layout, row_number, cells, keys, positions, emails)
@@ -389,12 +389,22 @@ def email_columns(headers: list[str], columns: dict[str, str]) -> list[int]:
     ]
 
 
-def row_problem(record: Record, headers: list[str], decoded: Decoded) -> str | None:
+def row_problem(
+    record: Record, headers: list[str], decoded: Decoded, delimiter: str = ","
+) -> str | None:
     """Why a data row cannot load, or None. The reason carries counts and byte values only,
     never a cell: it is shown in logs (rule 5)."""
     fault = decoded.fault_in(record)
     if fault:
         return f"{fault.describe()}; {RESAVE}"
+    swallowed = rows_inside(record, headers, decoded, delimiter)
+    if swallowed:
+        return (
+            f"the row starting on line {record.first_line} holds a quoted cell that runs on "
+            f"over {record.lines()}, and {swallowed} of those lines look like rows of their "
+            "own (two stray double quotes), so all of them were set aside rather than "
+            "merged into one person; fix the quotes and drop the file in again"
+        )
     cells = record.cells
     if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
         return (
@@ -403,6 +413,16 @@ def row_problem(record: Record, headers: list[str], decoded: Decoded) -> str | N
             "line and drop the file in again"
         )
     return None
+
+
+def rows_inside(record: Record, headers: list[str], decoded: Decoded, delimiter: str) -> int:
+    """How many of a multi-line record's continuation lines hold a whole row's worth of
+    delimiters: a line break inside a real answer (an address, a comment) rarely does, the
+    rows a pair of stray quotes swallowed always do. 0 for files of fewer than 3 columns."""
+    if record.last_line == record.first_line or len(headers) < 3:
+        return 0
+    continued = decoded.lines[record.first_line : record.last_line]
+    return sum(1 for line in continued if line.count(delimiter) >= len(headers) - 1)
 
 
 def parse_records(lines: list[str], delimiter: str) -> list[Record]:

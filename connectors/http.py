@@ -40,6 +40,8 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # intended before sending it and settles a lost answer from the platform's state, so a
 # second send would only be a duplicate write. Reads are always safe to repeat.
 IDEMPOTENT_METHODS = READ_METHODS
+# Server errors after which a write may have been applied (503 says it was not taken on).
+MAYBE_APPLIED = frozenset({500, 502, 504})
 # The body stopped arriving part-way: the request certainly reached the platform.
 _CUT_OFF = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 # (response, parsed body or None) -> whether this 404 is the platform's own "not found".
@@ -189,6 +191,16 @@ class HttpClient:
             self.stats.add("throttled")
             raise RetryableError(self.platform, f"{where}: rate limited (429)", status)
         if status >= 500:
+            if method not in READ_METHODS and status in MAYBE_APPLIED:
+                # A gateway or server failing after the request arrived may have applied it.
+                raise AnswerLostError(
+                    self.platform,
+                    f"{where}: server error {status} after the request was sent, so the "
+                    "platform may have applied it; check its state before sending it again",
+                    status,
+                    method=method,
+                    path=where.split(" ", 1)[1],
+                )
             raise RetryableError(self.platform, f"{where}: server error {status}", status)
         if status in (401, 403):
             if status == 403 and body is None:

@@ -2,6 +2,7 @@
 off them on every platform, then every row about them deleted from the warehouse, the
 exports rewritten without them, and only the hashes of their match keys left behind."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,10 @@ from pipelines.resources import (
     MailchimpResource,
     open_warehouse,
 )
-from transforms.erasure import email_hash, find, forget
+from transforms.erasure import email_hash, find, forget, is_placeholder
 from transforms.exports import ExportsFolderError, check_exports_dir, write_list_exports
 from transforms.ladder_config import Ladder
+from transforms.placeholders import DEFAULT_EMAILS
 from transforms.sync_plan import PLATFORM_NAMES
 from warehouse.load import append, utcnow
 
@@ -71,13 +73,29 @@ def forget_everywhere(
     log: Log,
     force: bool = False,
     default_phone_region: str | None = None,
+    placeholder_emails: Iterable[str] = DEFAULT_EMAILS,
 ) -> ForgetReport:
     """Take Groundswell's items off the person on every platform, then forget them. Stops
     before deleting anything when a platform could not be reached, unless `force`."""
     # The exports are rewritten after the deletion: refuse a folder Groundswell did not make
     # now, before anything is deleted or sent.
     check_exports_dir(Path(exports_dir).resolve())
+    if is_placeholder(digest, placeholder_emails):
+        raise ErasureIncomplete(
+            "forget: that address is a placeholder people type when they have none (see "
+            "placeholders in identity.yaml); forgetting it would erase everyone who typed it "
+            "and drop it from every later import. Nothing was deleted: forget the person by "
+            "their own address."
+        )
     found = find(con, digest)
+    if found.people > 1 and not force:
+        # One address is one person after identity; more means a shared or mistyped one.
+        raise ErasureIncomplete(
+            f"forget: that address reaches {found.people} different people, so it is "
+            "probably shared (a family or office address). Nothing was deleted: check the "
+            "people in the warehouse, then run with force (make forget EMAIL=... FORCE=1) to "
+            "forget all of them."
+        )
     reports: dict[str, PushReport] = {}
     not_reached = []
     for destination, rows in found.undo.groupby("destination"):
@@ -178,6 +196,7 @@ def forget_person_op(
                 context.log.info,
                 config.force,
                 groundswell.default_phone_region,
+                groundswell.identity().placeholders.emails,
             )
     except (ErasureIncomplete, ExportsFolderError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None

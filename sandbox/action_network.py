@@ -28,7 +28,7 @@ CURIES = [
 ]
 NOT_FOUND_PAGE = "<!DOCTYPE html><html><head><title>Not Found</title></head><body><h1>Not Found</h1></body></html>"
 _CLAUSE = re.compile(
-    r"^\s*(modified_date|created_date)\s+(gt|lt|ge|le)\s+'([^']+)'\s*$|^\s*(email_address)\s+eq\s+'([^']*)'\s*$",
+    r"^\s*(modified_date|created_date)\s+(gt|lt|ge|le)\s+'([^']+)'\s*$|^\s*(email_address)\s+eq\s+'((?:[^']|'')*)'\s*$",
     re.IGNORECASE,
 )
 
@@ -53,7 +53,10 @@ def parse_filter(text: str) -> list[tuple[str, str, Any]]:
         if not match:
             raise FilterError(f"Invalid filter: {part!r}")
         if match.group(4):
-            clauses.append(("email_address", "eq", match.group(5).strip().lower()))
+            # OData doubles a quote inside a literal: o''neil@ is o'neil@.
+            clauses.append(
+                ("email_address", "eq", match.group(5).replace("''", "'").strip().lower())
+            )
             continue
         value = match.group(3).strip().replace("Z", "+00:00")
         try:

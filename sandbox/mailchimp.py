@@ -465,6 +465,15 @@ class MailchimpState:
             m.last_changed = self.clock.now()
             self.version += 1
 
+    def purge_batches(self) -> list[str]:
+        """Drop every batch and its results, as Mailchimp does a few days after they ran
+        (GET /batches/{id} then answers its JSON 404); returns the ids dropped."""
+        with self.lock:
+            purged = list(self.batches)
+            self.batches.clear()
+            self.batch_results.clear()
+            return purged
+
     def forget(self, members: list[McMember]) -> None:
         """Delete permanently: gone from the audience, the address refused from now on.
         Their past campaign activity stays in the reports (the totals count it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,6 +69,16 @@ def email_hash(email: str = "", sha256: str = "") -> str:
             "forget: give the person's email address, e.g. make forget EMAIL=someone@example.org"
         )
     return hashlib.sha256(_match_key(cleaned).encode("utf-8")).hexdigest()
+
+
+def is_placeholder(digest: str, addresses: Iterable[str]) -> bool:
+    """Whether the hash is of one of these placeholder addresses (`none@none.com`), as
+    given or folded: forgetting it would drop everyone who ever typed it."""
+    full = [a for a in addresses if not a.startswith("@") and not a.endswith("@")]
+    return any(
+        digest in (email_hash(a), hashlib.sha256(a.strip().lower().encode()).hexdigest())
+        for a in full
+    )
 
 
 def _match_key(address: str) -> str:

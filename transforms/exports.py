@@ -216,7 +216,10 @@ def _list_groups(
     except duckdb.Error as exc:
         failed, kind = True, error_kind(exc)
     if failed:  # raised outside the `except`: no trace of DuckDB's message
-        raise LadderConfigError(list_failure(sandbox, ladder, activation, LIST_ROWS, kind))
+        # `where` already ran when the list was built; the export adds the order and groups.
+        raise LadderConfigError(
+            list_failure(sandbox, ladder, activation, LIST_ROWS, kind, ("order_by", "group_by"))
+        )
     return groups
 
 

@@ -95,9 +95,11 @@ def list_failure(
     activation: ActivationList,
     relation: str = LIST_INPUT,
     kind: str = "its reason could not be filled",
+    keys: tuple[str, ...] = ("where", "order_by"),
 ) -> str:
-    """Which of a failing list's expressions fails on the data over `relation`, tried one
-    at a time; `kind` is told when none fails alone."""
+    """Which of a failing list's expressions (those named in `keys`, the ones the failing
+    query ran) fails on the data over `relation`, tried one at a time; `kind` is told when
+    none fails alone."""
     where = f"{ladder.source}: list '{activation.name}'"
     tries = [
         ("where", activation.where, f"SELECT count(*) FROM {relation} WHERE (\n{{}}\n)"),
@@ -109,7 +111,7 @@ def list_failure(
         ("group_by", activation.group_by, f"SELECT CAST((\n{{}}\n) AS VARCHAR) FROM {relation}"),
     ]
     for key, expression, sql in tries:
-        if expression is None:
+        if expression is None or key not in keys:
             continue
         try:
             sandbox.check(sql.format(expression))

@@ -240,6 +240,12 @@ def _finish(
             + " (each kept in sync_rejections with the platform's reason; not retried for "
             "sync.retry_rejected_after_days)"
         )
+    if report.unconfirmed:
+        context.log.warning(
+            f"{platform}: {report.unconfirmed:,} operations are not settled yet (an answer "
+            "lost, or a batch unfinished or unreadable); they are held back, never sent "
+            f"twice, and the next run checks them on {platform}"
+        )
     return dg.MaterializeResult(metadata=report.metadata())
 
 

@@ -7,6 +7,7 @@ import duckdb
 
 from connectors.action_network import (
     ACTION_RESOURCES,
+    PLATFORM,
     ActionNetworkClient,
     person_uuid,
     uuid_from_href,
@@ -40,16 +41,69 @@ def land_action_network_actions(
     reports: dict[str, LandingReport] = {}
     for collection, actions in ACTION_RESOURCES.items():
         reports[collection] = _land_an_collection(con, client, collection, batch_id, log)
+        _listed_again(con, collection, batch_id)
         total = LandingReport(incremental=True)
-        for object_id in _objects_to_read(con, collection):
-            report = _land_actions_of(con, client, collection, object_id, batch_id, log)
+        objects = _objects_to_read(con, collection)
+        html_404: list[str] = []
+        for object_id in objects:
+            try:
+                report = _land_actions_of(con, client, collection, object_id, batch_id, log)
+            except NotFoundPageError as exc:
+                # Action Network answers an unknown id with its HTML 404 page (PLATFORMS.md),
+                # and so does a passing fault; the page came through every retry.
+                _api_answers_or_raise(client, exc)
+                html_404.append(object_id)
+                continue
             if report is None:
                 continue
             total.pages += report.pages
             total.records += report.records
             total.incremental = total.incremental and report.incremental
+        _objects_not_found(con, collection, objects, html_404, batch_id, log)
         reports[actions] = total
     return reports
+
+
+# When every object of a collection (at least this many) answers the HTML page while the
+# API root answers, that part of the API is down: nothing is marked missing.
+OUTAGE_AT_LEAST = 3
+
+
+def _objects_not_found(
+    con: duckdb.DuckDBPyConnection,
+    collection: str,
+    objects: list[str],
+    html_404: list[str],
+    batch_id: str,
+    log: Log,
+) -> None:
+    """Mark the objects whose actions answered the HTML 404 page as missing (gone after a
+    later run), unless so many did that it is an outage: then raise, marking nothing."""
+    if not html_404:
+        return
+    if len(html_404) >= OUTAGE_AT_LEAST and len(html_404) == len(objects):
+        raise NotFoundPageError(
+            PLATFORM,
+            f"{len(html_404)} of {len(objects)} {collection} answered 404 with an HTML page "
+            "while the API root answered: that is an outage of that part of the API, not "
+            "deletions, so nothing is marked; everything landed stays and the next run reads "
+            "them from where they stopped",
+            404,
+        )
+    _note_missing(con, collection, html_404, batch_id, log)
+
+
+def _listed_again(con: duckdb.DuckDBPyConnection, collection: str, batch_id: str) -> None:
+    """Objects the collection listed in this run exist: no longer missing, nor gone."""
+    with transaction(con):
+        con.execute(
+            """
+            DELETE FROM missing_records
+            WHERE source = 'action_network' AND resource = ? AND record_id IN (
+                SELECT record_id FROM raw_action_network WHERE resource = ? AND batch_id = ?)
+            """,
+            [collection, collection, batch_id],
+        )
 
 
 def _objects_to_read(con: duckdb.DuckDBPyConnection, collection: str) -> list[str]:
@@ -75,40 +129,41 @@ def _land_actions_of(
     batch_id: str,
     log: Log,
 ) -> LandingReport | None:
-    """One object's actions from their watermark; None when Action Network says the object
-    is not found. What landed stays; only a second such answer in a later run stops the
-    object being asked for."""
+    """One object's actions from their watermark; None when Action Network's JSON error says
+    the object is not found (NotFoundPageError, its HTML page, reaches the caller)."""
     actions = ACTION_RESOURCES[collection]
     path = f"{collection}/{object_id}/{actions}"
     try:
         report = _land_an_collection(
             con, client, path, batch_id, log, resource=actions, embedded=f"osdi:{actions}"
         )
-    except NotFoundPageError as exc:
-        # Action Network answers an unknown id with its HTML 404 page (PLATFORMS.md), and so
-        # does a passing fault. The page kept coming through every retry; if the API root
-        # answers in JSON the platform is up and it is this object it does not know. If
-        # the root fails too, it is an outage: stop, nothing is marked.
-        _api_answers_or_raise(client, exc)
-        report = None
     except NotFoundError:
-        report = None
-    if report is None:
-        with transaction(con):
-            gone = note_not_found(con, SOURCE, collection, [object_id], batch_id)
-        log(
-            f"Action Network: one of the {collection} was not found"
-            + (
-                " in two runs: it is treated as deleted and not asked for again"
-                if gone
-                else "; the next run looks again before treating it as deleted"
-            )
-            + f"; its {actions} already landed stay"
-        )
+        _note_missing(con, collection, [object_id], batch_id, log)
         return None
     with transaction(con):
         note_found(con, SOURCE, collection, [object_id])
     return report
+
+
+def _note_missing(
+    con: duckdb.DuckDBPyConnection, collection: str, ids: list[str], batch_id: str, log: Log
+) -> None:
+    """Action Network said these objects are not found: missing now, gone when a later run
+    hears it again. What landed for them stays."""
+    with transaction(con):
+        gone = note_not_found(con, SOURCE, collection, ids, batch_id)
+    missing = len(ids) - len(gone)
+    if missing:
+        log(
+            f"Action Network: {missing} of the {collection} not found; the next run looks "
+            f"again before treating them as deleted; their {ACTION_RESOURCES[collection]} "
+            "already landed stay"
+        )
+    if gone:
+        log(
+            f"Action Network: {len(gone)} of the {collection} not found in two runs: treated "
+            "as deleted and not asked for again; what landed stays"
+        )
 
 
 def _api_answers_or_raise(client: ActionNetworkClient, error: NotFoundPageError) -> None:

@@ -203,7 +203,7 @@ class Outcomes:
         if self.units % CHUNK == 0:
             elapsed = max(time.monotonic() - self.started, 1e-6)
             rate = self.units / elapsed
-            left = (self.total - self.units) / rate if rate else 0
+            left = max(self.total - self.units, 0) / rate if rate else 0
             self.log(
                 f"{self.report.destination}: {self.units:,}/{self.total:,} contacts "
                 f"({rate:.0f}/s, about {left:.0f} s left)"

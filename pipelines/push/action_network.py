@@ -234,7 +234,10 @@ def _push(
                         _take_back(con, client, rows, failure.written)
                     outcomes.reject(rows, failure.status, failure.title, failure.detail)
                 else:
-                    outcomes.fail(rows, failure, answer_needed=False)
+                    # A tag add's answer carries the tagging id a later removal needs: an
+                    # unreadable one is left for the next run to read back, not taken as done.
+                    adds = bool((rows["op"] == "add").any())
+                    outcomes.fail(rows, failure, answer_needed=adds)
         outcomes.unit_done()
     outcomes.finish()
 

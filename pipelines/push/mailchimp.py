@@ -12,7 +12,7 @@ import time
 import duckdb
 import pandas as pd
 
-from connectors.errors import AuthError, PlatformError
+from connectors.errors import AuthError, NotFoundError, PlatformError
 from connectors.fanout import run_concurrently
 from connectors.mailchimp import MailchimpClient
 from pipelines.push import (
@@ -35,6 +35,11 @@ POLL_SECONDS = (0.2, 5.0)  # first and longest pause between batch status checks
 BATCH_TIMEOUT = 3600.0
 
 Unit = tuple[str, str, bool, pd.DataFrame]  # member_key, kind, journeys, rows
+
+
+class BatchPending(PlatformError):
+    """A batch still unfinished after BATCH_TIMEOUT: its writes stay unsettled and a later
+    run reads it again (never a failure of every run)."""
 
 
 def requests_for(ops: pd.DataFrame, push_key: str | None = None) -> list[Unit]:
@@ -118,6 +123,7 @@ def _send_direct(client: MailchimpClient, units: list[Unit], outcomes: Outcomes)
                 "refused" if refused(error) else "confirmed" if applied(error) else "unknown"
             )
         outcomes.unit_done()
+    outcomes.flush()  # recorded before any long batch wait that may follow
     return outcome
 
 
@@ -145,7 +151,11 @@ def _send_batch(
         if isinstance(exc, AuthError) or refused(exc):
             raise
         outcomes.log(f"Mailchimp: the answer to a batch was lost ({exc}); looking for it")
-        batch_id = find_batch(client, batch_key, len(operations))
+        try:
+            batch_id = find_batch(client, batch_key, len(operations))
+        except BatchPending as pending:
+            outcomes.log(f"Mailchimp: {pending}")
+            batch_id = None
         if batch_id is None:
             # Settled by the next run: by the batch if it turns up, else member by member.
             outcomes.report.unconfirmed += sum(len(f) for f in frames)
@@ -188,7 +198,10 @@ def find_batch(client: MailchimpClient, batch_key: str, operations: int) -> str 
         if int(batch.get("total_operations") or -1) != operations:
             continue
         batch_id = str(batch.get("id") or "")
-        finished = wait_for_batch(client, batch_id)
+        try:
+            finished = wait_for_batch(client, batch_id)
+        except NotFoundError:
+            continue  # purged since it was listed: not one to wait for
         try:
             results = client.batch_results(finished.get("response_body_url") or "")
         except PlatformError:
@@ -211,17 +224,18 @@ def list_batches(client: MailchimpClient) -> list[dict]:
 
 
 def wait_for_batch(client: MailchimpClient, batch_id: str) -> dict:
-    """Poll a batch until it has finished; returns it."""
+    """Poll a batch until it has finished; returns it. BatchPending after BATCH_TIMEOUT;
+    NotFoundError (the platform's JSON 404) when Mailchimp no longer has it."""
     pause, waited = POLL_SECONDS[0], 0.0
     while True:
         batch = client.get_batch(batch_id)
         if batch.get("status") == "finished":
             return batch
         if waited > BATCH_TIMEOUT:
-            raise PlatformError(
+            raise BatchPending(
                 "Mailchimp",
-                f"batch {batch_id} has not finished after {BATCH_TIMEOUT:.0f} s; the next run "
-                "reads its results",
+                f"batch {batch_id} has not finished after {BATCH_TIMEOUT:.0f} s; its "
+                "operations are held back (not sent again) and the next run reads its results",
             )
         time.sleep(pause)
         waited += pause
@@ -241,22 +255,37 @@ def collect_batch(
     con: duckdb.DuckDBPyConnection, client: MailchimpClient, batch_id: str, outcomes: Outcomes
 ) -> None:
     """Wait for a batch to finish and record each operation's outcome. Operations without
-    a result (or whose results expired) are checked on their members."""
-    batch = wait_for_batch(client, batch_id)
+    a result (results expired, or the batch itself purged) are checked on their members.
+    The batch counts as read only once none of its operations is left unsettled."""
     ops = batch_operations(con, batch_id)
+    try:
+        batch = wait_for_batch(client, batch_id)
+    except BatchPending as exc:
+        outcomes.log(f"Mailchimp: {exc}")
+        outcomes.report.unconfirmed += len(ops)
+        return
+    except NotFoundError:
+        outcomes.log(
+            f"Mailchimp no longer has batch {batch_id} (purged); its {len(ops):,} "
+            "operation(s) are checked on the members instead"
+        )
+        _check_unanswered(con, client, [ops], outcomes)
+        _mark_read_if_settled(con, batch_id, outcomes)
+        return
     try:
         results = client.batch_results(batch.get("response_body_url") or "")
     except PlatformError as exc:
         if exc.status not in (403, 404, 410):
             # Kept uncollected: the next push reads the results again before sending.
             outcomes.log(f"Mailchimp: {exc}; batch {batch_id} is read again next run")
+            outcomes.report.unconfirmed += len(ops)
             return
         outcomes.log(f"Mailchimp: {exc}; its operations are checked on the members instead")
         results = []
     by_id = {str(r.get("operation_id")): r for r in results}
     unanswered = []
     for request_key, rows in ops.groupby("request_key", sort=False):
-        result = by_id.get(str(request_key))
+        result = by_id.get(_operation_id(str(request_key), batch_id))
         if result is None:
             unanswered.append(rows)
             continue
@@ -273,10 +302,44 @@ def collect_batch(
             )
         outcomes.unit_done()
     outcomes.flush()
-    if unanswered:
+    _check_unanswered(con, client, unanswered, outcomes)
+    _mark_read_if_settled(con, batch_id, outcomes)
+
+
+def _operation_id(request_key: str, batch_id: str) -> str:
+    """The operation id Mailchimp's results carry for an intent: its request key, less the
+    `<batch_id>.` prefix migration 008 gave batches sent by an earlier version (whose
+    operation ids were only unique within their batch)."""
+    return request_key.removeprefix(f"{batch_id}.")
+
+
+def _check_unanswered(
+    con: duckdb.DuckDBPyConnection,
+    client: MailchimpClient,
+    unanswered: list[pd.DataFrame],
+    outcomes: Outcomes,
+) -> None:
+    """Settle operations the batch's results do not answer by reading their members."""
+    frames = [f for f in unanswered if not f.empty]
+    if frames:
         from pipelines.push.reconcile import check_members  # the reads live there
 
-        check_members(con, client, pd.concat(unanswered), outcomes)
+        check_members(con, client, pd.concat(frames), outcomes)
+
+
+def _mark_read_if_settled(
+    con: duckdb.DuckDBPyConnection, batch_id: str, outcomes: Outcomes
+) -> None:
+    """Record the batch as read, unless some of its operations could not be settled (a
+    member read failed): then it stays pending and the next run reads it again."""
+    left = len(batch_operations(con, batch_id))
+    if left:
+        outcomes.report.unconfirmed += left
+        outcomes.log(
+            f"Mailchimp: {left:,} operation(s) of batch {batch_id} could not be settled; "
+            "they are held back (not sent again) and the next run checks them"
+        )
+        return
     with transaction(con):
         con.execute(
             "UPDATE sync_batches SET collected_at = ? WHERE batch_id = ?", [utcnow(), batch_id]
@@ -298,7 +361,12 @@ def collect_pending_batches(
     ]
     if pending:
         log(f"Mailchimp: reading back {len(pending)} batch(es) an interrupted run sent")
-        outcomes = Outcomes(con, report, run_id, log, 0)
+        requests = con.execute(
+            "SELECT count(DISTINCT request_key) FROM sync_intents WHERE destination = ? "
+            "AND state IN ('intended', 'sent') AND batch_id IN (SELECT unnest(?::VARCHAR[]))",
+            [DESTINATION, pending],
+        ).fetchone()[0]
+        outcomes = Outcomes(con, report, run_id, log, requests)
         for batch_id in pending:
             collect_batch(con, client, batch_id, outcomes)
         outcomes.finish()

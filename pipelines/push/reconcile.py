@@ -32,13 +32,19 @@ def reconcile_mailchimp(
     their operation ids when their id was never recorded), the rest member by member."""
     report = mc.collect_pending_batches(con, client, run_id, log)
     left = unsettled_intents(con, mc.DESTINATION)
+    left = left[left["batch_id"].isna()]  # a known batch's are read with it, above
     if left.empty:
         return report
     log(f"Mailchimp: checking {len(left):,} operation(s) an interrupted run may have sent")
-    outcomes = Outcomes(con, report, run_id, log, 0)
-    unsent = left[left["batch_key"].notna() & left["batch_id"].isna()]
+    outcomes = Outcomes(con, report, run_id, log, left["member_key"].nunique())
+    unsent = left[left["batch_key"].notna()]
     for batch_key, rows in unsent.groupby("batch_key", sort=False):
-        batch_id = mc.find_batch(client, str(batch_key), rows["request_key"].nunique())
+        try:
+            batch_id = mc.find_batch(client, str(batch_key), rows["request_key"].nunique())
+        except mc.BatchPending as exc:
+            log(f"Mailchimp: {exc}")  # left unsettled: the next run looks again
+            report.unconfirmed += len(rows)
+            continue
         if batch_id is None:
             check_members(con, client, rows, outcomes)
         else:
@@ -130,7 +136,7 @@ def reconcile_action_network(
         an.settle_tag_intents(con, client, tags)
     people = left[left["kind"] != "tag_definition"]
     if not people.empty:
-        outcomes = Outcomes(con, report, run_id, log, 0)
+        outcomes = Outcomes(con, report, run_id, log, people["member_key"].nunique())
         names = {tag_id: name for name, tag_id in an.known_tag_ids(con).items()}
         emails = _emails(con, people)
         check = _person_check(client, names, emails)
@@ -188,11 +194,24 @@ def _person_check(client: ActionNetworkClient, names: dict[str, str], emails: di
 
 
 def _find_by_email(client: ActionNetworkClient, email: str) -> str:
-    """The id of the Action Network person with this address, or ''."""
-    if not email:
+    """The id of the Action Network person with this address, or '': only a person whose
+    address is the one wanted (case aside) counts, whatever the filter returned."""
+    wanted = email.strip().lower()
+    if not wanted:
         return ""
-    body = client.http.request(
-        "GET", "people", params={"filter": f"email_address eq '{email.replace(chr(39), '')}'"}
-    )
+    quoted = email.strip().replace("'", "''")  # OData: a quote inside a literal is doubled
+    body = client.http.request("GET", "people", params={"filter": f"email_address eq '{quoted}'"})
     found = ((body or {}).get("_embedded") or {}).get("osdi:people") or []
-    return (person_uuid(found[0]) or "") if found else ""
+    for person in found:
+        if wanted in _addresses(person):
+            return person_uuid(person) or ""
+    return ""
+
+
+def _addresses(person: dict) -> set[str]:
+    """A person's email addresses, lower-cased."""
+    return {
+        str(e.get("address") or "").strip().lower()
+        for e in person.get("email_addresses") or []
+        if isinstance(e, dict)
+    }

@@ -47,6 +47,30 @@ def test_unclosed_quote_quarantines_its_row_and_the_rest_of_the_file_loads(tmp_p
     assert not any(v in said(export) for v in ("Bexley", "Thorne", "bexley@", "Cazimir"))
 
 
+def test_two_stray_quotes_never_merge_the_rows_between_into_one_person(tmp_path):
+    # Before: "2 rows, 0 quarantined", and Ann got Bob's address.
+    text = (
+        HEADER + 'Ann,"Smith,ann@example.org\n'
+        "Cazimir,Vale,cazimir@example.org\n"
+        'Bob,Jones",bob@example.org\n'
+        "Dagny,Wren,dagny@example.org\n"
+    )
+    export = read_form_export(write(tmp_path, "quotes.csv", text))
+    assert [(r.fields["given_name"], r.fields["email"]) for r in export.rows] == [
+        ("Dagny", "dagny@example.org")
+    ]
+    [problem] = export.problems
+    assert "lines 2-4" in problem.reason and "stray double quotes" in problem.reason
+    assert not any(v in said(export) for v in ("Ann", "Smith", "bob@", "Cazimir"))
+
+
+def test_a_line_break_inside_an_answer_is_not_taken_for_stray_quotes(tmp_path):
+    text = HEADER + 'Ann,"Smith\nJones",ann@example.org\nDagny,Wren,dagny@example.org\n'
+    export = read_form_export(write(tmp_path, "answers.csv", text))
+    assert [r.fields["given_name"] for r in export.rows] == ["Ann", "Dagny"]
+    assert export.problems == []
+
+
 def test_quote_closed_lines_later_with_text_after_it_costs_only_its_row(tmp_path):
     text = (
         HEADER + '"Bexley,Thorne,bexley@example.org\n'

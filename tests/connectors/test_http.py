@@ -195,6 +195,20 @@ def test_no_platform_write_is_resent_after_a_lost_answer():
         assert len(server.requests) == len(writes)
 
 
+def test_a_server_error_after_a_write_arrived_is_a_lost_answer_not_a_resend():
+    """A 500, 502 or 504 may come after the platform applied the write (a gateway timing
+    out on a queued batch): the push settles it from the platform's state instead."""
+    for status in (500, 502, 504):
+        with ScriptedServer() as server:
+            server.then(status).then(200, '{"id": "b1"}')
+            with pytest.raises(AnswerLostError, match=f"server error {status}"):
+                client(server.url).request("POST", "batches", json_body={})
+            assert len(server.requests) == 1, "never sent twice"
+    with ScriptedServer() as server:
+        server.then(502).then(200, '{"ok": true}')
+        assert client(server.url).request("GET", "batches") == {"ok": True}, "reads retry"
+
+
 def test_writes_still_retry_server_errors_and_refused_connections():
     with ScriptedServer() as server:
         server.then(503).then(200, '{"ok": true}')

@@ -178,6 +178,21 @@ def test_html_404s_from_the_whole_api_are_an_outage_that_marks_nothing(con, smal
     assert_every_action_landed(con, small)
 
 
+def test_every_petition_answering_the_html_page_is_an_outage_not_deletions(con, small):
+    land_action_network_actions(con, fast_client(small), "b1", lambda _: None)
+    petitions = list(small.org.organising.objects["petitions"])
+    assert len(petitions) >= 3
+    for petition in petitions:  # the signatures path answers the HTML page, the root does not
+        del small.action_network.objects[petition.uuid]
+    with pytest.raises(NotFoundPageError, match="outage"):
+        land_action_network_actions(con, fast_client(small), "b2", lambda _: None)
+    assert missing_records(con) == [], "nothing marked missing in an outage"
+    for petition in petitions:
+        small.action_network.objects[petition.uuid] = petition
+    land_action_network_actions(con, fast_client(small), "b3", lambda _: None)
+    assert_every_action_landed(con, small)
+
+
 def test_an_object_action_network_says_is_gone_is_confirmed_in_a_later_run(con, small):
     land_action_network_actions(con, fast_client(small), "b1", lambda _: None)
     petition = small.org.organising.objects["petitions"][0]

@@ -48,6 +48,9 @@ def forgotten(tmp_path_factory):
         sandbox.action_network.audit.clear()
 
         assert forget("not an address") == 2, "a bad address is refused"
+        # A placeholder would erase everyone who typed it: refused, nothing deleted.
+        assert forget("None@None.com") == 1
+        placeholder_refused = _snapshot(warehouse, email)
         # Without the Mailchimp key, its tags could not come off: nothing is deleted.
         monkeypatch.delenv("MAILCHIMP_API_KEY")
         assert forget(email) == 1
@@ -74,6 +77,7 @@ def forgotten(tmp_path_factory):
             "writes": writes,
             "after_forget": after_forget,
             "refused_without_key": refused_without_key,
+            "placeholder_refused": placeholder_refused,
             "after_rerun": after_rerun,
             "sandbox": sandbox,
             "root": root,
@@ -100,6 +104,7 @@ def _snapshot(warehouse, email: str) -> dict:
             "suppressed": con.execute(
                 "SELECT count(*) FROM erasure_suppressions WHERE key_hash = ?", [email_hash(email)]
             ).fetchone()[0],
+            "suppressions": con.execute("SELECT count(*) FROM erasure_suppressions").fetchone()[0],
             "newly_arrived": con.execute(
                 "SELECT count(*) FROM stg_source_records WHERE email = 'newly.arrived@example.org'"
             ).fetchone()[0],
@@ -115,6 +120,12 @@ def test_the_person_is_gone_from_the_warehouse(forgotten):
     assert after["raw_mailchimp"] == 0
     assert after["suppressed"] == 1
     assert after["people"] == forgotten["people_before"] - 1
+
+
+def test_a_placeholder_address_is_never_forgotten(forgotten):
+    kept = forgotten["placeholder_refused"]
+    assert kept["people"] == forgotten["people_before"]
+    assert kept["suppressions"] == 0, "no hash of the placeholder is kept either"
 
 
 def test_forget_stops_before_deleting_when_a_platform_is_not_reached(forgotten):

@@ -4,6 +4,9 @@ namespace. Every test reads the simulators' own state and audit."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -529,3 +532,306 @@ def test_batch_results_that_fail_to_download_are_read_again_not_resent(world):
         con.close()
     posts = [w for w in sandbox.mailchimp.audit.writes if w.route == "POST /batches"]
     assert len(posts) == 1, "read back, never sent twice"
+
+
+# Issue 11 review: batches held back, purged or slow; the Action Network look-ups.
+
+
+def _mc_client(sandbox) -> MailchimpClient:
+    env = sandbox.env
+    return MailchimpClient(
+        env["MAILCHIMP_API_KEY"], env["MAILCHIMP_LIST_ID"], env["MAILCHIMP_BASE_URL"]
+    )
+
+
+def _an_client(sandbox) -> ActionNetworkClient:
+    env = sandbox.env
+    return ActionNetworkClient(
+        env["ACTION_NETWORK_API_KEY"], env["ACTION_NETWORK_BASE_URL"], requests_per_second=0
+    )
+
+
+def _route(server, method: str, template: str):
+    """One of a simulator's routes, to wrap its handler for a fault."""
+    return next(r for r in server.routes if r.method == method and r.template == template)
+
+
+def _uncollected(con) -> int:
+    return con.execute("SELECT count(*) FROM sync_batches WHERE collected_at IS NULL").fetchone()[0]
+
+
+def _unsettled(con) -> int:
+    return con.execute(
+        "SELECT count(*) FROM sync_intents WHERE state IN ('intended', 'sent')"
+    ).fetchone()[0]
+
+
+def _batch_posts(sandbox) -> int:
+    return len([w for w in sandbox.mailchimp.audit.writes if w.route == "POST /batches"])
+
+
+def test_a_batch_whose_member_reads_fail_stays_pending_until_they_are_read(world):
+    """Results expired and some member reads fail: those writes are held back with a
+    count, the batch is not taken as read, and the next run settles them."""
+    sandbox, warehouse, _, _ = world
+    client = _mc_client(sandbox)
+    results = "GET /_sandbox/batch-results/{name}"
+    serve_results = sandbox.mc_server.controls[results]
+    sandbox.mc_server.controls[results] = lambda request: Response(404, "NoSuchKey", "text/plain")
+    member_route = _route(sandbox.mc_server, "GET", "/lists/{list_id}/members/{subscriber_hash}")
+    serve_member = member_route.handler
+    logs: list[str] = []
+    con = duckdb.connect(str(warehouse))
+    try:
+        ops = pending_operations(con, "mailchimp")
+        unreadable = set(sorted(ops["member_key"].unique())[:3])
+
+        def flaky(request):
+            if request.args.get("subscriber_hash") in unreadable:
+                return Response(400, {"title": "Bad Moment", "detail": "try later"})
+            return serve_member(request)
+
+        member_route.handler = flaky
+        settings = MailchimpSync(batch_above=0, batch_size=10_000)
+        first = push_mailchimp(con, client, ops, settings, "run-1", logs.append)
+        held = ops[ops["member_key"].isin(unreadable)]
+        assert first.unconfirmed == len(held)
+        assert _uncollected(con) == 1, "the batch is read again while writes are unsettled"
+        assert _unsettled(con) == len(held)
+        assert any(f"{len(held):,} operation(s)" in m and "held back" in m for m in logs)
+        assert not any("@" in m for m in logs), "counts only, never an address"
+
+        member_route.handler = serve_member
+        sandbox.mc_server.controls[results] = serve_results
+        again = reconcile_mailchimp(con, client, "run-2", print)
+        assert again.confirmed == len(held)
+        assert _uncollected(con) == 0 and _unsettled(con) == 0
+        assert pending_operations(con, "mailchimp").empty, "nothing held back for good"
+        ledger = con.execute(
+            "SELECT count(*) FROM sync_ledger WHERE destination = 'mailchimp'"
+        ).fetchone()[0]
+    finally:
+        member_route.handler = serve_member
+        con.close()
+    assert ledger == len(ops)
+    assert _batch_posts(sandbox) == 1, "settled by reading, never sent twice"
+
+
+def test_a_batch_sent_before_the_intent_log_is_read_back_by_its_operation_ids(world):
+    """Migration 008 keys an earlier version's pending batch operations as
+    `<batch_id>.<operation_id>`; Mailchimp's results carry the bare id. They are settled
+    from the results, not by reading every member."""
+    sandbox, warehouse, _, _ = world
+    from pipelines.push import mailchimp as mc
+    from warehouse.connection import connect
+
+    client = _mc_client(sandbox)
+    con = connect(warehouse)
+    try:
+        ops = pending_operations(con, "mailchimp")
+        units = mc.requests_for(ops)
+        operations, rows = [], []
+        # As the version before write intents sent a batch: operation ids 0, 1, 2...
+        for n, (_, kind, journeys, frame) in enumerate(units):
+            op = mc._operation(client, kind, journeys, frame)
+            operations.append({**op, "body": json.dumps(op["body"]), "operation_id": str(n)})
+            rows.append(frame.assign(operation_id=str(n)))
+        batch_id = str(client.submit_batch(operations)["id"])
+        mc.wait_for_batch(client, batch_id)
+        columns = ["operation_id", "destination", "member_key", "person_id", "item"]
+        old = pd.concat(rows)[[*columns, "kind", "segment", "op", "value"]]
+        con.register("old_ops", old.assign(batch_id=batch_id))
+        con.execute(
+            "INSERT INTO sync_batches (batch_id, destination, run_id, submitted_at, operations) "
+            "VALUES (?, 'mailchimp', 'old-run', now(), ?)",
+            [batch_id, len(operations)],
+        )
+        con.execute("INSERT INTO sync_batch_operations BY NAME SELECT * FROM old_ops")
+        con.execute("DROP TABLE sync_intents")
+        con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    finally:
+        con.close()
+    con = connect(warehouse)  # upgraded: the pending operations become intents
+    try:
+        assert _unsettled(con) == len(ops)
+        before = client.http.stats.as_dict().get("requests", 0)
+        report = collect_pending_batches(con, client, "next-run", print)
+        reads = client.http.stats.as_dict().get("requests", 0) - before
+        assert report.confirmed == len(ops)
+        assert reads <= 2, "read from the batch's results, not member by member"
+        assert _uncollected(con) == 0 and _unsettled(con) == 0
+        assert pending_operations(con, "mailchimp").empty
+    finally:
+        con.close()
+    assert _batch_posts(sandbox) == 1
+
+
+def test_a_batch_mailchimp_no_longer_has_is_settled_from_the_members(world):
+    """Killed while reading a batch, which Mailchimp then purged (its JSON 404): the
+    next run settles the batch's writes by reading the members, never fails on it, and
+    its progress line counts the work there is."""
+    sandbox, warehouse, monkeypatch, _ = world
+    client = _mc_client(sandbox)
+    monkeypatch.setattr(push_package, "CHUNK", 10)
+
+    def killed(message: str) -> None:
+        if "contacts" in message:
+            raise KeyboardInterrupt
+
+    logs: list[str] = []
+    con = duckdb.connect(str(warehouse))
+    try:
+        ops = pending_operations(con, "mailchimp")
+        settings = MailchimpSync(batch_above=0, batch_size=10_000)
+        with pytest.raises(KeyboardInterrupt):
+            push_mailchimp(con, client, ops, settings, "batch-run", killed)
+        assert _uncollected(con) == 1 and _unsettled(con) > 0
+        assert sandbox.mailchimp.purge_batches()
+        report = reconcile_mailchimp(con, client, "next-run", logs.append)
+        assert _uncollected(con) == 0 and _unsettled(con) == 0
+        assert report.unconfirmed == 0
+        assert pending_operations(con, "mailchimp").empty, "the batch's writes are confirmed"
+        ledger = con.execute(
+            "SELECT count(*) FROM sync_ledger WHERE destination = 'mailchimp'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert ledger == len(ops)
+    assert _batch_posts(sandbox) == 1
+    assert any("no longer has batch" in m for m in logs)
+    progress = [re.search(r"([\d,]+)/([\d,]+) contacts.*about (-?\d+) s", m) for m in logs]
+    progress = [m for m in progress if m]
+    assert progress, "the member reads reported progress"
+    for done, total, left in (m.groups() for m in progress):
+        assert int(done.replace(",", "")) <= int(total.replace(",", "")) and int(left) >= 0
+
+
+def test_a_batch_that_does_not_finish_in_time_is_left_for_the_next_run(world):
+    """A batch still running after the timeout: a warning, the writes held back, no
+    failure; once it finishes, the next run reads it and nothing is sent twice."""
+    sandbox, warehouse, monkeypatch, _ = world
+    from pipelines.push import mailchimp as mc
+
+    client = _mc_client(sandbox)
+    monkeypatch.setattr(mc, "BATCH_TIMEOUT", 0.0)
+    route = _route(sandbox.mc_server, "GET", "/batches/{batch_id}")
+    serve = route.handler
+
+    def still_running(request):
+        response = serve(request)
+        if response.status == 200 and isinstance(response.body, dict):
+            response.body = {**response.body, "status": "started"}
+        return response
+
+    route.handler = still_running
+    logs: list[str] = []
+    con = duckdb.connect(str(warehouse))
+    try:
+        ops = pending_operations(con, "mailchimp")
+        settings = MailchimpSync(batch_above=0, batch_size=10_000)
+        first = push_mailchimp(con, client, ops, settings, "run-1", logs.append)
+        assert first.confirmed == 0 and first.unconfirmed == len(ops)
+        assert any("has not finished" in m for m in logs)
+        waiting = reconcile_mailchimp(con, client, "run-2", logs.append)  # no failure either
+        assert waiting.unconfirmed == len(ops)
+        assert _uncollected(con) == 1
+        assert pending_operations(con, "mailchimp").empty, "held back, not planned again"
+        route.handler = serve
+        done = reconcile_mailchimp(con, client, "run-3", print)
+        assert done.confirmed == len(ops)
+        assert _uncollected(con) == 0 and _unsettled(con) == 0
+    finally:
+        route.handler = serve
+        con.close()
+    assert _batch_posts(sandbox) == 1
+
+
+def test_a_new_person_is_found_by_an_address_with_an_apostrophe(world):
+    """o'neil@ is looked up as itself (the quote doubled), never as oneil@, and only a
+    person carrying the wanted address counts."""
+    from pipelines.push.reconcile import _find_by_email
+
+    sandbox, _, _, _ = world
+    state = sandbox.action_network
+    quoted, plain = state.people[0], state.people[1]
+    with state.lock:
+        quoted.email, plain.email = "o'neil@example.org", "oneil@example.org"
+        state.version += 1
+    client = _an_client(sandbox)
+    assert _find_by_email(client, "O'Neil@example.org") == quoted.uuid
+    assert _find_by_email(client, "oneil@example.org") == plain.uuid
+
+    # A platform that ignores the filter answers with other people: none is taken.
+    route = _route(sandbox.an_server, "GET", "/people")
+    serve = route.handler
+
+    def unfiltered(request):
+        return serve(dataclasses.replace(request, params={}))
+
+    route.handler = unfiltered
+    try:
+        assert _find_by_email(client, "nobody.here@example.org") == ""
+    finally:
+        route.handler = serve
+
+
+def test_a_tag_added_by_id_whose_answer_is_unreadable_keeps_its_tagging_id(world):
+    """The tagging's answer is cut off: the add is not taken as done without its id; the
+    next run reads the person's taggings, records the id, and the tag can be removed."""
+    from pipelines.push.reconcile import reconcile_action_network
+
+    sandbox, warehouse, _, _ = world
+    client = _an_client(sandbox)
+    person = sandbox.action_network.people[0].uuid
+    tag = f"{NAMESPACE}tier:hq"
+    route = _route(sandbox.an_server, "POST", "/tags/{tag_id}/taggings")
+    serve = route.handler
+
+    def cut(request):
+        response = serve(request)
+        data = response.encoded()
+        return Response(response.status, data[: len(data) // 2], response.content_type)
+
+    add = pd.DataFrame(
+        [
+            {
+                "destination": "action_network",
+                "member_key": person,
+                "person_id": "p-test",
+                "kind": "tag",
+                "segment": "tier:hq",
+                "value": None,
+                "journeys": False,
+                "email": None,
+                "run_id": "r",
+                "item": tag,
+                "op": "add",
+                "remote_id": None,
+            }
+        ]
+    )
+    con = duckdb.connect(str(warehouse))
+    try:
+        route.handler = cut
+        first = push_action_network(con, client, add, "r1", print)
+        route.handler = serve
+        assert first.unconfirmed == 1 and first.confirmed == 0
+        assert tag in sandbox.action_network.person_tags(person), "the tag was applied"
+        settled = reconcile_action_network(con, client, "r2", print)
+        assert settled.confirmed == 1
+        tagging = con.execute(
+            "SELECT remote_id FROM sync_ledger WHERE member_key = ? AND item = ?", [person, tag]
+        ).fetchone()[0]
+        assert tagging, "the tagging id was read back"
+        removed = push_action_network(
+            con, client, add.assign(op="remove", remote_id=tagging), "r3", print
+        )
+        assert removed.status == "ok"
+    finally:
+        route.handler = serve
+        con.close()
+    assert tag not in sandbox.action_network.person_tags(person)
+    assert [w.route for w in sandbox.action_network.audit.writes if w.member == person] == [
+        "POST /tags/{tag_id}/taggings",
+        "DELETE /tags/{tag_id}/taggings/{tagging_id}",
+    ]

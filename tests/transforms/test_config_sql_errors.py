@@ -98,3 +98,29 @@ def test_a_group_by_that_fails_on_the_data_is_named_and_the_exports_kept(con, tm
     assert "list 'casting': the rule does not run on the data: 'group_by'" in said
     assert ADDRESS not in said
     assert (tmp_path / "out" / "casting" / "all.csv").read_bytes() == before
+
+
+def test_the_failing_group_by_is_blamed_not_a_where_that_already_ran(con, tmp_path):
+    """The export sees only the list's rows and its order and group columns: its `where`
+    ran when the list was built and must not be tried (and blamed) again there."""
+    put_metrics(con, PEOPLE)
+    put_ladder(con, dict.fromkeys(PEOPLE, ("bottom", 3)))
+    config = parse(
+        {
+            "namespace": "gs:",
+            "rungs": RUNGS,
+            "lists": [
+                {
+                    "name": "casting",
+                    "where": "actions_90d >= 0",
+                    "group_by": "CAST(email AS INTEGER)",
+                }
+            ],
+        }
+    )
+    build_segments(con, config, NOW)
+    with pytest.raises(LadderConfigError) as failure:
+        write_list_exports(con, config, tmp_path / "out", NOW)
+    said = everything_said(failure)
+    assert "the rule does not run on the data: 'group_by'" in said, said
+    assert "'where'" not in said and ADDRESS not in said
