@@ -9,7 +9,7 @@ from pipelines.assets import engagement, identity, outbound, sources
 from pipelines.checks import CHECKS
 from pipelines.erasure import forget_person
 from pipelines.resources import build_resources
-from pipelines.sensors import forms_inbox_sensor, forms_sync
+from pipelines.sensors import dead_runs_sensor, forms_inbox_sensor, forms_sync
 
 JOB_NAME = "groundswell_sync"
 
@@ -42,7 +42,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=CHECKS,
         jobs=[sync, forms_sync, forget_person],
         schedules=[nightly],
-        sensors=[forms_inbox_sensor],
+        sensors=[forms_inbox_sensor, dead_runs_sensor],
         resources=build_resources(),
     )
 

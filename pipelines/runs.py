@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,6 +137,55 @@ def process_gone(tags: dict[str, str]) -> bool:
     return False
 
 
+def _local_storage(instance: dg.DagsterInstance) -> bool:
+    """Whether runs are kept in a SQLite file on this machine: then every run in it ran here
+    (with Postgres, runs of other machines share the storage and their pids mean nothing)."""
+    return type(instance.run_storage).__name__.startswith("Sqlite")
+
+
+def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The process a run started from the UI, a schedule or a sensor ran in, as Dagster
+    recorded it ('Started process for run', or the executor's first engine event)."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = (data.metadata or {}).get("pid") if data else None
+        text = getattr(pid, "value", pid)
+        if isinstance(text, str) and text.isdigit():
+            return int(text)
+    return None
+
+
+def _started_after(pid: int, timestamp: float) -> bool:
+    """Whether process `pid` started after `timestamp` (so it is not the run's process)."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+    return boot + ticks / os.sysconf("SC_CLK_TCK") > timestamp + 1
+
+
+def untagged_run_gone(instance: dg.DagsterInstance, record) -> bool:
+    """A run without our tags (started from the UI, the nightly schedule or a sensor) whose
+    recorded process is no longer running here; only judged with storage on this machine."""
+    if not _local_storage(instance):
+        return False
+    pid = _worker_pid(instance, record.dagster_run.run_id)
+    if pid is None:
+        return False
+    identity = _process_identity(pid) if Path("/proc").is_dir() else None
+    if identity in (None, "Z"):
+        if Path("/proc").is_dir():
+            return True
+        return process_gone({HOST_TAG: socket.gethostname(), PID_TAG: str(pid)})
+    started = record.start_time or record.create_timestamp.timestamp()
+    return _started_after(pid, started)  # the pid was given to a newer process
+
+
 # --- dead runs and their slots ------------------------------------------------------------
 
 
@@ -175,31 +224,47 @@ def _freed_words(count: int, pools: list[str]) -> str:
     return f"freed its {count} slot(s) of the {names} pool" if count else f"left the {names} queue"
 
 
-def clear_dead_runs(instance: dg.DagsterInstance, only: set[str] | None = None) -> int:
-    """Mark failed every unfinished run of ours whose process is gone, free the pool slots of
-    those and of finished runs still holding any, one line each; how many runs were cleared."""
+def clear_dead_runs(
+    instance: dg.DagsterInstance, only: set[str] | None = None, log: Callable[[str], None] = say
+) -> int:
+    """Mark failed every unfinished run whose process is gone (ours by their tags; those the
+    UI, the schedule or a sensor started by the process Dagster recorded), free the pool
+    slots of those and of finished runs still holding any, one line each; how many runs
+    were cleared."""
     cleared = 0
-    filters = RunsFilter(statuses=UNFINISHED, tags={HOST_TAG: socket.gethostname()})
-    for record in instance.get_run_records(filters=filters):
+    for record in instance.get_run_records(filters=RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
-        if (only is not None and run.run_id not in only) or not process_gone(dict(run.tags)):
+        if only is not None and run.run_id not in only:
+            continue
+        tags = dict(run.tags)
+        if PID_TAG in tags:
+            if not process_gone(tags):
+                continue
+            pid = tags[PID_TAG]
+        elif record.dagster_run.status == DagsterRunStatus.STARTED and untagged_run_gone(
+            instance, record
+        ):
+            pid = str(_worker_pid(instance, run.run_id))
+        else:
             continue
         instance.report_run_failed(
             run,
-            f"The process that ran this run (pid {run.tags.get(PID_TAG)}) is gone: it was "
-            "killed or crashed. Marked failed by the next Groundswell command.",
+            f"The process that ran this run (pid {pid}) is gone: it was killed or crashed. "
+            "Marked failed by Groundswell.",
         )
         count, pools = _free(instance, run.run_id)
-        say(
+        log(
             f"Run {run.run_id[:8]} (started {_started(record)}) "
-            f"was left unfinished: its process {run.tags.get(PID_TAG)} is gone, so it is now "
+            f"was left unfinished: its process {pid} is gone, so it is now "
             f"marked failed and {_freed_words(count, pools)}."
         )
         cleared += 1
-    return cleared + _free_slots_of_finished_runs(instance, only)
+    return cleared + _free_slots_of_finished_runs(instance, only, log)
 
 
-def _free_slots_of_finished_runs(instance: dg.DagsterInstance, only: set[str] | None) -> int:
+def _free_slots_of_finished_runs(
+    instance: dg.DagsterInstance, only: set[str] | None, log: Callable[[str], None] = say
+) -> int:
     """A run that has ended needs no slot; one left holding any blocks everyone else."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
@@ -214,7 +279,7 @@ def _free_slots_of_finished_runs(instance: dg.DagsterInstance, only: set[str] | 
             continue
         count, pools = _free(instance, run_id)
         state = record.dagster_run.status.value.lower() if record else "no longer recorded"
-        say(
+        log(
             f"Run {run_id[:8]} has ended ({state}) but still held the pool: {_freed_words(count, pools)}."
         )
         cleared += 1

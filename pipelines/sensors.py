@@ -1,5 +1,5 @@
-"""A sensor on the forms inbox: a new or changed export starts the forms load and
-everything downstream of it."""
+"""Sensors: the forms inbox (a new or changed export starts the forms load and everything
+downstream of it), and dead runs (a run whose process was killed frees its pool slot)."""
 
 import hashlib
 import json
@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.forms import list_exports
+from pipelines import runs
 from pipelines.resources import GroundswellSettings
 
 forms_sync = dg.define_asset_job(
@@ -42,3 +43,14 @@ def forms_inbox_sensor(context: dg.SensorEvaluationContext, groundswell: Grounds
     key = hashlib.sha256(json.dumps({n: state[n] for n in changed}).encode()).hexdigest()[:16]
     context.log.info(f"{len(changed)} new or changed form export(s)")
     return dg.RunRequest(run_key=key, tags={"groundswell/trigger": "forms_inbox"})
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed any run whose process is gone (killed, out of memory) and frees "
+    "its slot of the warehouse pool, so the nightly schedule never waits on a dead run.",
+)
+def dead_runs_sensor(context: dg.SensorEvaluationContext):
+    cleared = runs.clear_dead_runs(context.instance, log=context.log.warning)
+    return dg.SkipReason(f"{cleared} dead run(s) cleared" if cleared else "no dead runs")

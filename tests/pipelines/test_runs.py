@@ -50,6 +50,24 @@ runs.execute(holder, runs.open_instance())
 """
 
 
+UNTAGGED_HOLDER = """
+import sys, time
+import dagster as dg
+
+@dg.op(pool="warehouse")
+def hold_the_warehouse():
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[1]))
+
+@dg.job
+def untagged():
+    hold_the_warehouse()
+
+# As a run the UI, the nightly schedule or a sensor starts: no groundswell/ tags.
+untagged.execute_in_process(instance=dg.DagsterInstance.get())
+"""
+
+
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Settings for a CLI in a subprocess: its own files, a small sandbox, a DAGSTER_HOME."""
     # Files under data/: a `sandbox` folder (the truth files) in the working directory would
@@ -314,3 +332,30 @@ def test_several_first_runs_at_once_on_an_empty_dagster_home(tmp_path, started):
         r.status for r in instance.get_runs(filters=dg.RunsFilter(job_name="forget_person"))
     ]
     assert statuses == [dg.DagsterRunStatus.SUCCESS] * 3
+
+
+@pytest.mark.slow
+def test_a_dead_run_the_schedule_or_the_ui_started_is_cleared_by_the_sensor(tmp_path, started):
+    """Case 1 for runs our CLI did not start (no pid tag): the process Dagster recorded for
+    the run is judged, by the dead_runs_sensor the daemon evaluates every minute."""
+    from pipelines.sensors import dead_runs_sensor
+
+    env = cli_env(tmp_path)
+    script = tmp_path / "untagged.py"
+    script.write_text(UNTAGGED_HOLDER)
+    holder = started("untagged", [str(script), "120"], env)
+    holder.wait_for("holding", timeout=60)
+    instance = instance_for(env)
+    run = only_run(instance, "untagged")
+    assert runs.PID_TAG not in run.tags and run.run_id in pool_holders(instance)
+
+    # Alive: left alone.
+    result = dead_runs_sensor(dg.build_sensor_context(instance=instance))
+    assert "no dead runs" in str(result.skip_message)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+
+    holder.kill_group()  # kill -9, as the out-of-memory killer would
+    result = dead_runs_sensor(dg.build_sensor_context(instance=instance))
+    assert "1 dead run(s) cleared" in str(result.skip_message)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert run.run_id not in pool_holders(instance)
