@@ -32,10 +32,18 @@ SCRUBBED = (
     "RUN_WAIT_SECONDS",
 )
 
-HOLDER = """
+
+def holder_script(tagged: bool) -> str:
+    """A job holding the warehouse pool for argv[1] seconds: started like our CLI starts its
+    runs (tagged with its process), or like the UI, the schedule or a sensor would (not)."""
+    execute = (
+        "from pipelines import runs\nruns.execute(holder, runs.open_instance())"
+        if tagged
+        else "holder.execute_in_process(instance=dg.DagsterInstance.get())"
+    )
+    return f"""
 import sys, time
 import dagster as dg
-from pipelines import runs
 
 @dg.op(pool="warehouse")
 def hold_the_warehouse():
@@ -46,25 +54,7 @@ def hold_the_warehouse():
 def holder():
     hold_the_warehouse()
 
-runs.execute(holder, runs.open_instance())
-"""
-
-
-UNTAGGED_HOLDER = """
-import sys, time
-import dagster as dg
-
-@dg.op(pool="warehouse")
-def hold_the_warehouse():
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[1]))
-
-@dg.job
-def untagged():
-    hold_the_warehouse()
-
-# As a run the UI, the nightly schedule or a sensor starts: no groundswell/ tags.
-untagged.execute_in_process(instance=dg.DagsterInstance.get())
+{execute}
 """
 
 
@@ -236,7 +226,7 @@ def test_forget_after_a_killed_run_does_not_hang(tmp_path, started):
 def start_holder(started, tmp_path: Path, env: dict[str, str], seconds: int = 120) -> Cli:
     """A live run of ours (tagged like the CLI's) holding the warehouse pool."""
     script = tmp_path / "holder.py"
-    script.write_text(HOLDER)
+    script.write_text(holder_script(tagged=True))
     holder = started("holder", [str(script), str(seconds)], env)
     holder.wait_for("holding", timeout=60)
     return holder
@@ -342,11 +332,11 @@ def test_a_dead_run_the_schedule_or_the_ui_started_is_cleared_by_the_sensor(tmp_
 
     env = cli_env(tmp_path)
     script = tmp_path / "untagged.py"
-    script.write_text(UNTAGGED_HOLDER)
+    script.write_text(holder_script(tagged=False))
     holder = started("untagged", [str(script), "120"], env)
     holder.wait_for("holding", timeout=60)
     instance = instance_for(env)
-    run = only_run(instance, "untagged")
+    run = only_run(instance, "holder")
     assert runs.PID_TAG not in run.tags and run.run_id in pool_holders(instance)
 
     # Alive: left alone.
