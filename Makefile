@@ -31,10 +31,12 @@ run: setup
 	$(BIN)/python -m pipelines run $(if $(ADVANCE_DAYS),--advance-days $(ADVANCE_DAYS)) \
 		$(if $(DRY_RUN),--dry-run) $(if $(CONFIRM),--confirm)
 
-## forget: erase one person everywhere, e.g. make forget EMAIL=someone@example.org
+## forget: erase one person everywhere, by one of EMAIL=, PHONE= or PERSON_ID=,
+##         e.g. make forget EMAIL=someone@example.org
 ##         (waits for the warehouse like `make run`, at most RUN_WAIT_SECONDS)
 forget: setup
-	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" $(if $(FORCE),--force)
+	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" --phone "$(PHONE)" \
+		--person-id "$(PERSON_ID)" $(if $(FORCE),--force)
 
 ## test: lint, then the whole test suite, spread over TEST_WORKERS processes (a file each
 ##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially

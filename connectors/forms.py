@@ -164,13 +164,34 @@ class FormExport:
     warnings: list[str] = field(default_factory=list)
     duplicate_columns: int = 0
     rows_cleaned: int = 0
+    # The worksheet, for an export read from a workbook (connectors/spreadsheets.py).
+    sheet: str | None = None
+
+    @property
+    def stored_name(self) -> str:
+        """The name rows are kept under: 'book.xlsx:Sheet1' for a sheet (Excel allows no
+        ':' in a sheet name), so each sheet's row numbers stay distinct."""
+        return self.file_name if self.sheet is None else f"{self.file_name}:{self.sheet}"
+
+    @property
+    def where(self) -> str:
+        """The file, and the sheet when there is one, for messages."""
+        return self.file_name if self.sheet is None else f"{self.file_name} sheet {self.sheet!r}"
+
+
+EXPORT_SUFFIXES = (".csv", ".xlsx")
 
 
 def list_exports(inbox: Path) -> list[Path]:
-    """Every CSV in the inbox, in name order."""
+    """Every CSV and Excel workbook in the inbox, in name order. Excel's '~$' lock files
+    (left while a workbook is open) are not exports."""
     if not inbox.is_dir():
         return []
-    return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    return sorted(
+        p
+        for p in inbox.iterdir()
+        if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES and not p.name.startswith("~$")
+    )
 
 
 def content_hash(data: bytes) -> str:

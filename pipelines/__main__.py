@@ -149,23 +149,23 @@ def ui() -> int:
             sandbox.stop()
 
 
-def forget(email: str, force: bool = False) -> int:
-    """Forget one person everywhere (the forget_person job, in-process). Only the address's
-    hash goes into the run's configuration, so Dagster's history never holds the address."""
-    from transforms.erasure import email_hash
-
+def forget(email: str = "", force: bool = False, phone: str = "", person_id: str = "") -> int:
+    """Forget one person everywhere (the forget_person job, in-process), by exactly one of
+    their email, phone or person id. Only an address's or a phone's hash goes into the
+    run's configuration, so Dagster's history never holds either."""
     _settings()
     try:
-        digest = email_hash(email)
+        config = _forget_config(email, phone, person_id)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
+    config["force"] = force
     instance = _instance()
     job = _definitions().resolve_job_def("forget_person")
     result = runs.execute(
         job,
         instance,
-        {"ops": {"forget_person_op": {"config": {"email_sha256": digest, "force": force}}}},
+        {"ops": {"forget_person_op": {"config": config}}},
     )
     for entry in instance.all_logs(result.run_id):
         if entry.step_key == "forget_person_op" and entry.user_message.startswith(
@@ -178,6 +178,25 @@ def forget(email: str, force: bool = False) -> int:
                 print(event.step_failure_data.error.message.strip(), file=sys.stderr)
         return 1
     return 0
+
+
+def _forget_config(email: str, phone: str, person_id: str) -> dict:
+    """The forget_person op's config for exactly one identifier, hashed where personal;
+    ValueError with what to give instead."""
+    from transforms.erasure import email_hash, person_id_check, phone_hash
+
+    given = [bool(v.strip()) for v in (email, phone, person_id)]
+    if sum(given) != 1:
+        raise ValueError(
+            "forget: give exactly one of EMAIL=, PHONE= or PERSON_ID=, e.g. make forget "
+            "EMAIL=someone@example.org"
+        )
+    if email.strip():
+        return {"email_sha256": email_hash(email)}
+    if phone.strip():
+        region = settings.get("DEFAULT_PHONE_REGION")
+        return {"phone_sha256": phone_hash(phone, region=region)}
+    return {"person_id": person_id_check(person_id)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--email", default="", help="forget: the person's email address")
     parser.add_argument(
+        "--phone",
+        default="",
+        help="forget: the person's phone (read in DEFAULT_PHONE_REGION without a +country code)",
+    )
+    parser.add_argument(
+        "--person-id", default="", help="forget: the person's id (person_id, e.g. p_0123...)"
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="forget: delete from the warehouse even if a platform's tags could not be removed",
@@ -203,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     with runs.sigterm_stops():
         try:
             if args.command == "forget":
-                return forget(args.email, args.force)
+                return forget(args.email, args.force, args.phone, args.person_id)
             if args.command == "run":
                 return run(args.advance_days, args.dry_run, args.confirm)
             return ui()

@@ -23,10 +23,20 @@ from pipelines.resources import (
     MailchimpResource,
     open_warehouse,
 )
-from transforms.erasure import email_hash, find, forget, is_placeholder
+from transforms.erasure import (
+    Erasure,
+    Target,
+    email_hash,
+    find,
+    forget,
+    is_placeholder,
+    is_placeholder_phone,
+    person_id_check,
+    phone_hash,
+)
 from transforms.exports import ExportsFolderError, check_exports_dir, write_list_exports
 from transforms.ladder_config import Ladder
-from transforms.placeholders import DEFAULT_EMAILS
+from transforms.placeholders import DEFAULT_EMAILS, DEFAULT_PHONES
 from transforms.sync_plan import PLATFORM_NAMES
 from warehouse.load import append, utcnow
 
@@ -41,9 +51,16 @@ class ForgetReport:
     records: int
     platform: dict[str, PushReport]
     not_reached: list[str]  # platforms holding Groundswell items that are not configured
+    nobody: str = ""  # how the identifier is named when it matched nobody
 
     def lines(self) -> list[str]:
         """What was done, in counts only."""
+        if self.nobody:
+            return [
+                f"Forgot 0 person(s): nobody in the warehouse has {self.nobody}, so nothing "
+                "was changed and no suppression was kept. Check it (a typo, another form of "
+                "it) and run again."
+            ]
         lines = [
             f"Forgot {self.people} person(s) and {self.records} source record(s); "
             "only hashes of their addresses and phones are kept, so they are not imported again."
@@ -63,7 +80,7 @@ class ForgetReport:
 
 def forget_everywhere(
     con: duckdb.DuckDBPyConnection,
-    digest: str,
+    target: str | Target,
     ladder: Ladder,
     exports_dir: Path,
     review_file: Path | None,
@@ -74,28 +91,82 @@ def forget_everywhere(
     force: bool = False,
     default_phone_region: str | None = None,
     placeholder_emails: Iterable[str] = DEFAULT_EMAILS,
+    placeholder_phones: Iterable[str] = DEFAULT_PHONES,
 ) -> ForgetReport:
     """Take Groundswell's items off the person on every platform, then forget them. Stops
-    before deleting anything when a platform could not be reached, unless `force`."""
+    before deleting anything when a platform could not be reached, unless `force`; changes
+    nothing when the identifier matches nobody."""
+    if isinstance(target, str):
+        target = Target(email_hash=target)
     # The exports are rewritten after the deletion: refuse a folder Groundswell did not make
     # now, before anything is deleted or sent.
     check_exports_dir(Path(exports_dir).resolve())
-    if is_placeholder(digest, placeholder_emails):
+    _refuse_placeholders(target, placeholder_emails, placeholder_phones, default_phone_region)
+    found = find(con, target)
+    if found.people == 0 and found.records == 0:
+        return ForgetReport(0, 0, {}, [], nobody=target.what)
+    if found.people > 1 and not force:
+        # One address or mobile is one person after identity; more means a shared one.
+        raise ErasureIncomplete(
+            f"forget: {target.what} reaches {found.people} different people, so it is "
+            "probably shared (a family or office address, a household phone). Nothing was "
+            "deleted: check the people in the warehouse, then run with force (make forget "
+            "... FORCE=1) to forget all of them, or forget each by PERSON_ID=."
+        )
+    return _forget_found(
+        con,
+        target,
+        found,
+        ladder,
+        exports_dir,
+        review_file,
+        mailchimp,
+        action_network,
+        run_id,
+        log,
+        force,
+        default_phone_region,
+    )
+
+
+def _refuse_placeholders(
+    target: Target,
+    emails: Iterable[str],
+    phones: Iterable[str],
+    default_phone_region: str | None,
+) -> None:
+    """Refuse a placeholder address or phone: forgetting it would erase everyone who typed it."""
+    if target.phone_hash and is_placeholder_phone(target.phone_hash, phones, default_phone_region):
+        raise ErasureIncomplete(
+            "forget: that phone number is a placeholder people type when they have none (see "
+            "placeholders in identity.yaml); forgetting it would erase everyone who typed it "
+            "and drop it from every later import. Nothing was deleted: forget the person by "
+            "their own phone, email or PERSON_ID."
+        )
+    if target.email_hash and is_placeholder(target.email_hash, emails):
         raise ErasureIncomplete(
             "forget: that address is a placeholder people type when they have none (see "
             "placeholders in identity.yaml); forgetting it would erase everyone who typed it "
             "and drop it from every later import. Nothing was deleted: forget the person by "
             "their own address."
         )
-    found = find(con, digest)
-    if found.people > 1 and not force:
-        # One address is one person after identity; more means a shared or mistyped one.
-        raise ErasureIncomplete(
-            f"forget: that address reaches {found.people} different people, so it is "
-            "probably shared (a family or office address). Nothing was deleted: check the "
-            "people in the warehouse, then run with force (make forget EMAIL=... FORCE=1) to "
-            "forget all of them."
-        )
+
+
+def _forget_found(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    found: Erasure,
+    ladder: Ladder,
+    exports_dir: Path,
+    review_file: Path | None,
+    mailchimp: MailchimpClient | None,
+    action_network: ActionNetworkClient | None,
+    run_id: str,
+    log: Log,
+    force: bool,
+    default_phone_region: str | None,
+) -> ForgetReport:
+    """Undo Groundswell's items on the platforms, then delete and suppress the people found."""
     reports: dict[str, PushReport] = {}
     not_reached = []
     for destination, rows in found.undo.groupby("destination"):
@@ -120,11 +191,12 @@ def forget_everywhere(
             "forget: Groundswell's tags could not all be taken off the person on "
             f"{', '.join(PLATFORM_NAMES.get(d, d) for d in unfinished)} (not configured here, "
             "refused: see sync_rejections, or the platform's answer was lost), so nothing was "
-            "deleted. Set the platform's key if it is missing and run again, or run with force (make forget EMAIL=... FORCE=1) to delete "
+            "deleted. Set the platform's key if it is missing and run again, or run with force "
+            "(make forget EMAIL=... FORCE=1, or PHONE= or PERSON_ID=) to delete "
             "them from the warehouse anyway and leave those tags in place."
         )
     now = utcnow()
-    forget(con, digest, now, default_phone_region)
+    forget(con, target, now, default_phone_region)
     write_list_exports(con, ladder, exports_dir, now)
     if review_file is not None and review_file.exists():
         write_review_file(con, review_file)
@@ -156,13 +228,33 @@ def forget_everywhere(
 
 
 class ForgetConfig(dg.Config):
-    """Who to forget: the address, or its SHA-256 so the address is not kept in Dagster's
-    run history (the hash of the trimmed, lower-cased address, or of its match key with
-    Gmail dots, +tags and googlemail.com folded, as `make forget` passes)."""
+    """Who to forget, by exactly one of: the address, or its SHA-256 so the address is not
+    kept in Dagster's run history (the hash of the trimmed, lower-cased address, or of its
+    match key with Gmail dots, +tags and googlemail.com folded, as `make forget` passes);
+    the SHA-256 of the phone's E.164 form (`make forget PHONE=...` parses and hashes it;
+    a phone itself never enters the run config); or a person id (not personal data)."""
 
     email: str = ""
     email_sha256: str = ""
+    phone_sha256: str = ""
+    person_id: str = ""
     force: bool = False  # forget even if a platform's tags could not be taken off
+
+
+def target_of(config: ForgetConfig) -> Target:
+    """The identifier the config names; ValueError when it names none, several or a bad one."""
+    email_given = bool(config.email.strip() or config.email_sha256.strip())
+    given = [email_given, bool(config.phone_sha256.strip()), bool(config.person_id.strip())]
+    if sum(given) != 1:
+        raise ValueError(
+            "forget: give exactly one of email (or email_sha256), phone_sha256 or person_id "
+            "(make forget EMAIL=..., PHONE=... or PERSON_ID=...)"
+        )
+    if email_given:
+        return Target(email_hash=email_hash(config.email, config.email_sha256))
+    if config.phone_sha256.strip():
+        return Target(phone_hash=phone_hash(sha256=config.phone_sha256))
+    return Target(person_id=person_id_check(config.person_id))
 
 
 @dg.op(
@@ -179,14 +271,14 @@ def forget_person_op(
     action_network: ActionNetworkResource,
 ) -> dg.Output:
     try:
-        digest = email_hash(config.email, config.email_sha256)
+        target = target_of(config)
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     try:
         with open_warehouse(warehouse) as con:
             report = forget_everywhere(
                 con,
-                digest,
+                target,
                 groundswell.ladder(),
                 Path(groundswell.exports_dir),
                 Path(groundswell.identity().review_file),
@@ -197,6 +289,7 @@ def forget_person_op(
                 config.force,
                 groundswell.default_phone_region,
                 groundswell.identity().placeholders.emails,
+                groundswell.identity().placeholders.phones,
             )
     except (ErasureIncomplete, ExportsFolderError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -205,6 +298,7 @@ def forget_person_op(
     return dg.Output(
         None,
         metadata={
+            "matched": not report.nobody,
             "people_forgotten": report.people,
             "records_deleted": report.records,
             **{f"{d}_removed": r.confirmed for d, r in report.platform.items()},
@@ -215,8 +309,8 @@ def forget_person_op(
 
 
 @dg.job(
-    description="Erasure: forget one person everywhere (config: email or email_sha256). "
-    "The same as make forget EMAIL=...",
+    description="Erasure: forget one person everywhere (config: one of email, email_sha256, "
+    "phone_sha256, person_id). The same as make forget EMAIL=..., PHONE=... or PERSON_ID=...",
     tags={"dagster/max_retries": 0},
 )
 def forget_person() -> None:

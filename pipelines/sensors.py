@@ -31,7 +31,8 @@ def inbox_state(inbox: Path) -> dict[str, str]:
     job=forms_sync,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts forms_sync when a CSV arrives in (or changes in) FORMS_INBOX.",
+    description="Starts forms_sync when a CSV or .xlsx workbook arrives in (or changes in) "
+    "FORMS_INBOX.",
 )
 def forms_inbox_sensor(context: dg.SensorEvaluationContext, groundswell: GroundswellSettings):
     state = inbox_state(Path(groundswell.forms_inbox))

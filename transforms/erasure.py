@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from transforms import phones, sqlfiles
+from transforms.placeholders import DEFAULT_PHONES
 from warehouse.load import get_cursor, set_cursor, split_statements, transaction
 
 # Where the purge of re-landed rows keeps how far it read (sync_cursors).
@@ -71,6 +72,92 @@ def email_hash(email: str = "", sha256: str = "") -> str:
     return hashlib.sha256(_match_key(cleaned).encode("utf-8")).hexdigest()
 
 
+# Person ids as identity_assign.sql makes them.
+PERSON_ID = re.compile(r"p_[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who to forget, by exactly one identifier: the SHA-256 of an email's or a phone's
+    match key (never the value itself), or a person id."""
+
+    email_hash: str = ""
+    phone_hash: str = ""
+    person_id: str = ""
+
+    def __post_init__(self) -> None:
+        given = [v for v in (self.email_hash, self.phone_hash, self.person_id) if v]
+        if len(given) != 1:
+            raise ValueError("forget: give exactly one of an email, a phone or a person id")
+
+    @property
+    def what(self) -> str:
+        """How messages name the identifier (never its value)."""
+        if self.email_hash:
+            return "that email address"
+        return "that phone number" if self.phone_hash else "that person id"
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The parameters of erasure_find.sql; an empty one matches nothing."""
+        return {"hash": self.email_hash, "phone_hash": self.phone_hash, "person_id": self.person_id}
+
+
+def phone_hash(
+    phone: str = "",
+    sha256: str = "",
+    region: str | None = None,
+    placeholders: Iterable[str] = DEFAULT_PHONES,
+) -> str:
+    """The SHA-256 (hex) of the phone's E.164 form, parsed as staging parses it (in the
+    default region unless it starts with +), or as given. Refuses a placeholder number and
+    anything that is neither a phone number nor such a hash."""
+    if sha256:
+        digest = sha256.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError("forget: phone_sha256 must be 64 hexadecimal characters")
+        return digest
+    digits = re.sub(r"\D", "", phone or "")
+    if digits and (digits in _placeholder_digits(placeholders) or len(set(digits)) == 1):
+        raise ValueError(
+            "forget: that phone number is a placeholder people type when they have none (see "
+            "placeholders in identity.yaml); forgetting it would erase everyone who typed it. "
+            "Nothing was deleted: forget the person by their own phone, email or person id."
+        )
+    e164 = phones.to_e164(phone, phones.region_code(region))
+    if e164 is None:
+        raise ValueError(
+            "forget: that is not a phone number (too short, or letters); give the person's "
+            "number, e.g. make forget PHONE='+1 202 555 0143' (without a +country code it is "
+            "read in DEFAULT_PHONE_REGION)"
+        )
+    return hashlib.sha256(e164.encode("utf-8")).hexdigest()
+
+
+def is_placeholder_phone(digest: str, numbers: Iterable[str], region: str | None = None) -> bool:
+    """Whether the hash is of a placeholder phone's E.164 form (`1234567890`)."""
+    e164s = (phones.to_e164(n, phones.region_code(region)) for n in numbers)
+    return digest in {hashlib.sha256(e.encode()).hexdigest() for e in e164s if e}
+
+
+def _placeholder_digits(numbers: Iterable[str]) -> set[str]:
+    """The placeholder numbers by their digits, with and without a leading 1."""
+    digits = {re.sub(r"\D", "", n) for n in numbers}
+    return digits | {"1" + d for d in digits}
+
+
+def person_id_check(person_id: str) -> str:
+    """The person id, trimmed; refuses anything not shaped like one (`p_` and 16 hex)."""
+    cleaned = (person_id or "").strip().lower()
+    if not PERSON_ID.fullmatch(cleaned):
+        raise ValueError(
+            "forget: a person id is p_ followed by 16 hexadecimal characters, as the "
+            "person_id column of people and the exports show, e.g. make forget "
+            "PERSON_ID=p_0123456789abcdef"
+        )
+    return cleaned
+
+
 def is_placeholder(digest: str, addresses: Iterable[str]) -> bool:
     """Whether the hash is of one of these placeholder addresses (`none@none.com`), as
     given or folded: forgetting it would drop everyone who ever typed it."""
@@ -93,12 +180,14 @@ def _match_key(address: str) -> str:
     return row[0] if row and row[0] else address
 
 
-def find(con: duckdb.DuckDBPyConnection, digest: str) -> Erasure:
-    """Who and what the address (by its hash) reaches, and what must come off the
-    platforms; nothing is deleted yet."""
+def find(con: duckdb.DuckDBPyConnection, target: str | Target) -> Erasure:
+    """Who and what the identifier (an address by its hash, a phone by its hash, a person
+    id) reaches, and what must come off the platforms; nothing is deleted yet."""
+    if isinstance(target, str):
+        target = Target(email_hash=target)
     sqlfiles.run(con, "macros")
     sqlfiles.run(con, "erasure_macros")
-    sqlfiles.run(con, "erasure_find", {"hash": digest})
+    sqlfiles.run(con, "erasure_find", target.params)
     people = con.execute("SELECT count(*) FROM _forget_people").fetchall()[0][0]
     records = con.execute("SELECT count(*) FROM _forget_records").fetchall()[0][0]
     return Erasure(int(people), int(records), con.execute(UNDO_SQL).fetchdf())
@@ -106,15 +195,15 @@ def find(con: duckdb.DuckDBPyConnection, digest: str) -> Erasure:
 
 def forget(
     con: duckdb.DuckDBPyConnection,
-    digest: str,
+    target: str | Target,
     now: datetime,
     default_phone_region: str | None = None,
 ) -> Erasure:
-    """Delete everything the warehouse holds on the address's people, and any other landed
-    record carrying one of their keys, in one transaction; keep only the hashes of their
-    match keys as suppressed."""
+    """Delete everything the warehouse holds on the identifier's people, and any other
+    landed record carrying one of their keys, in one transaction; keep only the hashes of
+    their match keys as suppressed."""
     region = _register_phones(con, default_phone_region)
-    found = find(con, digest)
+    found = find(con, target)
     with transaction(con):
         sqlfiles.run(con, "erasure", {"now": now})
         _purge(con, region, None)  # every landed row, against the new keys

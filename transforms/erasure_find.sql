@@ -1,19 +1,33 @@
--- Who an erasure reaches: the people an email address belongs to, all their source
--- records, and the match keys to suppress. $hash: the SHA-256 (hex) of the address's match
--- key (email_key in macros.sql: Gmail dots, +tags and googlemail.com folded), or of the
--- trimmed, lower-cased address; both are accepted. Expects macros.sql and
--- erasure_macros.sql. Nothing is deleted here. A record or golden record carries the
--- address when its address, as given or folded, hashes to $hash.
+-- Who an erasure reaches: the people an identifier belongs to, all their source records,
+-- and the match keys to suppress. Exactly one of these is given, the others are '' (which
+-- matches nothing):
+--   $hash: the SHA-256 (hex) of an address's match key (email_key in macros.sql: Gmail
+--     dots, +tags and googlemail.com folded), or of the trimmed, lower-cased address; a
+--     record or golden record carries the address when its address, as given or folded,
+--     hashes to $hash;
+--   $phone_hash: the SHA-256 (hex) of a phone's E.164 form, as staging keys it (phone_key);
+--   $person_id: a person id, or one identity merged into another since.
+-- Expects macros.sql and erasure_macros.sql. Nothing is deleted here.
 
--- Everyone the address belongs to: people whose golden record or any source record has it.
+-- Everyone the identifier belongs to: people whose golden record or any source record has
+-- it, or who are it.
 CREATE OR REPLACE TEMP TABLE _forget_people AS
 SELECT DISTINCT person_id FROM (
-    SELECT person_id FROM people WHERE list_contains(erasure_email_hashes(email), $hash)
+    SELECT person_id FROM people
+    WHERE list_contains(erasure_email_hashes(email), $hash)
+       OR sha256(phone) = $phone_hash
+       OR person_id = $person_id
     UNION ALL
     SELECT ps.person_id FROM person_sources ps
     JOIN stg_source_records s USING (source, source_record_id)
     WHERE list_contains(erasure_email_hashes(s.email_raw), $hash)
        OR sha256(s.alt_email_key) = $hash  -- a form's second Email column
+       OR sha256(s.phone_key) = $phone_hash
+    UNION ALL
+    -- An id the person had before identity merged them into another.
+    SELECT m.new_person_id FROM person_merges m
+    JOIN people p ON p.person_id = m.new_person_id
+    WHERE m.old_person_id = $person_id
 );
 
 -- Every source record of those people, and any record carrying the address.
@@ -25,6 +39,7 @@ SELECT DISTINCT source, source_record_id FROM (
     SELECT source, source_record_id FROM stg_source_records
     WHERE list_contains(erasure_email_hashes(email_raw), $hash)
        OR sha256(alt_email_key) = $hash
+       OR sha256(phone_key) = $phone_hash
 );
 
 CREATE OR REPLACE TEMP TABLE _forget_keys AS
@@ -33,7 +48,8 @@ SELECT source || ':' || source_record_id AS record_key FROM _forget_records;
 -- The hashes to keep: every email and phone match key staging gave their records
 -- (placeholders have none, so a shared 'none@none.com' or '5555555555' is never
 -- suppressed), every platform id they carry ('action_network:<uuid>', 'mailchimp:<id>':
--- their later actions point at these), and the hash given, when not one of them already.
+-- their later actions point at these), and an address's hash as given, when not one of
+-- them already (a phone's is always one of them: it is the hash of a phone_key).
 CREATE OR REPLACE TEMP TABLE _forget_match_keys AS
 WITH derived AS (
     SELECT DISTINCT 'email_key' AS kind, sha256(email_key) AS key_hash
@@ -57,7 +73,7 @@ WITH derived AS (
 )
 SELECT kind, key_hash FROM derived
 UNION ALL
-SELECT 'email', $hash WHERE $hash NOT IN (SELECT key_hash FROM derived);
+SELECT 'email', $hash WHERE $hash <> '' AND $hash NOT IN (SELECT key_hash FROM derived);
 
 -- Their phone numbers, to drop from the parse cache (phone_parses): by E.164, and by the
 -- text staging parsed for numbers with no E.164.
