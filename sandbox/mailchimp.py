@@ -17,6 +17,7 @@ from sandbox.campaigns import CLICK, HARD_BOUNCE, OPEN, McCampaign, Rows, ip_add
 from sandbox.clock import Clock
 from sandbox.generator import McMember, Organisation, subscriber_hash
 from sandbox.httpserver import Handler, PlatformServer, Request, Response, Route
+from sandbox.mailchimp_lists import ListExtras
 
 PREFIX = "/3.0"
 MAX_COUNT = 1000
@@ -590,6 +591,9 @@ class MailchimpServer(PlatformServer):
             Route("GET", "/batches", self.list_batches),
             Route("GET", "/batches/{batch_id}", self.get_batch),
         ]
+        # Notes, segments, member tags, POST members and merge-field edits live there.
+        self.extras = ListExtras(self)
+        routes += self.extras.routes()
         super().__init__(
             PREFIX,
             routes,
@@ -1087,7 +1091,7 @@ class MailchimpServer(PlatformServer):
             tags = [
                 {"id": tag_id, "name": name}
                 for name, tag_id in self.state.tag_ids.items()
-                if wanted in name.lower()
+                if wanted in name.lower() and name not in self.extras.deleted_tags
             ]
         end = None if count is None else offset + count
         body = {"tags": tags[offset:end], "total_items": len(tags)}
