@@ -22,6 +22,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+STOP_SECONDS = 3.0  # how long a stop waits for request threads to finish
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,7 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             # Orphaned (the run that started us was killed): nobody will stop us otherwise.
             print("the process that started the sandbox is gone; stopping", file=sys.stderr)
             break
-    sandbox.stop()
+    # Request threads still busy (a stalled answer to a run that was killed) must not keep
+    # the sandbox alive after the run that started it: stop within a few seconds regardless.
+    stopper = threading.Thread(target=sandbox.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=STOP_SECONDS)
+    if stopper.is_alive():
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 
