@@ -42,8 +42,9 @@ from warehouse.connection import connect  # noqa: E402
 from warehouse.load import append  # noqa: E402
 
 # Source records per human in the generator (Action Network 0.77, Mailchimp 0.76, Google
-# Forms 0.08, Typeform 0.05): how `--records N` picks the number of people.
-RECORDS_PER_PERSON = 1.66
+# Forms 0.08, Typeform 0.05, the paper sign-in sheet 0.04): how `--records N` picks the
+# number of people.
+RECORDS_PER_PERSON = 1.69
 CHUNK = 50_000  # records serialised and appended at a time
 AN_API = "https://actionnetwork.org/api/v2"
 MC_API = "https://us21.api.mailchimp.com/3.0"
@@ -296,32 +297,56 @@ PAIRWISE_SQL = """
 WITH assigned AS (
     SELECT source, source_record_id, any_value(cluster) AS cluster
     FROM ({assignments}) GROUP BY ALL
+), focus AS (
+    SELECT DISTINCT source, source_record_id FROM ({focus})
 ), joined AS (
     -- A truth record the method left out is its own cluster.
     SELECT t.human_id,
            coalesce(CAST(a.cluster AS VARCHAR),
                     '~unassigned~|' || t.source || ':' || t.source_record_id) AS cluster,
-           a.cluster IS NULL AS unassigned
+           a.cluster IS NULL AS unassigned,
+           f.source IS NOT NULL AS in_focus
     FROM {truth} t
     LEFT JOIN assigned a USING (source, source_record_id)
+    LEFT JOIN focus f USING (source, source_record_id)
 ), predicted AS (
-    SELECT cluster, count(*) AS n, count(DISTINCT human_id) AS humans FROM joined GROUP BY cluster
+    SELECT cluster, count(*) AS n, count(*) FILTER (WHERE in_focus) AS s,
+           count(DISTINCT human_id) AS humans
+    FROM joined GROUP BY cluster
 ), actual AS (
-    SELECT human_id, count(*) AS n, count(DISTINCT cluster) AS clusters FROM joined GROUP BY human_id
+    SELECT human_id, count(*) AS n, count(*) FILTER (WHERE in_focus) AS s,
+           count(DISTINCT cluster) AS clusters
+    FROM joined GROUP BY human_id
 ), both_ AS (
-    SELECT count(*) AS n FROM joined GROUP BY cluster, human_id
+    SELECT count(*) AS n, count(*) FILTER (WHERE in_focus) AS s
+    FROM joined GROUP BY cluster, human_id
 )
+-- Pairs with at least one record in focus: all n(n-1)/2 pairs of a group but the
+-- (n-s)(n-s-1)/2 among its records out of focus. Groups without one are not counted.
 SELECT
-    (SELECT count(*) FROM joined),
-    (SELECT count(*) FROM predicted),
-    (SELECT count(*) FROM actual),
-    (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM both_),
-    (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM predicted),
-    (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM actual),
-    (SELECT count(*) FROM actual WHERE clusters > 1),
-    (SELECT count(*) FROM predicted WHERE humans > 1),
-    (SELECT count(*) FILTER (WHERE unassigned) FROM joined)
+    (SELECT count(*) FILTER (WHERE in_focus) FROM joined),
+    (SELECT count(*) FILTER (WHERE s > 0) FROM predicted),
+    (SELECT count(*) FILTER (WHERE s > 0) FROM actual),
+    (SELECT coalesce(sum(n * (n - 1) // 2 - (n - s) * (n - s - 1) // 2), 0) FROM both_),
+    (SELECT coalesce(sum(n * (n - 1) // 2 - (n - s) * (n - s - 1) // 2), 0) FROM predicted),
+    (SELECT coalesce(sum(n * (n - 1) // 2 - (n - s) * (n - s - 1) // 2), 0) FROM actual),
+    (SELECT count(*) FROM actual WHERE clusters > 1 AND s > 0),
+    (SELECT count(*) FROM predicted WHERE humans > 1 AND s > 0),
+    (SELECT count(*) FILTER (WHERE unassigned AND in_focus) FROM joined)
 """
+# Every truth record is in focus: plain pairwise quality.
+EVERY_RECORD = "SELECT source, source_record_id FROM {truth}"
+# Records with neither an email nor a phone after normalisation (no email key, no second
+# address, no phone key): people known by name and postal address alone.
+NAME_AND_ADDRESS_ONLY = (
+    "SELECT source, source_record_id FROM wh.stg_source_records "
+    "WHERE email_key IS NULL AND alt_email_key IS NULL AND phone_key IS NULL"
+)
+NAME_AND_ADDRESS_DEFINITION = (
+    "Name-and-address-only records have no email and no phone after normalisation (no "
+    "email key, no second address, no phone key); pairs counted are those with at least "
+    "one such record, in the method's people or in the same true human."
+)
 
 
 def pairwise_quality(
@@ -330,12 +355,17 @@ def pairwise_quality(
     assignments: str,
     truth: str = "truth",
     seconds: float | None = None,
+    focus: str | None = None,
 ) -> Quality:
     """Pairwise precision, recall and cluster counts of a clustering against the truth,
     from cluster sizes alone (no pair is materialised). `assignments` is a query giving
     (source, source_record_id, cluster); `truth` a table of (source, source_record_id,
-    human_id). Only truth records are scored."""
-    row = con.execute(PAIRWISE_SQL.format(assignments=assignments, truth=truth)).fetchall()[0]
+    human_id). Only truth records are scored. `focus`, a query giving (source,
+    source_record_id), restricts the scoring to pairs with at least one of its records
+    (and the counts to records, people and humans holding one)."""
+    focus = focus or EVERY_RECORD.format(truth=truth)
+    sql = PAIRWISE_SQL.format(assignments=assignments, truth=truth, focus=focus)
+    row = con.execute(sql).fetchall()[0]
     return Quality(method, *(int(v) for v in row), seconds=seconds)
 
 
@@ -464,6 +494,8 @@ class QualityRun:
     results: list[Quality]
     identical: bool
     digests: tuple[str, str]
+    # The same methods on pairs holding a name-and-address-only record.
+    address_results: list[Quality] = field(default_factory=list)
 
 
 @dataclass
@@ -514,6 +546,7 @@ def run_quality(
     con = analysis_connection(warehouse, truth, threads)
     try:
         results = [pairwise_quality(con, "Groundswell", GROUNDSWELL, seconds=measured.seconds)]
+        address = [pairwise_quality(con, "Groundswell", GROUNDSWELL, focus=NAME_AND_ADDRESS_ONLY)]
         seconds = exact_email(con)
         results.append(
             pairwise_quality(con, "Exact email only", "SELECT * FROM exact_email", seconds=seconds)
@@ -529,6 +562,14 @@ def run_quality(
                     seconds=seconds,
                 )
             )
+            address.append(
+                pairwise_quality(
+                    con,
+                    "Splink alone, default settings",
+                    "SELECT * FROM splink_clusters",
+                    focus=NAME_AND_ADDRESS_ONLY,
+                )
+            )
     finally:
         con.close()
     return QualityRun(
@@ -542,6 +583,7 @@ def run_quality(
         results,
         first == second,
         (first[0], second[0]),
+        address,
     )
 
 

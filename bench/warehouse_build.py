@@ -17,7 +17,7 @@ after landing and prints its wall seconds and peak memory:
                               [--ladder ladder.yaml] [--workdir DIR] [--keep]
 
 `--records N` picks the number of people that makes about N source records (people make
-about 1.66 each); the default is 50,000 records."""
+about 1.69 each); the default is 50,000 records."""
 
 from __future__ import annotations
 

@@ -17,17 +17,42 @@ from pathlib import Path
 
 PLATFORM = "Form exports"
 
-# Canonical fields, in the order headers are claimed: "Email address" must become the
-# email before the address rule sees it.
+# A question asking to keep in touch: consent to contact. Questions about terms, privacy
+# or photos state no such wish and stay plain answers.
+_CONSENT_INTENT = (
+    r"\bkeep (me|you|us) (updated|informed|posted|in the loop)\b|\bsubscribe\b"
+    r"|\bnewsletters?\b|\bopt ?in\b|\b(may|can|could) we (contact|e ?mail|text|sms|message)\b"
+    r"|\b(may|can|could) we send you (e ?mails?|texts?|sms|text messages?|updates|news)\b"
+    r"|\bok(ay)? to (contact|e ?mail|text|sms|message)\b"
+    # "Email me" or "Email me updates", never "Email me a copy of my responses".
+    r"|^(please )?(e ?mail|text) me$|\b(e ?mail|text) me (updates|news|about)\b"
+    r"|\bhear (more )?from (you|us)\b|\bmailing list\b|\bstay in touch\b"
+    r"|\b(receive|get) (e ?mails?|texts?|sms|text messages?|updates|news)\b"
+    r"|\b(e ?mail|sms|text|marketing|contact) (consent|permission)s?\b|\bconsent to (be )?contact"
+)
+_SMS_WORD = r"\b(sms|texts?|texted|texting|text messages?)\b"
+_EMAIL_WORD = r"\b(e ?mails?|newsletters?|mailing list)\b"
+_CALL_WORD = r"\b(call|calls|phone|ring|whatsapp)\b"
+# Consent and permission questions ("Can we text you on this number?", "May we call your
+# mobile?") are never a contact, name or postal column, whatever words they hold.
+CONTACT_QUESTION = re.compile(
+    rf"{_CONSENT_INTENT}|\b(may|can|could) we (call|phone|ring)\b|\bok(ay)? to (call|phone|ring)\b"
+)
+# Canonical fields, in the order headers are claimed: consent questions first ("Keep me
+# updated by email" is not the address), then "Email address" as the email before the
+# address rule sees it.
 FIELD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    # Before email: "Keep me updated by email" is a consent question, not the address.
+    ("consent_sms", re.compile(rf"^(?=.*(?:{_CONSENT_INTENT}))(?=.*{_SMS_WORD})")),
+    # A consent question naming no channel counts as email; one about calls counts as neither.
     (
-        "consent",
+        "consent_email",
         re.compile(
-            r"\b(consent|opt ?in|i agree|agree to|keep me (updated|informed|posted)|"
-            r"subscribe|may we (contact|email|text))\b"
+            rf"^(?=.*(?:{_CONSENT_INTENT}))"
+            rf"(?:(?=.*{_EMAIL_WORD})|(?!.*(?:{_SMS_WORD}|{_CALL_WORD})))"
         ),
     ),
+    # Before email: "Who referred you? (name, email or code)" is not the person's address.
+    ("referred_by", re.compile(r"\b(who referred|referred by|referral|invited by|who invited)\b")),
     ("email", re.compile(r"\be ?mail\b")),
     ("given_name", re.compile(r"\b(first|given|preferred) ?name\b|^first$")),
     ("family_name", re.compile(r"\b(last|family|sur) ?name\b|^surname$|^last$")),
@@ -37,11 +62,16 @@ FIELD_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("address", re.compile(r"\b(street )?address\b|^street$")),
     ("locality", re.compile(r"\b(city|suburb|town|locality)\b")),
     ("region", re.compile(r"^(state|region|province|county)\b|\bstate\b")),
-    ("referred_by", re.compile(r"\b(who referred|referred by|referral|invited by|who invited)\b")),
     ("heard_about", re.compile(r"\bhow did you (hear|find)\b")),
     ("volunteer", re.compile(r"\b(volunteer|help with|get involved)\b")),
     ("attended", re.compile(r"\b(attendee status|checked in|check in|attended)\b")),
 ]
+CONSENT_FIELDS = ("consent_email", "consent_sms")
+NAME_FIELDS = ("given_name", "family_name", "full_name")
+CONTACT_FIELDS = ("email", "phone")
+POSTAL_FIELDS = ("address", "locality", "region", "postal_code")
+# Fields a consent or permission question is never claimed for.
+PERSON_FIELDS = (*CONTACT_FIELDS, *NAME_FIELDS, *POSTAL_FIELDS)
 FORM_FIELDS = (*(name for name, _ in FIELD_PATTERNS), "submitted_at")
 SUBMITTED_AT_HEADERS = {
     "google_forms": "timestamp",
@@ -69,6 +99,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A first line holding an address or a phone number is a person, not column headers.
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{7,}")
+# ... and so is one holding a street address ("12 Main St"): typed-up sign-in sheets
+# without a header row have no email or phone to give them away.
+_STREET_LIKE = re.compile(
+    r"\d+[a-z]?([-/]\d+[a-z]?)?,?\s+([a-z'.-]+\s+){1,4}(st|street|rd|road|ave|avenue|dr|"
+    r"drive|ln|lane|ct|court|pl|place|blvd|boulevard|way|tce|terrace|cres|crescent|hwy|"
+    r"highway|pde|parade|cl|close|sq|square|pkwy|parkway|cir|circle)\.?(\s+[nsew]{1,2})?",
+    re.IGNORECASE,
+)
 # A row with none of these filled holds nobody to resolve.
 IDENTITY_FIELDS = ("email", "phone", "given_name", "family_name", "full_name")
 # Where the second value of a duplicated email column goes (an alternative address).
@@ -225,21 +263,13 @@ def read_form_export(path: Path, column_map: dict[str, str] | None = None) -> Fo
             )
     layout, columns = recognise(headers, column_map)
     if layout is None:
-        # The header cells are not repeated: in a file without a header row they are the
-        # first person's details.
-        raise FormExportError(
-            name,
-            f"unknown header layout: among the {len(headers)} column headers on line 1, no "
-            "email or phone column, or no name column, was recognised. Map its columns under "
-            "column_maps in the forms configuration (FORMS_CONFIG, default forms.yaml), or "
-            "re-export it from Google Forms, Typeform or as First name / Last name / Email / "
-            "Phone.",
-        )
+        raise FormExportError(name, refusal(columns, headers, "line 1"))
     export = FormExport(name, content_hash(data), decoded.encoding, delimiter, layout, columns)
     duplicates = duplicate_columns(headers)
     export.duplicate_columns = sum(len(group) - 1 for group in duplicates)
     export.warnings.extend(describe_duplicates(headers, duplicates, columns))
     read_rows(export, records[1:], headers, decoded, email_columns(headers, columns))
+    repair_misfiled(export)
     if export.rows_cleaned:
         export.warnings.append(
             f"removed NUL bytes or other control characters from {export.rows_cleaned} "
@@ -267,16 +297,21 @@ def read_headers(records: list[Record], decoded: Decoded, file_name: str) -> lis
     fault = decoded.fault_in(first)
     if fault:
         raise FormExportError(file_name, f"{fault.describe()}, in the header; {RESAVE}")
-    personal = [i + 1 for i, h in enumerate(headers) if looks_like_contact(h)]
+    personal = [i + 1 for i, h in enumerate(headers) if looks_like_person(h)]
     if personal:
         raise FormExportError(
             file_name,
             f"line 1 looks like a person's details, not column headers (column "
-            f"{personal[0]} holds an email address or a phone number); add a header row "
-            "such as First name,Last name,Email,Phone above it, or export the file again "
-            "with its headers",
+            f"{personal[0]} holds an email address, a phone number or a street address); "
+            "add a header row such as First name,Last name,Email,Phone above it, or export "
+            "the file again with its headers",
         )
     return headers
+
+
+def looks_like_person(cell: str) -> bool:
+    """An email address, a phone number or a street address: a value, never a header."""
+    return looks_like_contact(cell) or bool(_STREET_LIKE.fullmatch(cell.strip()))
 
 
 def looks_like_contact(cell: str) -> bool:
@@ -344,6 +379,66 @@ def build_row(
     if layout == "meta_lead_ads":
         fields = {f: _TYPE_PREFIX.sub("", v) for f, v in fields.items()}
     return FormRow(row_number, fields, answers)
+
+
+def repair_misfiled(export: FormExport) -> None:
+    """An email address or phone number in a name, postal or consent column (a shifted
+    column, a wrong header, a detail written in the wrong box) is never loaded there: it
+    becomes the row's email (phone) when the row has none, else it stays only among the
+    answers. Other values load as before. One warning per column, counts only."""
+    # Consent columns too: "Email address (we'll add you to our newsletter)" reads as a
+    # consent question, but answers that are addresses are the person's email.
+    for name in (*NAME_FIELDS, *POSTAL_FIELDS, *CONSENT_FIELDS):
+        header = export.columns.get(name)
+        if header is None:
+            continue
+        filled = sum(1 for row in export.rows if row.fields.get(name))
+        for contact, (found, moved) in take_misfiled(export, name).items():
+            if moved and contact not in export.columns:
+                export.columns[contact] = header  # the file's only source of this contact
+            export.warnings.append(misfiled_note(header, name, contact, filled, found, moved))
+
+
+def take_misfiled(export: FormExport, name: str) -> dict[str, tuple[int, int]]:
+    """Move the email and phone values out of field `name`: {contact: (found, moved)}."""
+    found = dict.fromkeys(CONTACT_FIELDS, 0)
+    moved = dict.fromkeys(CONTACT_FIELDS, 0)
+    for row in export.rows:
+        value = row.fields.get(name, "")
+        contact = misfiled_as(name, value) if value else None
+        if contact is None:
+            continue
+        del row.fields[name]
+        found[contact] += 1
+        if not row.fields.get(contact):
+            row.fields[contact] = value
+            moved[contact] += 1
+    return {c: (found[c], moved[c]) for c in CONTACT_FIELDS if found[c]}
+
+
+def misfiled_as(name: str, value: str) -> str | None:
+    """'email' or 'phone' when a value of field `name` is really that; None otherwise. A
+    postcode needs ten digits to be a phone (a US ZIP+4 has nine)."""
+    if _EMAIL_LIKE.fullmatch(value):
+        return "email"
+    digits = sum(ch.isdigit() for ch in value)
+    if _PHONE_LIKE.fullmatch(value) and digits >= (10 if name == "postal_code" else 7):
+        return "phone"
+    return None
+
+
+def misfiled_note(header: str, name: str, contact: str, filled: int, found: int, moved: int) -> str:
+    """The warning for a column holding contacts: its header and counts, never a value."""
+    kind = "email addresses" if contact == "email" else "phone numbers"
+    kept = found - moved
+    return (
+        f"column {header!r} was read as {name}, but {found} of its {filled} filled values "
+        f"are {kind}: none of them was loaded as {name}; {moved} became the row's {contact} "
+        f"(the row had none) and {kept} stayed only among the answers (the row had "
+        f"{'one' if contact == 'email' else 'a number'} already). Correct the column's header "
+        "in the form tool or sheet (or map it under column_maps in FORMS_CONFIG) and drop "
+        "the file in again"
+    )
 
 
 def choose_emails(values: list[str]) -> dict[str, str]:
@@ -601,47 +696,80 @@ def sniff_delimiter(text: str) -> str:
 def recognise(
     headers: list[str], column_map: dict[str, str] | None = None
 ) -> tuple[str | None, dict[str, str]]:
-    """The layout name and {canonical field: header}; (None, {}) when nothing fits."""
+    """The layout name and {canonical field: header}. The layout is None when the headers
+    hold neither a name nor an email or phone column; the columns then say what was
+    recognised, for the refusal message (refusal())."""
     normal = [normalise_header(h) for h in headers]
     if column_map:
         return "configured", dict(column_map)
-    present = set(normal)
-    if normal and normal[0] == "#" and {"submit date utc", "network id"} <= present:
-        layout = "typeform"
-    elif normal and normal[0] == "timestamp" and any("email" in h for h in normal):
-        layout = "google_forms"
-    elif normal and normal[0] == "submission date":
-        layout = "jotform"
-    elif {"created time", "ad id", "form id"} <= present:
-        layout = "meta_lead_ads"
-    elif "order #" in present and ({"attendee status", "ticket type"} & present):
-        layout = "eventbrite"
-    else:
-        layout = "plain"
+    layout = exporter_layout(normal)
     columns = match_fields(headers, normal)
     stamp = SUBMITTED_AT_HEADERS.get(layout)
     if stamp and stamp in normal:
         columns["submitted_at"] = headers[normal.index(stamp)]
-    has_contact = "email" in columns or "phone" in columns
-    has_name = bool({"given_name", "family_name", "full_name"} & columns.keys())
-    if layout == "plain" and not (has_contact and has_name):
-        return None, {}
-    if not has_contact:
-        return None, {}
+    has_contact = any(f in columns for f in CONTACT_FIELDS)
+    has_name = any(f in columns for f in NAME_FIELDS)
+    if not (has_contact or has_name):
+        return None, columns
+    if layout == "plain" and not has_contact:
+        # Typed-up paper: names, often a postal address, no email or phone.
+        layout = "sign_in_sheet"
     return layout, columns
 
 
+def exporter_layout(normal: list[str]) -> str:
+    """Which form tool wrote these (normalised) headers; 'plain' for any other sheet."""
+    present = set(normal)
+    first = normal[0] if normal else ""
+    if first == "#" and {"submit date utc", "network id"} <= present:
+        return "typeform"
+    if first == "timestamp":
+        return "google_forms"  # with or without the collected "Email address"
+    if first == "submission date":
+        return "jotform"
+    if {"created time", "ad id", "form id"} <= present:
+        return "meta_lead_ads"
+    if "order #" in present and ({"attendee status", "ticket type"} & present):
+        return "eventbrite"
+    return "plain"
+
+
 def match_fields(headers: list[str], normal: list[str]) -> dict[str, str]:
-    """Claim each header for at most one field, the first pattern that fits."""
-    claimed: set[int] = set()
+    """Claim each header for at most one field, the first pattern that fits. A consent
+    question is never claimed as a contact, name or postal column, and one naming both
+    channels ("by email or text") is claimed for both consent fields."""
+    claimed: dict[int, str] = {}
+    questions = {i for i, header in enumerate(normal) if CONTACT_QUESTION.search(header)}
     columns: dict[str, str] = {}
     for name, pattern in FIELD_PATTERNS:
         for i, header in enumerate(normal):
-            if i not in claimed and pattern.search(header):
+            if name in PERSON_FIELDS and i in questions:
+                continue
+            taken = claimed.get(i)
+            if taken and not (taken in CONSENT_FIELDS and name in CONSENT_FIELDS):
+                continue
+            if pattern.search(header):
                 columns[name] = headers[i]
-                claimed.add(i)
+                claimed.setdefault(i, name)
                 break
     return columns
+
+
+def refusal(columns: dict[str, str], headers: list[str], where: str) -> str:
+    """Why a header row was not recognised: the columns it did have, by position and
+    canonical field (a header row may really be a person, so never its text), and what
+    it needs. `where` says which row: 'line 1', 'sheet row 2'."""
+    found = [(headers.index(h) + 1, f) for f, h in columns.items() if h in headers]
+    listed = ", ".join(f"column {n} as {f}" for n, f in sorted(found)) or "none"
+    return (
+        f"unknown header layout: among the {sum(1 for h in headers if h)} column headers on "
+        f"{where}, neither a name column nor an email or phone column was recognised "
+        f"(recognised: {listed}). A file needs a name column (First name, Last name, Full "
+        "name or Name) or an email or phone column. Map its columns under column_maps in the "
+        "forms configuration (FORMS_CONFIG, default forms.yaml), or re-export it with a "
+        "header row such as First name, Last name, Email, Phone, Address, City, State, "
+        "Postcode"
+    )
 
 
 def unique_keys(headers: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ PLATFORM = "Mailchimp"
 MAX_COUNT = 1000
 MAX_CONNECTIONS = 10
 NOT_FOUND_TITLE = "Resource Not Found"
+UNSUBSCRIBE = {"status": "unsubscribed"}  # never any other status
 
 
 def base_url_for_key(api_key: str) -> str:
@@ -236,6 +237,13 @@ class MailchimpClient:
             "PATCH",
             f"lists/{self.list_id}/members/{member_id}",
             json_body={"merge_fields": merge_fields},
+        )
+
+    def unsubscribe_member(self, member_id: str) -> None:
+        """Set an existing member's status to `unsubscribed`: the one status Groundswell
+        ever sends, to carry an opt-out a person made elsewhere (PATCH never creates)."""
+        self.http.request(
+            "PATCH", f"lists/{self.list_id}/members/{member_id}", json_body=dict(UNSUBSCRIBE)
         )
 
     def add_member(self, email: str, status_if_new: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,14 +28,22 @@ from connectors.forms import (
     describe_duplicates,
     duplicate_columns,
     email_columns,
-    looks_like_contact,
+    looks_like_person,
+    normalise_header,
     recognise,
+    refusal,
+    repair_misfiled,
     strip_controls,
     unique_keys,
 )
 
 # Title or note rows a sheet may carry above its header row ("Sign-in sheet, 5 May").
 HEADER_SEARCH = 5
+# A row of one filled cell is a title ("Email list, town hall") unless that cell is one
+# of these plain column names: a single-column sheet of names, emails or phones.
+SINGLE_COLUMN = re.compile(
+    r"^(full ?name|name|your name|e ?mail( address)?|(mobile|phone)( number)?)$"
+)
 # Excel serial day numbers 20000-80000 are 1954-2119: a timestamp column's plausible dates.
 SERIAL_DAYS = (20000, 80000)
 # An encrypted workbook (a password to open) is an OLE compound file, not a zip.
@@ -148,6 +157,7 @@ def read_sheet(
             "above it were read as a title and not loaded"
         )
     read_sheet_rows(export, stream, header_row, headers)
+    repair_misfiled(export)
     return export
 
 
@@ -157,31 +167,38 @@ def find_header(
     """(sheet row, headers, layout, columns) of the first recognised row among the first
     few filled ones; None for an empty sheet. Consumes the stream up to the header."""
     seen = 0
+    best: tuple[int, list[str], dict[str, str]] | None = None
     for sheet_row, values in enumerate(stream, start=1):
         headers = trim([header_text(v) for v in values])
         if not any(headers):
             continue
         seen += 1
-        if seen == 1 and any(looks_like_contact(h) for h in headers):
+        if seen == 1 and any(looks_like_person(h) for h in headers):
             raise FormExportError(
                 "",
                 f"{where}: sheet row {sheet_row} looks like a person's details, not column "
                 "headers; add a header row such as First name, Last name, Email, Phone above it",
             )
         layout, columns = header_layout(headers, column_map)
-        if layout is not None:
+        if layout is not None and not is_title(headers, column_map):
             return sheet_row, headers, layout, columns
+        if best is None or len(columns) > len(best[2]):
+            best = (sheet_row, headers, columns)
         if seen >= HEADER_SEARCH:
             break
-    if seen == 0:
+    if best is None:
         return None
-    raise FormExportError(
-        "",
-        f"{where}: unknown header layout: no email or phone column, or no name column, was "
-        f"recognised in its first {seen} filled row(s). Map its columns under column_maps in "
-        "the forms configuration (FORMS_CONFIG, default forms.yaml) or give it a header row "
-        "such as First name, Last name, Email, Phone",
-    )
+    sheet_row, headers, columns = best
+    note = refusal(columns, headers, f"sheet row {sheet_row}")
+    raise FormExportError("", f"{where}: {note} (the first {seen} filled row(s) were tried)")
+
+
+def is_title(headers: list[str], column_map: dict[str, str] | None) -> bool:
+    """A row of one filled cell that is not a plain column name is a title or a note."""
+    filled = [h for h in headers if h]
+    if column_map or len(filled) != 1:
+        return False
+    return not SINGLE_COLUMN.match(normalise_header(filled[0]))
 
 
 def header_layout(

@@ -112,6 +112,11 @@ class GroundswellSettings(dg.ConfigurableResource):
             raise ValueError(
                 f"{path}: 'column_maps' must map a file name pattern to {{field: column header}}"
             )
+        # Before consent was read per channel, one `consent` field meant email consent.
+        maps = {
+            k: {("consent_email" if f == "consent" else f): h for f, h in m.items()}
+            for k, m in maps.items()
+        }
         unknown = {f for m in maps.values() for f in m} - set(FORM_FIELDS)
         if unknown:
             raise ValueError(

@@ -66,7 +66,8 @@ def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     """The sync plan's status and what each push confirmed or had refused, this run."""
     names = PLATFORM_NAMES
     plans = con.execute(
-        "SELECT destination, status, adds, removes, sets, creates, message FROM sync_runs "
+        "SELECT destination, status, adds, removes, sets, creates, message, "
+        "coalesce(drift_repaired, 0), coalesce(opt_outs_propagated, 0) FROM sync_runs "
         "WHERE run_id = ? AND step = 'plan' ORDER BY destination",
         [run_id],
     ).fetchall()
@@ -74,23 +75,26 @@ def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
         return ["Sync plan:           not made in this run"]
     status, message = plans[0][1], plans[0][6]
     lines = [f"Sync plan:           {status}"]
-    for destination, _, adds, removes, sets, creates, _ in plans:
+    for destination, _, adds, removes, sets, creates, _, drift, opt_outs in plans:
         lines.append(
             f"  {names.get(destination, destination):<16} {adds:>9,} to add, {removes:,} to "
-            f"remove, {sets:,} fields to set, {creates:,} contacts to create"
+            f"remove, {sets:,} fields to set, {creates:,} contacts to create, "
+            f"{drift:,} drift_repaired, {opt_outs:,} opt_outs_propagated"
         )
     if status == "stopped":
         lines.append(f"  Stopped by the guard rails: {message}")
-        lines.append("  If intended: make run CONFIRM=1")
+        lines.append("  If intended: make run CONFIRM=1 (opt-outs were sent all the same)")
     elif status == "dry_run":
         lines.append("  Dry run: nothing was sent (the plan is in the sync_plan table)")
-    for destination, status, confirmed, rejected, requests in con.execute(
-        "SELECT destination, status, confirmed, rejected, requests FROM sync_runs "
+    for destination, status, confirmed, rejected, requests, drift, opt_outs in con.execute(
+        "SELECT destination, status, confirmed, rejected, requests, coalesce(drift_repaired, 0), "
+        "coalesce(opt_outs_propagated, 0) FROM sync_runs "
         "WHERE run_id = ? AND step = 'push' ORDER BY destination",
         [run_id],
     ).fetchall():
         lines.append(
             f"Pushed to {names.get(destination, destination):<10} {confirmed:>9,} confirmed, "
-            f"{rejected:,} refused ({status}), {requests:,} requests"
+            f"{rejected:,} refused ({status}), {requests:,} requests, {drift:,} drift_repaired, "
+            f"{opt_outs:,} opt_outs_propagated"
         )
     return lines

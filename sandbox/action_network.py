@@ -10,31 +10,34 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.actions import ACTION_COLLECTIONS, Action, OrgObject
+from sandbox.action_network_routes import OrganisingRoutes
+from sandbox.action_network_shapes import (
+    CURIES,
+    MAX_PER_PAGE,
+    action_json,
+    iso,
+    object_json,
+    tag_json,
+    tagging_json,
+    tagging_uuid,
+)
+from sandbox.action_network_shapes import background as _background
+from sandbox.action_network_shapes import collection as _collection
+from sandbox.action_network_shapes import linked_person as _person_uuid
+from sandbox.action_network_shapes import page_args as _page_args
+from sandbox.action_network_writes import set_contact_details
+from sandbox.actions import ACTION_COLLECTIONS, OrgObject
 from sandbox.audit import Audit, Refusal, Write, add_controls, audited, note
 from sandbox.clock import Clock
 from sandbox.generator import AnPerson, Organisation
 from sandbox.httpserver import Handler, PlatformServer, Request, Response, Route
 
 PREFIX = "/api/v2"
-MAX_PER_PAGE = 25
-CURIES = [
-    {"name": "osdi", "href": "https://actionnetwork.org/docs/v2/{rel}", "templated": True},
-    {
-        "name": "action_network",
-        "href": "https://actionnetwork.org/docs/v2/{rel}",
-        "templated": True,
-    },
-]
 NOT_FOUND_PAGE = "<!DOCTYPE html><html><head><title>Not Found</title></head><body><h1>Not Found</h1></body></html>"
 _CLAUSE = re.compile(
     r"^\s*(modified_date|created_date)\s+(gt|lt|ge|le)\s+'([^']+)'\s*$|^\s*(email_address)\s+eq\s+'((?:[^']|'')*)'\s*$",
     re.IGNORECASE,
 )
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _digits(phone: str | None) -> str:
@@ -239,7 +242,8 @@ class ActionNetworkState:
                     email=email or None,
                     email_status="subscribed",
                     phone=phone,
-                    phone_status="subscribed",
+                    # A new number is not opted in to texts unless the body sends a status.
+                    phone_status="unsubscribed",
                     address=None,
                     zip_only=None,
                     created=now,
@@ -251,6 +255,7 @@ class ActionNetworkState:
                     write.created, write.status_after = True, person.email_status
             write = write or Write("action_network", "POST", "", "/people")
             write.member, write.email = person.uuid, person.email or ""
+            set_contact_details(person, data, write)
             self.update(person, data, write)
             for name in body.get("add_tags") or []:
                 tag = self.tag_by_name(str(name))
@@ -326,78 +331,6 @@ def person_json(p: AnPerson, api: str) -> dict[str, Any]:
     return doc
 
 
-def tagging_uuid(tag: dict[str, Any], person: AnPerson) -> str:
-    """Deterministic, so a tagging keeps its id however often it is listed."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tag['uuid']}:{person.uuid}"))
-
-
-def tagging_json(tag: dict[str, Any], person: AnPerson, api: str) -> dict[str, Any]:
-    tagging_id = tagging_uuid(tag, person)
-    tag_href = f"{api}/tags/{tag['uuid']}"
-    return {
-        "identifiers": [f"action_network:{tagging_id}"],
-        "created_date": iso(person.created),
-        "modified_date": iso(person.modified),
-        "item_type": "osdi:person",
-        "_links": {
-            "self": {"href": f"{tag_href}/taggings/{tagging_id}"},
-            "osdi:tag": {"href": tag_href},
-            "osdi:person": {"href": f"{api}/people/{person.uuid}"},
-        },
-    }
-
-
-def _background(request: Request) -> bool:
-    """`?background_processing=true`: the real API queues the work and answers `{}`."""
-    return request.params.get("background_processing", "").lower() == "true"
-
-
-def tag_json(tag: dict[str, Any], api: str) -> dict[str, Any]:
-    href = f"{api}/tags/{tag['uuid']}"
-    return {
-        "identifiers": [f"action_network:{tag['uuid']}"],
-        "name": tag["name"],
-        "created_date": iso(tag["created"]),
-        "modified_date": iso(tag["modified"]),
-        "_links": {"self": {"href": href}, "osdi:taggings": {"href": f"{href}/taggings"}},
-    }
-
-
-def _page_args(request: Request) -> tuple[int, int]:
-    try:
-        page = max(1, int(request.params.get("page", "1")))
-        per_page = min(MAX_PER_PAGE, max(1, int(request.params.get("per_page", str(MAX_PER_PAGE)))))
-    except ValueError:
-        page, per_page = 1, MAX_PER_PAGE
-    return page, per_page
-
-
-def _collection(
-    api: str, name: str, items: list, page: int, per_page: int, render
-) -> dict[str, Any]:
-    """A collection other than people: with totals, and `next` only when there is one."""
-    total_pages = max(1, -(-len(items) // per_page))
-    chunk = items[(page - 1) * per_page : page * per_page]
-    rendered = [render(item) for item in chunk]
-    links: dict[str, Any] = {
-        "self": {"href": f"{api}/{name}"},
-        f"osdi:{name.rsplit('/', 1)[-1]}": [
-            {"href": r["_links"]["self"]["href"]} for r in rendered
-        ],
-        "curies": CURIES,
-    }
-    if page < total_pages:
-        links["next"] = {"href": f"{api}/{name}?page={page + 1}"}
-    return {
-        "total_pages": total_pages,
-        "per_page": per_page,
-        "page": page,
-        "total_records": len(items),
-        "_links": links,
-        "_embedded": {f"osdi:{name.rsplit('/', 1)[-1]}": rendered},
-    }
-
-
 class ActionNetworkServer(PlatformServer):
     def __init__(
         self,
@@ -434,6 +367,9 @@ class ActionNetworkServer(PlatformServer):
                 Route("GET", f"/{collection}/{{object_id}}", self._object(collection)),
                 Route("GET", f"/{collection}/{{object_id}}/{actions}", self._actions(collection)),
             ]
+        # The rest of what Parsons' ActionNetwork calls: events, petitions, their actions.
+        self.organising_routes = OrganisingRoutes(self)
+        routes += self.organising_routes.routes()
         super().__init__(
             PREFIX,
             routes,
@@ -556,6 +492,8 @@ class ActionNetworkServer(PlatformServer):
             return Response(400, {"error": "Request must contain a person"})
         write = note(request)
         write.email = person.email or ""
+        with self.state.lock:
+            set_contact_details(person, request.body, write)
         self.state.update(person, request.body, write)
         if _background(request):
             return Response(200, {})
@@ -626,7 +564,7 @@ class ActionNetworkServer(PlatformServer):
             page, per_page = _page_args(request)
             return Response(
                 200,
-                _collection(api, collection, items, page, per_page, lambda o: object_json(o, api)),
+                _collection(api, collection, items, page, per_page, lambda o: self._render(o, api)),
             )
 
         return handler
@@ -636,9 +574,15 @@ class ActionNetworkServer(PlatformServer):
             found = self.state.objects.get(request.args["object_id"])
             if found is None or found.collection != collection:
                 return self.not_found(request)
-            return Response(200, object_json(found, self.api(request)))
+            return Response(200, self._render(found, self.api(request)))
 
         return handler
+
+    def _render(self, found: OrgObject, api: str) -> dict[str, Any]:
+        """An organising object with its totals (signatures, accepted attendances)."""
+        with self.state.lock:
+            actions = list(self.state.organising.by_object.get(found.uuid, []))
+        return object_json(found, api, actions)
 
     def _actions(self, collection: str):
         actions_name = ACTION_COLLECTIONS[collection][0]
@@ -747,77 +691,3 @@ class ActionNetworkServer(PlatformServer):
         page, per_page = _page_args(request)
         name = f"people/{person.uuid}/taggings"
         return Response(200, _collection(api, name, tags, page, per_page, render))
-
-
-def _person_uuid(body: dict[str, Any]) -> str:
-    """The person uuid at the end of a tagging body's `osdi:person` href."""
-    links = body.get("_links") if isinstance(body.get("_links"), dict) else {}
-    link = links.get("osdi:person") if isinstance(links.get("osdi:person"), dict) else {}
-    return str(link.get("href") or "").rstrip("/").rsplit("/", 1)[-1]
-
-
-def object_json(o: OrgObject, api: str) -> dict[str, Any]:
-    href = f"{api}/{o.collection}/{o.uuid}"
-    doc: dict[str, Any] = {
-        "identifiers": [f"action_network:{o.uuid}"],
-        "origin_system": "Action Network",
-        "title": o.title,
-        "created_date": iso(o.created),
-        "modified_date": iso(o.modified),
-        "_links": {"self": {"href": href}},
-    }
-    if o.collection in ACTION_COLLECTIONS:
-        actions = ACTION_COLLECTIONS[o.collection][0]
-        doc["_links"][f"osdi:{actions}"] = {"href": f"{href}/{actions}"}
-    if o.start is not None:
-        doc["start_date"] = iso(o.start)
-    if o.host:
-        doc["_links"]["osdi:creator"] = {"href": f"{api}/people/{o.host}"}
-    return doc
-
-
-def action_json(a: Action, api: str, objects: dict[str, OrgObject]) -> dict[str, Any]:
-    target = objects[a.object_uuid]
-    name = ACTION_COLLECTIONS[target.collection][1]
-    object_href = f"{api}/{target.collection}/{a.object_uuid}"
-    doc: dict[str, Any] = {
-        "identifiers": [f"action_network:{a.uuid}"],
-        "created_date": iso(a.created),
-        "modified_date": iso(a.modified),
-        "action_network:person_id": a.person_uuid,
-        f"action_network:{name}_id": a.object_uuid,
-        "action_network:referrer_data": {
-            "source": a.source or "",
-            "referrer": a.referrer or "",
-            "website": "",
-            "email_referrer": "",
-            "mobile_message_referrer": "",
-        },
-        "_links": {
-            "self": {"href": f"{object_href}/{a.collection}/{a.uuid}"},
-            f"osdi:{name}": {"href": object_href},
-            "osdi:person": {"href": f"{api}/people/{a.person_uuid}"},
-        },
-    }
-    if a.collection == "attendances":
-        doc["status"] = a.status
-        if a.attended is not None:  # only where the host records attendance
-            doc["attended"] = a.attended
-    if a.collection == "donations":
-        doc.update(
-            {
-                "currency": "USD",
-                "amount": a.amount,
-                "recipients": [{"display_name": "Sandbox Organising", "amount": a.amount}],
-                "payment": {
-                    "method": "Credit Card",
-                    "reference_number": a.uuid,
-                    "authorization_stored": False,
-                },
-                "action_network:recurrence": {
-                    "recurring": a.recurring,
-                    "period": "Monthly" if a.recurring else "None",
-                },
-            }
-        )
-    return doc

@@ -48,6 +48,9 @@ class OrgObject:
     host: str | None = None  # person uuid of an event's creator
     start: datetime | None = None
     records_attendance: bool = False  # an event whose host checks people in
+    # What an API write set beyond the generated ones (description, location, target,
+    # other systems' identifiers), rendered as sent.
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -64,6 +67,7 @@ class Action:
     recurring: bool = False
     status: str = "accepted"
     attended: bool | None = None  # OSDI `attended`: only where the host records it
+    fields: dict[str, Any] = field(default_factory=dict)  # comments, identifiers, as written
 
 
 @dataclass

@@ -26,6 +26,15 @@ from sandbox.names import (
     PLACES,
     STREETS,
 )
+from sandbox.paper_sheets import (
+    PAPER_FILE,
+    PAPER_HEADER,
+    SHARE_KNOWN,
+    SHARE_NEW,
+    TWICE,
+    new_human,
+    paper_row,
+)
 
 PLUS_DOMAINS = ("gmail.com", "outlook.com", "hotmail.com", "icloud.com", "protonmail.com")
 CORE_TEAM = "Core Team"
@@ -102,6 +111,8 @@ class Organisation:
     google_humans: list[int] = field(default_factory=list)  # the human behind each row
     organising: OrganisingData = field(default_factory=OrganisingData)
     mc_campaigns: list[McCampaign] = field(default_factory=list)
+    paper_rows: list[list[str]] = field(default_factory=list)  # the typed-up sign-in sheet
+    paper_humans: list[int] = field(default_factory=list)  # the human behind each row
 
     def __post_init__(self) -> None:
         self.now = datetime.combine(self.today, time(6, 0), tzinfo=UTC).replace(tzinfo=None)
@@ -173,7 +184,31 @@ def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> O
     )
     org.mc_campaigns = campaign_history(random.Random(seed + 11), org.mc_members, now)
     add_referrals(random.Random(seed + 17), org, 0)
+    add_paper_sheet(random.Random(seed + 19), org, people, now)
     return org
+
+
+def add_paper_sheet(rng: random.Random, org: Organisation, people: int, now: datetime) -> None:
+    """The typed-up paper sign-in sheet: some people known elsewhere with a street address,
+    and some new people (appended to `org.humans`) known only from it. Its own random
+    stream, so the platforms' records stay what they were without it."""
+    with_address = sorted(
+        {p.human for p in org.an_people if p.address}
+        | {m.human for m in org.mc_members if m.address}
+    )
+    chosen = [i for i in with_address if rng.random() < SHARE_KNOWN]
+    for _ in range(round(people * SHARE_NEW)):
+        index = len(org.humans)
+        joined = now - timedelta(days=rng.randrange(1, 60), seconds=rng.randrange(86400))
+        org.humans.append(new_human(rng, index, org.humans, make_human, joined))
+        chosen.append(index)
+    for index in chosen:
+        for _ in range(2 if rng.random() < TWICE else 1):
+            org.paper_rows.append(paper_row(rng, org.humans[index]))
+            org.paper_humans.append(index)
+            org.truth.append(
+                ("forms", f"{PAPER_FILE}:{len(org.paper_rows)}", org.humans[index].human_id)
+            )
 
 
 def add_referrals(rng: random.Random, org: Organisation, start: int) -> None:
@@ -188,7 +223,7 @@ def add_referrals(rng: random.Random, org: Organisation, start: int) -> None:
         kind = rng.randrange(3)
         if kind == 2 and codes:
             row[-1] = codes[rng.randrange(len(codes))]
-        elif kind == 1:
+        elif kind == 1 or not referrer.emails:  # known only from a paper sheet: by name
             row[-1] = f"{referrer.given} {referrer.family}"
         else:
             row[-1] = referrer.emails[0]
@@ -436,7 +471,8 @@ def _typeform_row(rng: random.Random, h: Human, now: datetime) -> list[str]:
 
 
 def write_form_exports(org: Organisation, directory: str | Path) -> list[Path]:
-    """The demo Google Forms (UTF-8) and Typeform (UTF-8 with a BOM) exports."""
+    """The demo Google Forms (UTF-8) and Typeform (UTF-8 with a BOM) exports, and the
+    typed-up paper sign-in sheet (UTF-8, no email or phone column)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     google = directory / GOOGLE_FILE
@@ -449,7 +485,12 @@ def write_form_exports(org: Organisation, directory: str | Path) -> list[Path]:
         writer = csv.writer(handle)
         writer.writerow(TYPEFORM_HEADER)
         writer.writerows(org.typeform_rows)
-    return [google, typeform]
+    paper = directory / PAPER_FILE
+    with open(paper, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PAPER_HEADER)
+        writer.writerows(org.paper_rows)
+    return [google, typeform, paper]
 
 
 def write_truth(org: Organisation, directory: str | Path) -> Path:

@@ -191,7 +191,15 @@ def test_activation_list_is_exported(first_run):
     }
     index = (exports / "index.html").read_text()
     assert "welcome_new/" in index and "@" not in index
-    for name in ("welcome_new", "first_action", "ready_to_host", "connectors", "slipping"):
+    for name in (
+        "welcome_new",
+        "first_action",
+        "ready_to_host",
+        "connectors",
+        "slipping",
+        "welcome_by_post",
+        "door_knock",
+    ):
         assert (exports / name).is_dir(), name
 
 

@@ -18,7 +18,8 @@
 --   email_open, email_click, email_bounce   Mailchimp email activity, one row per event
 --   unsubscribe          email status unsubscribed (or spam complaint on Action Network),
 --                        channel email; Action Network phone status unsubscribed, channel
---                        phone; dated by the record's last change
+--                        phone; a form's consent "no", per channel; dated by the record's
+--                        last change (a form's by its submission)
 --   tag_added            a platform tag outside Groundswell's namespace
 --   referral             the person's action was referred by another (referred_by_person_id)
 -- Actions (what person_metrics counts as one) also carry referred_by_person_id when referred.
@@ -46,7 +47,7 @@ SELECT ps.person_id, s.source, s.source_record_id, 'unsubscribe', s.modified_at,
        'phone', NULL, NULL, s.phone_status
 FROM stg_source_records s
 JOIN person_sources ps USING (source, source_record_id)
-WHERE s.source = 'action_network' AND s.phone_status = 'unsubscribed'
+WHERE s.source IN ('action_network', 'forms') AND s.phone_status = 'unsubscribed'
 
 -- Action Network actions. An attendance marked attended is an RSVP and an attendance.
 UNION ALL

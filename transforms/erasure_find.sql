@@ -67,6 +67,15 @@ WITH derived AS (
     WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
       AND phone_key IS NOT NULL
     UNION
+    -- The deterministic name + postcode + street number key (identity_edges.sql), so a
+    -- paper sheet with only their name and address does not bring them back.
+    SELECT DISTINCT 'name_address',
+           sha256(given_key || '|' || family_norm || '|' || postal_code || '|' || street_number)
+    FROM stg_source_records
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+      AND given_key IS NOT NULL AND family_norm IS NOT NULL
+      AND postal_code IS NOT NULL AND street_number IS NOT NULL
+    UNION
     SELECT DISTINCT 'record_key', sha256(unnest(platform_ids))
     FROM stg_source_records
     WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)

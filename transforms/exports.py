@@ -30,9 +30,8 @@ from openpyxl.styles import Font
 from transforms.config_sql import ConfigSandbox, error_kind, referenced_columns
 from transforms.ladder_config import ActivationList, Ladder, LadderConfigError, quote
 from transforms.segments import (
-    EMAIL_OK,
+    CHANNEL_RULES,
     LIST_INPUT,
-    PHONE_OK,
     list_failure,
     prepare_list_input,
 )
@@ -53,9 +52,9 @@ LIST_ROWS = "_list_rows"
 DEFAULT_ORDER = "family_name NULLS LAST, given_name NULLS LAST"
 # Names Windows will not create as files.
 _RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
-# Who may be exported on each channel; on a two-channel list the channel a person opted
-# out of is left blank instead.
-EXPORT_RULES = {"email": EMAIL_OK, "phone": PHONE_OK, "both": f"({EMAIL_OK} OR {PHONE_OK})"}
+# Who may be exported on each channel: CHANNEL_RULES, checked again at export time. An
+# email or phone a person opted out of is left blank wherever a list's columns show it (on
+# a `both`, `post` or `door` list, or the other channel of an email or phone list).
 
 
 class ExportsFolderError(ValueError):
@@ -128,6 +127,7 @@ def list_rows(
     expressions = [e for e in (activation.group_by, activation.order_by or DEFAULT_ORDER) if e]
     needed = set(referenced_columns(expressions, available))
     needed |= {"person_id", "reason", "email_suppressed", "phone_suppressed", "email", "phone"}
+    needed |= {"post_reachable", "door_reachable"}
     needed |= set(activation.columns)
     columns = ", ".join(f'"{c}"' for c in available if c in needed)
     table = con.sql(
@@ -149,7 +149,7 @@ def list_query(activation: ActivationList) -> str:
     selected = []
     for column in activation.columns:
         source = column
-        if activation.channel == "both" and column in ("email", "phone"):
+        if column in ("email", "phone"):
             source = f"CASE WHEN {column}_suppressed THEN NULL ELSE {column} END"
         selected.append(neutralised(source, f'"{column}"'))
     group = "NULL"
@@ -162,7 +162,7 @@ def list_query(activation: ActivationList) -> str:
             -- Ordered here, on the typed columns: the outer names are the text cells.
             SELECT *, row_number() OVER (ORDER BY {order}\n, person_id) AS __position
             FROM {LIST_ROWS}
-            WHERE {EXPORT_RULES[activation.channel]}
+            WHERE {CHANNEL_RULES[activation.channel]}
         )
         ORDER BY __position
     """

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from transforms import sqlfiles
+from transforms import nicknames, sqlfiles
 from transforms.identity_config import IdentityConfig
 from transforms.identity_scoring import score_pairs
 from warehouse.load import replace_contents
@@ -36,12 +36,14 @@ def resolve(
     config = config or IdentityConfig()
     link = config.probabilistic.link_threshold
     step = _stopwatch(log)
+    nicknames.ensure(con)  # a connection of its own may not have built it in staging
     sqlfiles.run(con, "identity_edges")
     _load_decisions(con, decisions)
     step("deterministic rules")
     scoring = score_pairs(con, config.probabilistic, log)
     step(f"probabilistic scoring ({scoring.status}, {scoring.pairs} pairs)")
-    sqlfiles.run(con, "identity_links", {"link": link})
+    review = config.probabilistic.review_threshold
+    sqlfiles.run(con, "identity_links", {"link": link, "review": review})
     rounds = _cluster_with_guard_rails(con)
     step(f"clustering ({rounds} rounds)")
     sqlfiles.run(con, "identity_review", {"link": link})

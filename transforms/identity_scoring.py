@@ -1,5 +1,6 @@
 """Probabilistic scoring behind the deterministic rules, with Splink on DuckDB: blocking
-rules and comparisons for names (with nicknames), email, phone, postcode and address;
+rules and comparisons for names (with nicknames, either way round), email, phone, street,
+town and postcode (with the slips of typed-up sheets);
 u by seeded random sampling, m by expectation maximisation, so runs are repeatable."""
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ INPUT_VIEW = "_id_splink_input"
 SCORED = "_id_scored"
 # Enough random pairs for stable u estimates; about three seconds on two cores.
 U_MAX_PAIRS = 1_000_000
-# The most records a name or surname-and-postcode block may hold and still generate pairs.
+# The most records a name, surname-and-postcode or address block may hold and still
+# generate pairs.
 MAX_BLOCK = 25
 TRAIN_VIEW = "_id_splink_training"
+ADDRESS_BLOCKS = ("address_block", "street_block", "town_block")
 
 
 @dataclass
@@ -29,10 +32,26 @@ class ScoringReport:
     seconds: float = 0.0
 
 
-def _settings():
+# Two names alike enough to be one name with a slip (a transposed or dropped letter).
+NAME_ALIKE = 0.9
+# Street names alike enough to be one street typed with a slip ('Fraknlin', 'Washngton').
+STREET_ALIKE = 0.88
+
+
+def _swapped(alike: float = NAME_ALIKE) -> str:
+    """First name of one record is the surname of the other, and the other way round."""
+    return (
+        f"jaro_winkler_similarity(given_norm_l, family_norm_r) >= {alike} "
+        f"AND jaro_winkler_similarity(family_norm_l, given_norm_r) >= {alike}"
+    )
+
+
+def _name_comparisons() -> list:
+    """First name and surname. A name written the other way round (typed-up sheets swap
+    them) is a level of the first name, weighed as both names agreeing at once; the
+    surname then counts neither way."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
 
     given = cl.CustomComparison(
         output_column_name="given_name",
@@ -41,11 +60,85 @@ def _settings():
             cll.ExactMatchLevel("given_norm").configure(tf_adjustment_column="given_norm"),
             # Nicknames: Bill and William share a key.
             cll.ExactMatchLevel("given_key").configure(label_for_charts="Nickname match"),
+            # A nickname with a slip ('tomy'): one letter from a name the list knows.
+            cll.ExactMatchLevel("given_fuzzy_key").configure(
+                label_for_charts="Nickname with a slip"
+            ),
             cll.JaroWinklerLevel("given_norm", 0.92),
             cll.JaroWinklerLevel("given_norm", 0.80),
+            cll.CustomLevel(_swapped(), label_for_charts="Surname written as first name"),
             cll.ElseLevel(),
         ],
     )
+    family = cl.CustomComparison(
+        output_column_name="family_name",
+        comparison_levels=[
+            cll.NullLevel("family_norm"),
+            cll.ExactMatchLevel("family_norm").configure(tf_adjustment_column="family_norm"),
+            cll.JaroWinklerLevel("family_norm", 0.92),
+            cll.JaroWinklerLevel("family_norm", 0.80),
+            # Counted once, on the first name: the two names agree as one event.
+            cll.CustomLevel(
+                _swapped(), label_for_charts="Swapped, counted on the first name"
+            ).configure(is_null_level=True),
+            cll.ElseLevel(),
+        ],
+    )
+    return [given, family]
+
+
+def _address_comparisons() -> list:
+    """The street (house number and street name, the name with slips), the town and the
+    postcode; a missing part is a null level, which counts neither way."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    street_alike = (
+        f"(jaro_winkler_similarity(street_name_l, street_name_r) >= {STREET_ALIKE} "
+        "OR damerau_levenshtein(street_name_l, street_name_r) <= 2)"
+    )
+    street = cl.CustomComparison(
+        output_column_name="street",
+        comparison_levels=[
+            cll.CustomLevel(
+                "(street_number_l IS NULL AND street_name_l IS NULL) "
+                "OR (street_number_r IS NULL AND street_name_r IS NULL)"
+            ).configure(is_null_level=True),
+            # A slip in the street name counts as the same street: one level, so its
+            # weight is learnt from every record with an address, not the few with a slip.
+            cll.CustomLevel(
+                f"street_number_l = street_number_r AND {street_alike}",
+                label_for_charts="Same number and street",
+            ),
+            cll.CustomLevel(
+                "street_number_l = street_number_r "
+                "AND (street_name_l IS NULL OR street_name_r IS NULL)",
+                label_for_charts="Same number, street missing",
+            ),
+            cll.CustomLevel(
+                f"(street_number_l IS NULL OR street_number_r IS NULL) AND {street_alike}",
+                label_for_charts="Same street, number missing",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    town = cl.CustomComparison(
+        output_column_name="locality",
+        comparison_levels=[
+            cll.NullLevel("locality_key"),
+            cll.ExactMatchLevel("locality_key"),
+            cll.JaroWinklerLevel("locality_key", NAME_ALIKE),
+            cll.ElseLevel(),
+        ],
+    )
+    return [street, town, cl.ExactMatch("postal_code")]
+
+
+def _settings():
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
     # Exact, same mailbox name at another provider, or one typo. No looser fuzzy levels:
     # addresses built from a name (ana.lima12@, ana_lima7@) look alike across namesakes.
     email = cl.CustomComparison(
@@ -65,37 +158,59 @@ def _settings():
         link_type="dedupe_only",
         unique_id_column_name="record_key",
         comparisons=[
-            given,
-            cl.NameComparison("family_norm", jaro_winkler_thresholds=[0.92, 0.8]),
+            *_name_comparisons(),
             email,
             cl.ExactMatch("phone_key"),
-            cl.ExactMatch("postal_code"),
-            cl.ExactMatch("street_number"),
-            cl.JaroWinklerAtThresholds("street_name", [0.9]),
+            *_address_comparisons(),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("email_key"),
             block_on("phone_key"),
             block_on("surname_block"),
             block_on("name_block"),
+            # Records known only by name and address: the same house, the same street
+            # number and name, or the same surname in the same town.
+            *(_beside_name_and_address(b) for b in ADDRESS_BLOCKS),
         ],
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
     )
 
 
+def _beside_name_and_address(block: str):
+    """Pairs sharing `block` of which one record is known only by name and address: the
+    others meet by email, phone or name, and a street number shared across towns would
+    otherwise compare millions of strangers."""
+    from splink.blocking_rule_library import CustomRule
+
+    return CustomRule(f"l.{block} = r.{block} AND (l.is_name_and_address OR r.is_name_and_address)")
+
+
+def _bounded(key: str, partition: str) -> str:
+    """`key` where the block it makes holds at most MAX_BLOCK records, else NULL."""
+    return f"CASE WHEN count(*) OVER (PARTITION BY {partition}) <= {MAX_BLOCK} THEN {key} END"
+
+
 def _input_table(con: duckdb.DuckDBPyConnection, name: str, where: str) -> None:
+    # Blocks of common names (John Smith) would compare everyone with everyone: only
+    # blocks small enough to mean something generate pairs.
+    blocks = {
+        "surname_block": ("family_norm || '|' || postal_code", "family_norm, postal_code"),
+        # Either way round: a typed-up sheet swaps first name and surname.
+        "name_block": ("name_pair", "name_pair"),
+        "address_block": ("postal_code || '|' || street_number", "postal_code, street_number"),
+        "street_block": ("street_name || '|' || street_number", "street_name, street_number"),
+        "town_block": ("family_norm || '|' || locality_key", "family_norm, locality_key"),
+    }
+    columns = ", ".join(
+        f"{_bounded(key, part)} AS {alias}" for alias, (key, part) in blocks.items()
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {name} AS "
-        "SELECT record_key, given_norm, given_key, family_norm, email_key, phone_key, "
-        "postal_code, street_number, street_name, "
-        # Blocks of common names (John Smith) would compare everyone with everyone: only
-        # blocks small enough to mean something generate pairs.
-        f"CASE WHEN count(*) OVER (PARTITION BY family_norm, postal_code) <= {MAX_BLOCK} "
-        "THEN family_norm || '|' || postal_code END AS surname_block, "
-        f"CASE WHEN count(*) OVER (PARTITION BY given_key, family_norm) <= {MAX_BLOCK} "
-        "THEN given_key || '|' || family_norm END AS name_block "
-        f"FROM _id_records WHERE NOT is_empty AND {where}"
+        "SELECT record_key, given_norm, given_key, given_fuzzy_key, family_norm, email_key, "
+        "phone_key, postal_code, street_number, street_name, locality_key, "
+        "is_name_and_address, "
+        f"{columns} FROM _id_records WHERE NOT is_empty AND {where}"
     )
 
 
@@ -125,6 +240,11 @@ def _train(linker, settings: Probabilistic) -> dict:
     )
     training.estimate_parameters_using_expectation_maximisation(
         block_on("phone_key"), fix_u_probabilities=True
+    )
+    # Records without email or phone meet the others in address blocks: the names there
+    # (swapped, misspelt) and the street's other levels are learnt from them.
+    training.estimate_parameters_using_expectation_maximisation(
+        _beside_name_and_address("address_block"), fix_u_probabilities=True
     )
     return linker.misc.save_model_to_json()
 

@@ -14,7 +14,25 @@ import yaml
 from transforms.config_sql import first_line, shape_problem
 from transforms.sync_config import SyncConfigError, SyncSettings, parse_sync
 
-CHANNELS = ("email", "phone", "both")
+CHANNELS = ("email", "phone", "both", "post", "door")
+# Canvass and mailing channels: a person is reached at their address, never on a platform.
+ADDRESS_CHANNELS = ("post", "door")
+CHANNEL_MEANINGS = (
+    "email, phone, both (an email or phone consent allows), post (a postal address: an "
+    "address line and a postcode or locality), door (a street address with a house number)"
+)
+# What a list's download holds when it names no `columns`.
+DEFAULT_COLUMNS = ("person_id", "given_name", "family_name", "email", "reason")
+ADDRESS_COLUMNS = (
+    "person_id",
+    "given_name",
+    "family_name",
+    "address_line",
+    "locality",
+    "region",
+    "postal_code",
+    "reason",
+)
 DESTINATIONS = ("mailchimp", "action_network")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -182,14 +200,20 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
     _shape(rule, "where", where)
     channel = str(item.get("channel") or "email")
     if channel not in CHANNELS:
-        raise LadderConfigError(f"{where}: channel '{channel}' is not one of {', '.join(CHANNELS)}")
-    columns = item.get("columns") or ("person_id", "given_name", "family_name", "email", "reason")
+        raise LadderConfigError(
+            f"{where}: channel '{channel}' is not one of {', '.join(CHANNELS)}; "
+            f"they mean: {CHANNEL_MEANINGS}"
+        )
+    default = ADDRESS_COLUMNS if channel in ADDRESS_CHANNELS else DEFAULT_COLUMNS
+    columns = item.get("columns") or default
     if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
         raise LadderConfigError(f"{where}: 'columns' must be a list of column names")
     columns = tuple(columns)
     _unique(list(columns), f"list '{name}' column", source)
     push = tuple(item.get("push") or ())
     _destinations(push, where)
+    journeys = _journeys(item.get("start_journeys", False), where)
+    _address_list_not_pushed(channel, push, journeys, where)
     group_by = _expression(item.get("group_by"), "group_by", where)
     order_by = _expression(item.get("order_by"), "order_by", where, kind="order")
     limit = item.get("limit")
@@ -208,8 +232,27 @@ def _list(item: Any, position: int, source: str) -> ActivationList:
         group_by=group_by,
         order_by=order_by,
         limit=limit,
-        start_journeys=_journeys(item.get("start_journeys", False), where),
+        start_journeys=journeys,
     )
+
+
+def _address_list_not_pushed(channel: str, push: tuple, journeys: bool, where: str) -> None:
+    """A post or door list is for canvassers and mailings: its people are reached at their
+    address, and many have no email or phone a platform could hold, so it is never pushed."""
+    if channel not in ADDRESS_CHANNELS:
+        return
+    if push:
+        raise LadderConfigError(
+            f"{where}: channel '{channel}' lists are not pushed, but 'push' names "
+            f"{', '.join(push)}; people on a {channel} list are reached at their address and "
+            "many have no email or phone a platform could hold. Set 'push: []', or make a "
+            "separate list with channel email, phone or both to push"
+        )
+    if journeys:
+        raise LadderConfigError(
+            f"{where}: 'start_journeys' needs the list pushed to mailchimp, and a '{channel}' "
+            "list is never pushed; remove 'start_journeys'"
+        )
 
 
 def _journeys(value: Any, where: str) -> bool:

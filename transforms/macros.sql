@@ -42,14 +42,27 @@ CREATE OR REPLACE TEMP MACRO address_norm(s) AS
 
 -- The first line without its flat, apartment or unit part ('APT 4', 'FLAT 3', 'SUITE
 -- 200', '#4'), split into a leading house number and the street up to the next comma.
-CREATE OR REPLACE TEMP MACRO street_parts(s) AS regexp_extract(
+-- Typed-up sheets run street and town together ('12 Oak St Springfield'): words after a
+-- street suffix (and a direction) are the locality, not the street; a trailing state and
+-- postcode are dropped from it, and it has three letters at least (a lone 'NW' is the
+-- street's). Upper case; '' for a part that is not there.
+CREATE OR REPLACE TEMP MACRO street_parts(s) AS list_transform([regexp_extract(
     regexp_replace(regexp_replace(upper(strip_accents(s)),
         '\b(APT|APARTMENT|UNIT|STE|SUITE|FLAT|FLR|FLOOR|RM|ROOM|BLDG|BUILDING)\b\.?\s*'
             || '(NO\b\.?\s*)?#?\s*([0-9]+[A-Z]?(-[0-9A-Z]+)?|[A-Z][0-9]*)\b',
         ' ', 'g'),
         '#\s*[0-9A-Z][0-9A-Z-]*', ' ', 'g'),
-    '^[\s,;]*(?:([0-9]+[A-Z]?(?:-[0-9]+[A-Z]?)?)\b)?[\s,;]*([^,;]*)',
-    ['number', 'street']);
+    '^[\s,;]*(?:([0-9]+[A-Z]?(?:-[0-9]+[A-Z]?)?)\b)?[\s,;]*'
+        || '(?:([^\s,;]+(?:\s+[^\s,;]+)*?\s+(?:ST|STREET|AVE|AVENUE|AV|RD|ROAD|DR|DRIVE|LN'
+        || '|LANE|BLVD|BOULEVARD|CT|COURT|PL|PLACE|TER|TERRACE|HWY|HIGHWAY|PKWY|PARKWAY|CIR'
+        || '|CIRCLE|SQ|SQUARE|CRES|CRESCENT|WAY)\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?)'
+        || '[\s,;]+([^\s,;0-9][^,;0-9]{2,}?)(?:\s+[A-Z]{2})?(?:\s+[0-9][0-9-]*)?\s*(?:[,;].*)?$'
+        || '|([^,;]*))',
+    ['number', 'street_then_town', 'locality', 'street'])],
+    lambda p: {'number': p.number,
+               'street': CASE WHEN p.street_then_town <> '' THEN p.street_then_town
+                              ELSE p.street END,
+               'locality': p.locality})[1];
 
 -- A street name as a key: apostrophes and full stops dropped, other punctuation as spaces,
 -- the common suffixes and directions abbreviated.
@@ -79,3 +92,65 @@ JOIN raw_action_network tg
 WHERE t.resource = 'taggings'
   AND t.batch_id = (SELECT cursor_value FROM sync_cursors
                     WHERE source = 'action_network' AND resource = 'taggings#current_batch');
+
+-- Consent answers on forms ("Keep me updated by email?", "Can we text you?"), read as
+-- 'yes', 'no' or NULL (blank or unclear: changes nothing). The text is compared in lower
+-- case, accents and apostrophes dropped ("Don't" is "dont"), other punctuation as spaces.
+CREATE OR REPLACE TEMP MACRO consent_text(v) AS nullif(trim(regexp_replace(
+    regexp_replace(lower(strip_accents(trim(v))), '[''\x{2018}\x{2019}`]', '', 'g'),
+    '[^\pL\pN]+', ' ', 'g')), '');
+
+-- A refusal first: whatever follows it ("No, but maybe later") cannot make it consent.
+-- "Not now" refuses too; "maybe", "not sure", "don't know", "n/a" are unclear.
+CREATE OR REPLACE TEMP MACRO consent_refused(t) AS
+    t IN ('n', '0')
+    OR regexp_matches(t, '^(no|non|nein|nope|nah|nay|false|off|unchecked|unticked|never'
+        || '|decline|declined|disagree|i disagree|i do not|i dont|do not|dont|please do not|please dont'
+        || '|please stop|please remove|please unsubscribe|unsubscribe|opt out|opted out|stop'
+        || '|remove me|not now|not right now|not at this time|not for now|not today'
+        || '|not interested|not at all|i decline|i refuse|refuse|withdraw)\b');
+
+-- A yes: its first words, and what follows them (the qualifier, read per channel); NULL
+-- when the answer does not start with a yes.
+CREATE OR REPLACE TEMP MACRO consent_yes_words() AS
+    '^(?:yes|yeah|yep|yup|yea|sure|ok|okay|true|checked|ticked|agree|agreed|i agree'
+    || '|i consent|consent|consented|i do|opt in|opted in|subscribe|subscribe me|sign me up'
+    || '|of course|absolutely|definitely|certainly|please do|please|count me in'
+    || '|keep me updated|go ahead|si|oui|ja)\b(.*)$';
+CREATE OR REPLACE TEMP MACRO consent_yes_rest(t) AS CASE
+    WHEN t IN ('y', '1', 'x', 'on') THEN ''
+    WHEN regexp_matches(t, consent_yes_words()) THEN regexp_extract(t, consent_yes_words(), 1)
+END;
+
+-- The words naming a channel ('email' or 'sms') in a qualifier.
+CREATE OR REPLACE TEMP MACRO consent_names(t, channel) AS regexp_matches(t, CASE channel
+    WHEN 'email' THEN '\b(e ?mails?|e ?mailing|mail|newsletters?|inbox)\b'
+    ELSE '\b(texts?|texting|sms|messages?|messaging|phone|calls?|mobile|cell|whatsapp)\b' END);
+
+-- A qualified yes is read for the channel asked: "Yes, but not by text" is a yes to email
+-- and a no to texts; "Yes, only by email" a no to texts; a yes with a refusal that names
+-- no channel ("Yes, but not now") is unclear.
+CREATE OR REPLACE TEMP MACRO consent_qualified(rest, channel) AS CASE
+    WHEN regexp_matches(rest, '\b(not|no|dont|never|stop|without|except|unsubscribe|remove'
+                              || '|withdraw|withdrawn|opt out)\b') THEN CASE
+        WHEN consent_names(rest, channel) THEN 'no'
+        WHEN consent_names(rest, CASE channel WHEN 'email' THEN 'sms' ELSE 'email' END)
+            THEN 'yes'
+        END
+    WHEN regexp_matches(rest, '\bonly\b')
+         AND consent_names(rest, CASE channel WHEN 'email' THEN 'sms' ELSE 'email' END)
+         AND NOT consent_names(rest, channel) THEN 'no'
+    ELSE 'yes'
+END;
+
+-- The answer for one channel ('email' or 'sms'): 'yes', 'no' or NULL.
+CREATE OR REPLACE TEMP MACRO consent_answer(v, channel) AS CASE
+    WHEN consent_text(v) IS NULL THEN
+        CASE WHEN trim(v) IN ('✓', '✔', '✅', '☑', '☑️') THEN 'yes' END
+    WHEN regexp_matches(consent_text(v),
+                        '\b(maybe|not sure|unsure|dont know|do not know|dont mind|undecided)\b')
+        THEN NULL
+    WHEN consent_refused(consent_text(v)) THEN 'no'
+    WHEN consent_yes_rest(consent_text(v)) IS NOT NULL THEN consent_qualified(
+        regexp_replace(consent_yes_rest(consent_text(v)), '\bwhy not\b', '', 'g'), channel)
+END;

@@ -3,11 +3,14 @@ identity matches on, in `stg_source_records`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 
 from transforms import nicknames, phones, sqlfiles
 from transforms.erasure import purge_suppressed
 from transforms.placeholders import DEFAULT, Placeholders
+from warehouse.load import transaction
 
 
 def build_staging(
@@ -21,6 +24,24 @@ def build_staging(
     produce a match key."""
     listed = placeholders or DEFAULT
     dropped = purge_suppressed(con, default_phone_region)
+    _stage(con, default_phone_region, listed)
+    found = _forgotten_by_name_and_address(con)
+    if found:
+        # Rare (a forgotten person came back by name and address only): drop them as any
+        # other suppressed record, then stage again without them.
+        for source, n in purge_suppressed(con, default_phone_region).items():
+            dropped[source] = dropped.get(source, 0) + n
+        dropped["forms"] = dropped.get("forms", 0) + found.get("forms", 0)
+        _stage(con, default_phone_region, listed)
+    rows = con.execute(
+        "SELECT source, count(*) FROM stg_source_records GROUP BY source ORDER BY source"
+    ).fetchall()
+    return {source: int(n) for source, n in rows} | {
+        f"dropped_forgotten_{source}": n for source, n in dropped.items() if n
+    }
+
+
+def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Placeholders) -> None:
     phones.register(con, default_phone_region)
     nicknames.ensure(con)
     sqlfiles.run(con, "macros")
@@ -36,9 +57,21 @@ def build_staging(
             "phone_parser": phones.PARSER,
         },
     )
-    rows = con.execute(
-        "SELECT source, count(*) FROM stg_source_records GROUP BY source ORDER BY source"
+
+
+def _forgotten_by_name_and_address(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Suppress staged records carrying a forgotten person's name + postcode + street key
+    (suppressed_names.sql): form rows are deleted at once, platform records by their id in
+    the purge that follows. Returns the records found per source ({}: none)."""
+    kept = con.execute(
+        "SELECT count(*) FROM erasure_suppressions WHERE kind = 'name_address'"
+    ).fetchall()[0][0]
+    if not kept:
+        return {}
+    with transaction(con):
+        sqlfiles.run(con, "suppressed_names", {"now": datetime.now(UTC).replace(tzinfo=None)})
+    counts = con.execute(
+        "SELECT source, count(*) FROM _suppressed_names GROUP BY source ORDER BY source"
     ).fetchall()
-    return {source: int(n) for source, n in rows} | {
-        f"dropped_forgotten_{source}": n for source, n in dropped.items() if n
-    }
+    con.execute("DROP TABLE _suppressed_names")
+    return {source: int(n) for source, n in counts}

@@ -1,15 +1,143 @@
 -- The golden record: one row per person_id, best values by source priority (from the
--- identity configuration, in _source_priority) then recency,
--- consent rolled up per channel (an opt-out anywhere suppresses that channel everywhere).
+-- identity configuration, in _source_priority) then recency, and consent per channel.
+--
+-- Consent, per person and channel (email, phone): the latest answer across sources
+-- decides, and a no wins a tie. Answers are a platform's status (subscribed: yes;
+-- unsubscribed or a spam complaint: no) and a form's consent question (staging.sql,
+-- consent_answer), dated by the form's submission. A yes counts only on a record with the
+-- address (phone) it subscribes. Platforms do not say when a status was given, and a
+-- record's last change may be anything (a merge field Groundswell sets), which must never
+-- make an old status look new: a platform status counts from the first landed version that
+-- showed it after another status; one shown since the first read counts, for a yes, from
+-- when the platform first had the person, for a no, from that read's last change.
+-- Deliverability failures (Mailchimp cleaned, bouncing, previous bounce) are not answers:
+-- they suppress the channel whatever was answered.
+CREATE OR REPLACE TEMP MACRO _consent_status(s) AS CASE
+    WHEN s = 'subscribed' THEN 'yes'
+    WHEN s IN ('unsubscribed', 'spam complaint', 'previous spam complaint') THEN 'no'
+END;
+
+-- The platform records whose current status is an answer, and every landed version of
+-- them (raw tables are append-only), with the statuses staging reads.
+CREATE OR REPLACE TEMP TABLE _consent_current AS
+SELECT source, source_record_id, email_status, phone_status
+FROM stg_source_records
+WHERE source IN ('mailchimp', 'action_network')
+  AND (_consent_status(email_status) IS NOT NULL OR _consent_status(phone_status) IS NOT NULL);
+
+CREATE OR REPLACE TEMP TABLE _consent_since AS
+WITH versions AS (
+    SELECT 'mailchimp' AS source, record_id AS source_record_id, modified_at,
+           lower(payload ->> '$.status') AS email_status, NULL::VARCHAR AS phone_status
+    FROM raw_mailchimp
+    WHERE resource = 'members'
+    UNION ALL
+    SELECT 'action_network', record_id, modified_at,
+           lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status),
+           lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status)
+    FROM (
+        SELECT record_id, modified_at,
+               from_json(payload -> '$.email_addresses',
+                         '[{"primary":"BOOLEAN","status":"VARCHAR"}]') AS emails,
+               from_json(payload -> '$.phone_numbers',
+                         '[{"primary":"BOOLEAN","status":"VARCHAR"}]') AS phones
+        FROM raw_action_network
+        WHERE resource = 'people'
+    )
+), seen AS (
+    -- Per record and channel: the last version showing another status, and the versions
+    -- showing the current one.
+    SELECT v.source, v.source_record_id,
+           max(v.modified_at) FILTER (WHERE v.email_status IS DISTINCT FROM c.email_status)
+               AS email_other_at,
+           list(v.modified_at) FILTER (WHERE v.email_status IS NOT DISTINCT FROM c.email_status)
+               AS email_same,
+           max(v.modified_at) FILTER (WHERE v.phone_status IS DISTINCT FROM c.phone_status)
+               AS phone_other_at,
+           list(v.modified_at) FILTER (WHERE v.phone_status IS NOT DISTINCT FROM c.phone_status)
+               AS phone_same
+    FROM versions v
+    JOIN _consent_current c USING (source, source_record_id)
+    GROUP BY ALL
+)
+SELECT source, source_record_id,
+       list_min(list_filter(email_same, lambda t: email_other_at IS NULL OR t > email_other_at))
+           AS email_since,
+       email_other_at IS NOT NULL AS email_changed,
+       list_min(list_filter(phone_same, lambda t: phone_other_at IS NULL OR t > phone_other_at))
+           AS phone_since,
+       phone_other_at IS NOT NULL AS phone_changed
+FROM seen;
+
+CREATE OR REPLACE TEMP TABLE _consent AS
+WITH records AS (
+    SELECT ps.person_id, s.source, s.source_record_id, s.email, s.phone,
+           s.email_status, s.phone_status, s.created_at, s.modified_at
+    FROM stg_source_records s
+    JOIN person_sources ps USING (source, source_record_id)
+    WHERE s.email_status IS NOT NULL OR s.phone_status IS NOT NULL
+), statuses AS (
+    SELECT person_id, source, source_record_id, 'email' AS channel,
+           _consent_status(email_status) AS answer, created_at, modified_at
+    FROM records
+    WHERE _consent_status(email_status) = 'no'
+       OR (_consent_status(email_status) = 'yes' AND email IS NOT NULL)
+    UNION ALL
+    SELECT person_id, source, source_record_id, 'phone',
+           _consent_status(phone_status), created_at, modified_at
+    FROM records
+    WHERE _consent_status(phone_status) = 'no'
+       OR (_consent_status(phone_status) = 'yes' AND phone IS NOT NULL)
+), answers AS (
+    SELECT person_id, source, channel, answer,
+           CASE WHEN source = 'forms' THEN modified_at
+                WHEN coalesce(changed, false) THEN since
+                WHEN answer = 'yes' THEN coalesce(created_at, since, modified_at)
+                ELSE coalesce(since, modified_at)
+           END AS answered_at
+    FROM (
+        SELECT a.*,
+               CASE a.channel WHEN 'email' THEN c.email_since ELSE c.phone_since END AS since,
+               CASE a.channel WHEN 'email' THEN c.email_changed ELSE c.phone_changed END
+                   AS changed
+        FROM statuses a
+        LEFT JOIN _consent_since c USING (source, source_record_id)
+    )
+), decided AS (
+    -- A no of unknown date counts as the latest; a yes of unknown date as the oldest.
+    SELECT person_id, channel,
+           first({'answer': answer, 'source': source, 'at': answered_at}
+                 ORDER BY coalesce(answered_at, CASE WHEN answer = 'no'
+                                                     THEN 'infinity'::TIMESTAMP END)
+                          DESC NULLS LAST,
+                          answer = 'no' DESC, source) AS d
+    FROM answers
+    GROUP BY ALL
+), undeliverable AS (
+    SELECT person_id,
+           bool_or(email_status IN ('cleaned', 'bouncing', 'previous bounce')) AS email,
+           bool_or(phone_status = 'bouncing') AS phone
+    FROM records
+    GROUP BY person_id
+)
+SELECT u.person_id,
+       e.d.answer AS email_consent, e.d.source AS email_consent_source,
+       e.d.at AS email_consent_at, coalesce(u.email, false) AS email_undeliverable,
+       p.d.answer AS phone_consent, p.d.source AS phone_consent_source,
+       p.d.at AS phone_consent_at, coalesce(u.phone, false) AS phone_undeliverable
+FROM undeliverable u
+LEFT JOIN decided e ON e.person_id = u.person_id AND e.channel = 'email'
+LEFT JOIN decided p ON p.person_id = u.person_id AND p.channel = 'phone';
+
 CREATE OR REPLACE TEMP TABLE _people AS
 WITH src AS (
     SELECT
         ps.person_id,
         s.*,
         coalesce(sp.priority, 0) AS priority,
+        -- This record's own address is not the one to show: its status refuses it.
         s.email_status IN ('unsubscribed', 'cleaned', 'bouncing', 'previous bounce',
-                           'spam complaint', 'previous spam complaint') AS email_opted_out,
-        s.phone_status IN ('unsubscribed', 'bouncing', 'spam complaint') AS phone_opted_out
+                           'spam complaint', 'previous spam complaint') AS email_opted_out
     FROM stg_source_records s
     JOIN person_sources ps USING (source, source_record_id)
     LEFT JOIN _source_priority sp USING (source)
@@ -34,10 +162,6 @@ WITH src AS (
             FILTER (WHERE region IS NOT NULL) AS region,
         first(postal_code ORDER BY priority DESC, modified_at DESC NULLS LAST)
             FILTER (WHERE postal_code IS NOT NULL) AS postal_code,
-        coalesce(bool_or(email_opted_out), false) AS email_suppressed,
-        coalesce(bool_or(phone_opted_out), false) AS phone_suppressed,
-        coalesce(bool_or(email IS NOT NULL AND email_status = 'subscribed'), false) AS email_subscribed,
-        coalesce(bool_or(phone IS NOT NULL AND phone_status = 'subscribed'), false) AS phone_subscribed,
         list_sort(list_distinct(list(source))) AS sources,
         list_sort(list(source || ':' || source_record_id)) AS source_ids,
         count(*) AS source_records,
@@ -57,10 +181,18 @@ SELECT
     r.locality,
     r.region,
     r.postal_code,
-    r.email_suppressed,
-    r.phone_suppressed,
-    r.email_subscribed AND NOT r.email_suppressed AS email_reachable,
-    r.phone_subscribed AND NOT r.phone_suppressed AS phone_reachable,
+    coalesce(c.email_consent = 'no' OR c.email_undeliverable, false) AS email_suppressed,
+    coalesce(c.phone_consent = 'no' OR c.phone_undeliverable, false) AS phone_suppressed,
+    coalesce(c.email_consent = 'yes' AND NOT c.email_undeliverable, false) AS email_reachable,
+    coalesce(c.phone_consent = 'yes' AND NOT c.phone_undeliverable, false) AS phone_reachable,
+    c.email_consent,
+    c.email_consent_source,
+    c.email_consent_at,
+    coalesce(c.email_undeliverable, false) AS email_undeliverable,
+    c.phone_consent,
+    c.phone_consent_source,
+    c.phone_consent_at,
+    coalesce(c.phone_undeliverable, false) AS phone_undeliverable,
     r.sources,
     r.source_ids,
     r.source_records,
@@ -69,4 +201,10 @@ SELECT
     r.last_seen,
     reg.created_at
 FROM rolled r
-JOIN person_registry reg USING (person_id);
+JOIN person_registry reg USING (person_id)
+LEFT JOIN _consent c USING (person_id);
+
+DROP TABLE _consent;
+DROP TABLE _consent_current;
+DROP TABLE _consent_since;
+DROP MACRO _consent_status;

@@ -166,6 +166,47 @@ WITH acts AS (
     JOIN pairs p2 ON p2.recruiter = p1.recruit AND p2.recruit <> p1.recruiter
     ANTI JOIN pairs d ON d.recruiter = p1.recruiter AND d.recruit = p2.recruit
     GROUP BY p1.recruiter
+), address_read AS (
+    -- The identity step's reading of each address line a person has (staging.sql): the
+    -- house number and the street up to the first comma, any flat or unit part dropped,
+    -- neither for the organisation's own address (a placeholder in identity.yaml).
+    SELECT ps.person_id, s.address_line,
+           max(s.street_number) AS street_number,
+           max(s.street_name) AS street_name
+    FROM person_sources ps
+    JOIN stg_source_records s USING (source, source_record_id)
+    WHERE s.address_line IS NOT NULL
+    GROUP BY ALL
+), address_parts AS (
+    -- The person's own line (people's best one) with its reading, and what it says:
+    -- a post-office box or private bag (mail only), a stand-in such as 'none' (nothing),
+    -- and a place to deliver to (a postcode or a locality).
+    SELECT p.person_id,
+           r.street_name,
+           r.street_number,
+           coalesce(regexp_matches(r.street_name,
+               '^((P ?O|POST OFFICE|GPO) BOX|BOX|POBOX|LOCKED BAG|PRIVATE BAG|POSTFACH|BP'
+               || '|APARTADO|CASILLA|CAIXA POSTAL) ?[0-9]'), false) AS po_box,
+           coalesce(regexp_matches(r.street_name, '\pL\pL')
+               AND r.street_name NOT IN ('NONE', 'NA', 'NULL', 'NIL', 'UNKNOWN', 'TBC', 'TBA',
+                                         'TEST', 'XXX', 'ASDF', 'NO ADDRESS', 'NOT GIVEN'),
+               false) AS has_words,
+           coalesce(regexp_matches(p.postal_code, '[\pL\pN]')
+                    AND NOT contains(p.postal_code, '@'), false)
+               OR coalesce(regexp_matches(p.locality, '\pL\pL'), false) AS has_place
+    FROM people p
+    JOIN address_read r ON r.person_id = p.person_id AND r.address_line = p.address_line
+), addresses AS (
+    -- post: a line to mail to (words, not a stand-in) and a postcode or locality.
+    -- door: that, with a house number (leading, or trailing as in 'Hauptstrasse 5'),
+    -- never a post-office box.
+    SELECT person_id,
+           street_name,
+           CASE WHEN NOT po_box THEN coalesce(
+               street_number, nullif(regexp_extract(street_name, ' ([0-9]+[A-Z]?)$', 1), ''))
+           END AS house_number,
+           has_words AND has_place AS post_reachable
+    FROM address_parts
 )
 SELECT
     p.person_id,
@@ -175,6 +216,15 @@ SELECT
     p.phone,
     p.postal_code,
     p.region,
+    -- The address a canvass or mailing list needs; `street_name`/`street_number` as the
+    -- identity step reads them (for walk order), `post_reachable`/`door_reachable` the
+    -- address channels (see docs/ladder.md, "Address channels").
+    p.address_line,
+    p.locality,
+    ad.street_name,
+    ad.house_number AS street_number,
+    coalesce(ad.post_reachable, false) AS post_reachable,
+    coalesce(ad.post_reachable AND ad.house_number IS NOT NULL, false) AS door_reachable,
     p.first_seen,
     coalesce(t.first_source, p.sources[1]) AS first_source,
     a.first_action_at,
@@ -260,7 +310,7 @@ SELECT
     p.phone_reachable,
     p.email_suppressed,
     p.phone_suppressed,
-    -- The channels consent allows: an opt-out anywhere has already suppressed one.
+    -- The channels consent allows: the latest answer across sources (people.sql).
     list_filter([CASE WHEN p.email_reachable THEN 'email' END,
                  CASE WHEN p.phone_reachable THEN 'phone' END], lambda c: c IS NOT NULL) AS channels,
     p.platform_tags,
@@ -270,4 +320,5 @@ LEFT JOIN actions a USING (person_id)
 LEFT JOIN by_type t USING (person_id)
 LEFT JOIN recruiting r USING (person_id)
 LEFT JOIN second_degree s USING (person_id)
-LEFT JOIN campaigns_opened co USING (person_id);
+LEFT JOIN campaigns_opened co USING (person_id)
+LEFT JOIN addresses ad USING (person_id);

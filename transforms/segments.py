@@ -5,7 +5,9 @@ Lists are SQL predicates over `_list_input` (segments.sql): the columns of perso
 `first_seen_date`, `last_action_date`, the person's `tier` and `tier_rank` now, and
 `tier_30d_ago` / `tier_rank_30d_ago` from ladder_history (NULL without history 30 days
 back, so a rule comparing them holds for nobody). A list for a channel only holds people
-that channel may reach: an opt-out on any platform has already suppressed it.
+that channel may reach: an opt-out on any platform has already suppressed it. The address
+channels, `post` and `door`, need an address (person_metrics.sql says which); an email or
+phone opt-out covers only its own channel, so it does not take anyone off them.
 
 Rules run in a config sandbox (transforms/config_sql.py) that sees only `_list_input`."""
 
@@ -41,6 +43,8 @@ CHANNEL_RULES = {
     "email": EMAIL_OK,
     "phone": PHONE_OK,
     "both": f"({EMAIL_OK} OR {PHONE_OK})",
+    "post": "post_reachable",
+    "door": "door_reachable",
 }
 
 
@@ -122,7 +126,14 @@ def list_failure(
 
 def list_columns(ladder: Ladder) -> list[str]:
     """Columns every list reads beside its expressions: the key, channels and reasons."""
-    channel = ["email", "phone", "email_suppressed", "phone_suppressed"]
+    channel = [
+        "email",
+        "phone",
+        "email_suppressed",
+        "phone_suppressed",
+        "post_reachable",
+        "door_reachable",
+    ]
     reasons = [c for a in ladder.lists for c in template_columns(a.reason)]
     return ["person_id", *channel, *reasons]
 

@@ -155,8 +155,23 @@ WITH an_tags AS (
         nullif(payload ->> '$.fields.locality', '') AS locality,
         nullif(payload ->> '$.fields.region', '') AS region,
         nullif(payload ->> '$.fields.postal_code', '') AS postal_code,
-        NULL::VARCHAR AS email_status,
-        NULL::VARCHAR AS phone_status,
+        -- Consent answers (consent_answer, macros.sql), dated by the submission: a no is
+        -- an opt-out of that channel, a yes a subscription only when the row holds an
+        -- address (a phone) to subscribe; rows landed before issue 12 have `consent`.
+        CASE consent_answer(coalesce(nullif(trim(payload ->> '$.fields.consent_email'), ''),
+                                     payload ->> '$.fields.consent'), 'email')
+            WHEN 'no' THEN 'unsubscribed'
+            WHEN 'yes' THEN CASE
+                WHEN clean_email(payload ->> '$.fields.email') IS NOT NULL
+                 AND NOT _placeholder_email(clean_email(payload ->> '$.fields.email'),
+                                            email_key(clean_email(payload ->> '$.fields.email')))
+                THEN 'subscribed' END
+        END AS email_status,
+        CASE consent_answer(payload ->> '$.fields.consent_sms', 'sms')
+            WHEN 'no' THEN 'unsubscribed'
+            WHEN 'yes' THEN CASE WHEN regexp_matches(payload ->> '$.fields.phone', '[0-9]')
+                                 THEN 'subscribed' END
+        END AS phone_status,
         []::VARCHAR[] AS platform_tags,
         []::VARCHAR[] AS platform_ids,
         coalesce(form_ts(payload ->> '$.fields.submitted_at'), loaded_at) AS created_at,
@@ -264,7 +279,11 @@ SELECT
     f.address_trimmed AS address_line,
     CASE WHEN NOT f.address_placeholder THEN f.number_found END AS street_number,
     CASE WHEN NOT f.address_placeholder THEN f.street_found END AS street_name,
-    nullif(trim(f.locality), '') AS locality,
+    -- A town typed into the address cell ('12 Oak St Springfield') stands in for an empty
+    -- town cell, in title case (street_parts gives it in upper case).
+    coalesce(nullif(trim(f.locality), ''), CASE WHEN NOT f.address_placeholder THEN
+        nullif(array_to_string(list_transform(string_split(lower(f.street.locality), ' '),
+            lambda w: upper(left(w, 1)) || substr(w, 2)), ' '), '') END) AS locality,
     nullif(upper(trim(f.region)), '') AS region,
     nullif(upper(replace(trim(f.postal_code), ' ', '')), '') AS postal_code,
     f.email_status,

@@ -36,6 +36,12 @@ class SyncSettings:
     min_segment_for_share: int = 20  # smaller segments are exempt from the share rule
     max_people: int = 25000  # people touched by one plan, across destinations
     retry_rejected_after_days: int = 7  # a refused operation is not retried sooner
+    # Off by default: consent is given per list and organisation, a Mailchimp unsubscribe
+    # can mean "less email" rather than "none", and some groups must keep platforms apart.
+    propagate_opt_outs: bool = False  # apply an email opt-out on the other platforms
+    # Guard rail: an unsubscribe cannot be undone by Groundswell, so a plan carrying more
+    # (a misread consent column, say) waits for a confirmation.
+    max_opt_outs: int = 200
     mailchimp: MailchimpSync = field(default_factory=MailchimpSync)
     action_network: ActionNetworkSync = field(default_factory=ActionNetworkSync)
 
@@ -86,6 +92,8 @@ def parse_sync(data: Any, source: str) -> SyncSettings:
         retry_rejected_after_days=int(
             _number(data, "retry_rejected_after_days", defaults.retry_rejected_after_days, where, 0)
         ),
+        propagate_opt_outs=_flag(data, "propagate_opt_outs", where),
+        max_opt_outs=int(_number(data, "max_opt_outs", defaults.max_opt_outs, where, 0)),
         mailchimp=MailchimpSync(
             tier_merge_field=None if merge is None else str(merge),
             add_new_people=_flag(mailchimp, "add_new_people", f"{where}.mailchimp"),

@@ -18,6 +18,8 @@ COUNTS = (
     "removes",
     "sets",
     "creates",
+    "drift_repaired",  # of the adds, removes and sets: putting back what drifted
+    "opt_outs_propagated",  # unsubscribes carried from another platform or a form
     "unchanged",
     "skipped_consent",
     "skipped_not_member",
@@ -33,11 +35,13 @@ class Plan:
     counts: dict[str, dict[str, int]]  # destination -> count name -> n
     people: int  # distinct people touched across destinations
     violations: list[str] = field(default_factory=list)
+    tag_people: int = 0  # people touched by anything but an opt-out (the max_people rule)
 
     @property
     def operations(self) -> int:
         return sum(
-            c["adds"] + c["removes"] + c["sets"] + c["creates"] for c in self.counts.values()
+            c["adds"] + c["removes"] + c["sets"] + c["creates"] + c["opt_outs_propagated"]
+            for c in self.counts.values()
         )
 
 
@@ -140,6 +144,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
             "code_rungs": code_rungs,
             "mc_new": sync.mailchimp.add_new_people,
             "an_new": sync.action_network.add_new_people,
+            "propagate": sync.propagate_opt_outs,
         },
     )
     counts = {
@@ -148,14 +153,20 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
             f"SELECT destination, {', '.join(COUNTS)} FROM _sync_plan_counts"
         ).fetchall()
     }
-    people = con.execute("SELECT count(DISTINCT person_id) FROM _sync_plan").fetchone()[0]
-    plan = Plan(run_id, counts, int(people))
+    people, tag_people = con.execute(
+        "SELECT count(DISTINCT person_id), count(DISTINCT person_id) FILTER (WHERE kind <> 'status') "
+        "FROM _sync_plan"
+    ).fetchone()
+    plan = Plan(run_id, counts, int(people), tag_people=int(tag_people))
     plan.violations = guard_rail_violations(con, plan, ladder)
     return plan
 
 
 def guard_rail_violations(con: duckdb.DuckDBPyConnection, plan: Plan, ladder: Ladder) -> list[str]:
-    """Why this plan must not be sent without a confirmation (empty: it may)."""
+    """Why this plan must not be sent without a confirmation (empty: it may). Propagated
+    opt-outs count toward neither tag rule; they have their own, `max_opt_outs`, because
+    Groundswell cannot undo an unsubscribe. A stopped plan holds them with the rest (the
+    blocking check skips the pushes) until it is confirmed."""
     sync = ladder.sync
     shrinking = con.execute(
         """
@@ -171,10 +182,18 @@ def guard_rail_violations(con: duckdb.DuckDBPyConnection, plan: Plan, ladder: La
         "sync.max_remove_share)"
         for destination, segment, removes, pushed, share in shrinking
     ]
-    if plan.people > sync.max_people:
+    if plan.tag_people > sync.max_people:
         problems.append(
-            f"the plan touches {plan.people:,} people, more than sync.max_people "
+            f"the plan touches {plan.tag_people:,} people, more than sync.max_people "
             f"({sync.max_people:,})"
+        )
+    opt_outs = sum(c["opt_outs_propagated"] for c in plan.counts.values())
+    if opt_outs > sync.max_opt_outs:
+        problems.append(
+            f"the plan unsubscribes {opt_outs:,} contacts (sync.propagate_opt_outs), more "
+            f"than sync.max_opt_outs ({sync.max_opt_outs:,}); an unsubscribe cannot be "
+            "undone, so check the opt-outs' sources (a consent column read the wrong way "
+            "round?) before confirming"
         )
     return problems
 
@@ -216,27 +235,41 @@ def pending_operations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.D
     """The plan's operations for one destination that the ledger does not already show
     done: a resumed or repeated push never resends what the platform confirmed. A new
     contact's operations are matched through the id the platform gave it (the create's
-    ledger row keeps it as remote_id). Operations an earlier run sent without learning the
-    outcome are held back until reconciliation has read the platform's state."""
+    ledger row keeps it as remote_id). A drift repair or an opt-out is planned although
+    the ledger may show it done before: only a confirmation after the plan counts for it.
+    Operations an earlier run sent without learning the outcome are held back until
+    reconciliation has read the platform's state."""
     return con.execute(
         """
-        WITH plan AS (
+        WITH planned AS (
+            SELECT run_id, max(started_at) AS planned_at FROM sync_runs
+            WHERE step = 'plan' GROUP BY run_id
+        ), plan AS (
             SELECT p.*, coalesce(n.remote_id, p.member_key) AS confirmed_key,
-                   n.member_key IS NOT NULL AS created
+                   n.member_key IS NOT NULL AS created, x.planned_at
             FROM sync_plan p
+            LEFT JOIN planned x USING (run_id)
             LEFT JOIN sync_ledger n
               ON n.destination = p.destination AND n.member_key = p.member_key
              AND n.kind = 'member'
             WHERE p.destination = ?
+        ), checked AS (
+            SELECT p.*, l.state AS ledger_state,
+                   NOT (coalesce(p.drift, false) OR p.op = 'unsubscribe')
+                       OR coalesce(l.pushed_at >= p.planned_at, false) AS done_counts
+            FROM plan p
+            LEFT JOIN sync_ledger l
+              ON l.destination = p.destination AND l.member_key = p.confirmed_key
+             AND l.item = p.item
         )
-        SELECT p.* EXCLUDE (confirmed_key, created)
-        FROM plan p
-        LEFT JOIN sync_ledger l
-          ON l.destination = p.destination AND l.member_key = p.confirmed_key
-         AND l.item = p.item
-        WHERE NOT (p.op = 'add' AND coalesce(l.state = 'active', false))
-          AND NOT (p.op = 'remove' AND coalesce(l.state, 'inactive') = 'inactive')
-          AND NOT (p.op = 'set' AND l.state IS NOT DISTINCT FROM p.value)
+        SELECT p.* EXCLUDE (confirmed_key, created, planned_at, ledger_state, done_counts)
+        FROM checked p
+        WHERE NOT (p.op = 'add' AND coalesce(p.ledger_state = 'active', false) AND p.done_counts)
+          AND NOT (p.op = 'remove' AND coalesce(p.ledger_state, 'inactive') = 'inactive'
+                   AND p.done_counts)
+          AND NOT (p.op = 'set' AND p.ledger_state IS NOT DISTINCT FROM p.value AND p.done_counts)
+          AND NOT (p.op = 'unsubscribe' AND coalesce(p.ledger_state = p.value, false)
+                   AND p.done_counts)
           AND NOT (p.op = 'create' AND p.created)
           AND NOT EXISTS (SELECT 1 FROM sync_intents i
                           WHERE i.destination = p.destination AND i.member_key = p.member_key

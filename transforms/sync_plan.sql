@@ -6,7 +6,8 @@
 -- the macros of macros.sql.
 -- Parameters: $namespace, $run_id, $now, $retry_days, $merge_field (NULL: none),
 -- $mc_tiers (rungs pushed to Mailchimp), $code_field (NULL: none), $code_rungs,
--- $mc_new, $an_new (create contacts for people the destination lacks).
+-- $mc_new, $an_new (create contacts for people the destination lacks), $propagate
+-- (sync.propagate_opt_outs).
 
 -- The contacts each person has on each destination. Archived Mailchimp members are never
 -- tagged, but they exist: nobody is ever "added" over an archived (maybe unsubscribed) one.
@@ -69,6 +70,100 @@ SELECT destination, person_id, member_key, email FROM _sync_members
 UNION ALL
 SELECT destination, person_id, member_key, email FROM _sync_new;
 
+-- What each platform showed when it was last read, and when (`seen_at`, the time the
+-- copy was landed: landing and pushing share the `warehouse` pool, so no push confirms
+-- anything between a read and its landing). Mailchimp: the newest copy of each member. A tag change alone does
+-- not move a member's last_changed, so the incremental pull re-reads a member only when
+-- something else about them changed (a field, their status, an import or a restore).
+CREATE OR REPLACE TEMP TABLE _sync_mc_seen AS
+SELECT record_id AS member_key, loaded_at AS seen_at,
+       coalesce(list_transform(from_json(payload -> '$.tags', '[{"name":"VARCHAR"}]'),
+                               lambda t: t.name), []) AS tags,
+       payload -> '$.merge_fields' AS merge_fields,
+       utc_ts(payload ->> '$.timestamp_opt') AS opted_in_at
+FROM raw_mailchimp
+WHERE resource = 'members'
+QUALIFY row_number() OVER (
+    PARTITION BY record_id ORDER BY loaded_at DESC, modified_at DESC NULLS LAST) = 1;
+
+-- Action Network people: the newest copy of each (their custom fields).
+CREATE OR REPLACE TEMP TABLE _sync_an_seen AS
+SELECT record_id AS member_key, loaded_at AS seen_at, payload
+FROM raw_action_network
+WHERE resource = 'people'
+QUALIFY row_number() OVER (
+    PARTITION BY record_id ORDER BY loaded_at DESC, modified_at DESC NULLS LAST) = 1;
+
+-- Action Network taggings are known only from the last complete read of every tag's
+-- taggings: when it was landed (NULL: never read completely, so nothing is inferred).
+CREATE OR REPLACE TEMP TABLE _sync_an_read AS
+SELECT min(loaded_at) AS seen_at
+FROM raw_action_network
+WHERE resource IN ('tags', 'taggings')
+  AND batch_id = (SELECT cursor_value FROM sync_cursors
+                  WHERE source = 'action_network' AND resource = 'taggings#current_batch');
+
+-- Contacts whose whole set of Groundswell tags is known as of `seen_at`.
+CREATE OR REPLACE TEMP TABLE _sync_seen_contacts AS
+SELECT 'mailchimp' AS destination, member_key, seen_at FROM _sync_mc_seen
+UNION ALL
+SELECT 'action_network', m.member_key, r.seen_at
+FROM _sync_members m, _sync_an_read r
+WHERE m.destination = 'action_network' AND r.seen_at IS NOT NULL;
+
+-- The Groundswell tags each of them carried then.
+CREATE OR REPLACE TEMP TABLE _sync_seen_tags AS
+SELECT destination, member_key, item, seen_at FROM (
+    SELECT 'mailchimp' AS destination, member_key, unnest(tags) AS item, seen_at
+    FROM _sync_mc_seen
+    UNION ALL
+    SELECT 'action_network', person_uuid, tag, (SELECT seen_at FROM _sync_an_read)
+    FROM current_taggings()
+)
+WHERE starts_with(lower(item), lower($namespace)) AND seen_at IS NOT NULL;
+
+-- Drift: only a read made after the ledger's confirmation of an item says anything about
+-- it (an older copy predates the push and would undo it).
+-- (a) Tags the ledger says are on a contact that a later read no longer shows: set again.
+CREATE OR REPLACE TEMP TABLE _sync_drift_gone AS
+SELECT l.destination, l.member_key, l.item
+FROM sync_ledger l
+JOIN _sync_seen_contacts c USING (destination, member_key)
+WHERE l.kind = 'tag' AND l.state = 'active' AND starts_with(l.item, $namespace)
+  AND c.seen_at > l.pushed_at
+  AND NOT EXISTS (SELECT 1 FROM _sync_seen_tags t
+                  WHERE t.destination = l.destination AND t.member_key = l.member_key
+                    AND lower(t.item) = lower(l.item));
+
+-- (b) Groundswell tags a read shows that the ledger does not have on (never pushed, or
+-- confirmed off before that read): taken into account as carried, so a person who should
+-- not carry one has it removed.
+CREATE OR REPLACE TEMP TABLE _sync_drift_extra AS
+SELECT t.destination, t.member_key, t.item
+FROM _sync_seen_tags t
+LEFT JOIN sync_ledger l
+       ON l.destination = t.destination AND l.member_key = t.member_key
+      AND lower(l.item) = lower(t.item) AND l.kind = 'tag'
+WHERE l.state IS NULL OR (l.state <> 'active' AND l.pushed_at < t.seen_at);
+
+-- (c) Fields whose value a read after the confirmation shows changed: their value now.
+CREATE OR REPLACE TEMP TABLE _sync_drift_fields AS
+WITH seen AS (
+    SELECT 'mailchimp' AS destination, member_key, $merge_field AS item,
+           coalesce(merge_fields ->> $merge_field, '') AS value, seen_at
+    FROM _sync_mc_seen
+    WHERE $merge_field IS NOT NULL
+    UNION ALL
+    SELECT 'action_network', member_key, $code_field,
+           coalesce(payload -> '$.custom_fields' ->> $code_field, ''), seen_at
+    FROM _sync_an_seen
+    WHERE $code_field IS NOT NULL
+)
+SELECT l.destination, l.member_key, l.item, s.value
+FROM sync_ledger l
+JOIN seen s USING (destination, member_key, item)
+WHERE l.kind = 'field' AND s.seen_at > l.pushed_at AND s.value IS DISTINCT FROM l.state;
+
 -- What should be on each contact: tags (state 'active') and fields (state = value).
 CREATE OR REPLACE TEMP TABLE _sync_desired AS
 SELECT w.destination, t.member_key, w.person_id, w.tag AS item, 'tag' AS kind, w.segment,
@@ -85,28 +180,71 @@ JOIN ladder l USING (person_id)
 JOIN _sync_people p USING (person_id)
 WHERE $merge_field IS NOT NULL AND m.destination = 'mailchimp' AND NOT p.email_suppressed
 UNION ALL
--- Each Action Network person's referral code: the one already in the field, else one
--- derived from the stable person_id, so it never changes.
+-- Each Action Network person's referral code: the one already in the field, else the one
+-- confirmed before (a code emptied by hand is restored: people may have shared it), else
+-- one derived from the stable person_id, so it never changes.
 SELECT 'action_network', m.member_key, m.person_id, $code_field, 'field', 'field:' || $code_field,
-       coalesce(nullif(trim(c.code), ''), 'ref-' || left(md5(m.person_id), 8)), false, m.email
+       coalesce(nullif(trim(c.payload -> '$.custom_fields' ->> $code_field), ''),
+                nullif(k.state, ''), 'ref-' || left(md5(m.person_id), 8)), false, m.email
 FROM _sync_targets m
 JOIN ladder l USING (person_id)
-LEFT JOIN (
-    SELECT record_id, payload -> '$.custom_fields' ->> $code_field AS code
-    FROM raw_action_network
-    WHERE resource = 'people'
-    QUALIFY row_number() OVER (
-        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
-) c ON c.record_id = m.member_key
+LEFT JOIN _sync_an_seen c ON c.member_key = m.member_key
+LEFT JOIN sync_ledger k
+       ON k.destination = 'action_network' AND k.member_key = m.member_key
+      AND k.item = $code_field AND k.kind = 'field'
 WHERE $code_field IS NOT NULL AND m.destination = 'action_network'
   AND list_contains($code_rungs, l.tier);
 
--- What the ledger says each contact carries now.
+-- What each contact carries now: what the ledger says, corrected by what a later read of
+-- the platform shows (drift: `drift` marks a row that differs from the ledger).
 CREATE OR REPLACE TEMP TABLE _sync_pushed AS
-SELECT destination, member_key, person_id, item, kind, segment, state, remote_id
-FROM sync_ledger
-WHERE (kind = 'tag' AND state = 'active' AND starts_with(item, $namespace))
-   OR kind = 'field';
+SELECT l.destination, l.member_key, l.person_id, l.item, l.kind, l.segment,
+       coalesce(f.value, l.state) AS state, l.state AS ledger_state, l.remote_id,
+       f.value IS NOT NULL AS drift
+FROM sync_ledger l
+LEFT JOIN _sync_drift_fields f USING (destination, member_key, item)
+WHERE ((l.kind = 'tag' AND l.state = 'active' AND starts_with(l.item, $namespace))
+       OR l.kind = 'field')
+  AND NOT EXISTS (SELECT 1 FROM _sync_drift_gone g
+                  WHERE g.destination = l.destination AND g.member_key = l.member_key
+                    AND g.item = l.item)
+UNION ALL
+SELECT x.destination, x.member_key, m.person_id, x.item, 'tag', g.segment, 'active', NULL,
+       NULL, true
+FROM _sync_drift_extra x
+LEFT JOIN (SELECT DISTINCT destination, member_key, person_id FROM _sync_members) m
+       USING (destination, member_key)
+LEFT JOIN (SELECT destination, lower(tag) AS tag, any_value(segment) AS segment
+           FROM _sync_segments GROUP BY ALL) g
+       ON g.destination = x.destination AND g.tag = lower(x.item);
+
+-- Email opt-outs to carry to a person's contacts on the other platforms ($propagate): an
+-- unsubscribe or a spam complaint recorded on any source (a form's "no" is staged as
+-- unsubscribed); never a bounce. Only contacts still subscribed (or pending) there, not
+-- over a subscription given there after the opt-out, and not one already carried.
+-- Only a person whose latest answer (people.sql: the consent rule) is still a no: an
+-- opt-out a later yes overrode does not travel, and the answer's own date counts, never a
+-- record's last change (a merge field Groundswell sets moves that).
+CREATE OR REPLACE TEMP TABLE _sync_opt_outs AS
+SELECT person_id, email_consent_source AS source, email_consent_at AS opted_out_at
+FROM people
+WHERE $propagate AND email_consent = 'no' AND email_consent_source IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE _sync_unsubscribe AS
+SELECT DISTINCT c.destination, c.member_key, c.person_id, c.email
+FROM _sync_contacts c
+JOIN stg_source_records s ON s.source = c.destination AND s.source_record_id = c.member_key
+JOIN _sync_opt_outs o ON o.person_id = c.person_id AND o.source <> c.destination
+LEFT JOIN _sync_mc_seen mc ON c.destination = 'mailchimp' AND mc.member_key = c.member_key
+WHERE NOT c.archived
+  AND ((c.destination = 'mailchimp' AND s.email_status IN ('subscribed', 'pending'))
+       OR (c.destination = 'action_network' AND s.email_status = 'subscribed'
+           AND c.email IS NOT NULL))
+  AND NOT coalesce(coalesce(mc.opted_in_at, s.created_at) > o.opted_out_at, false)
+  AND NOT EXISTS (SELECT 1 FROM sync_ledger l
+                  WHERE l.destination = c.destination AND l.member_key = c.member_key
+                    AND l.kind = 'status' AND l.state = 'unsubscribed'
+                    AND l.pushed_at >= coalesce(o.opted_out_at, TIMESTAMP '1970-01-01'));
 
 -- Operations refused with a 4xx (Groundswell's own refusals included): not retried until
 -- `retry_days` have passed, and never again once refused three times. A change of mind
@@ -128,44 +266,54 @@ CREATE OR REPLACE TEMP TABLE _sync_candidates AS
 -- Contacts to create first (their tags follow in the same push).
 SELECT destination, member_key, person_id, 'member' AS item, 'member' AS kind,
        NULL AS segment, 'create' AS op, status_if_new AS value, false AS journeys, email,
-       NULL AS remote_id
+       NULL AS remote_id, false AS drift
 FROM _sync_new
 UNION ALL
 SELECT d.destination, d.member_key, d.person_id, d.item, 'tag', d.segment, 'add', NULL,
-       d.journeys, d.email, NULL
+       d.journeys, d.email, NULL,
+       EXISTS (SELECT 1 FROM _sync_drift_gone g
+               WHERE g.destination = d.destination AND g.member_key = d.member_key
+                 AND g.item = d.item)
 FROM _sync_desired d
-ANTI JOIN _sync_pushed p USING (destination, member_key, item)
 WHERE d.kind = 'tag'
+  AND NOT EXISTS (SELECT 1 FROM _sync_pushed p
+                  WHERE p.destination = d.destination AND p.member_key = d.member_key
+                    AND lower(p.item) = lower(d.item))
 UNION ALL
 -- Removals only reach contacts that still exist there.
 SELECT p.destination, p.member_key, coalesce(m.person_id, p.person_id), p.item, 'tag',
        p.segment, 'remove', NULL, coalesce(g.journeys, false), m.email,
-       coalesce(p.remote_id, tg.remote_id)
+       coalesce(p.remote_id, tg.remote_id), p.drift
 FROM _sync_pushed p
 JOIN _sync_members m USING (destination, member_key)
 LEFT JOIN _sync_segments g ON g.destination = p.destination AND g.tag = p.item
 LEFT JOIN _sync_an_taggings tg ON p.destination = 'action_network'
-     AND tg.member_key = p.member_key AND tg.item = p.item
+     AND tg.member_key = p.member_key AND lower(tg.item) = lower(p.item)
 WHERE p.kind = 'tag'
   AND NOT EXISTS (SELECT 1 FROM _sync_desired d
                   WHERE d.destination = p.destination AND d.member_key = p.member_key
-                    AND d.item = p.item)
+                    AND lower(d.item) = lower(p.item))
 UNION ALL
 SELECT d.destination, d.member_key, d.person_id, d.item, 'field', d.segment, 'set', d.state,
-       false, d.email, NULL
+       false, d.email, NULL, coalesce(p.drift AND d.state = p.ledger_state, false)
 FROM _sync_desired d
 LEFT JOIN _sync_pushed p USING (destination, member_key, item)
 WHERE d.kind = 'field' AND d.state IS DISTINCT FROM coalesce(p.state, '')
 UNION ALL
 -- The tier merge field of a member no longer on the ladder or no longer reachable: emptied.
 SELECT p.destination, p.member_key, coalesce(m.person_id, p.person_id), p.item, 'field',
-       p.segment, 'set', '', false, m.email, NULL
+       p.segment, 'set', '', false, m.email, NULL, p.drift AND p.ledger_state = ''
 FROM _sync_pushed p
 JOIN _sync_members m USING (destination, member_key)
 WHERE p.kind = 'field' AND p.destination = 'mailchimp' AND p.state <> ''
   AND NOT EXISTS (SELECT 1 FROM _sync_desired d
                   WHERE d.destination = p.destination AND d.member_key = p.member_key
-                    AND d.item = p.item);
+                    AND d.item = p.item)
+UNION ALL
+-- Propagated opt-outs: the one status Groundswell ever sends.
+SELECT destination, member_key, person_id, 'email_status', 'status', NULL, 'unsubscribe',
+       'unsubscribed', false, email, NULL, false
+FROM _sync_unsubscribe;
 
 CREATE OR REPLACE TEMP TABLE _sync_plan AS
 SELECT c.*, $run_id AS run_id
@@ -186,6 +334,8 @@ WITH dest AS (
            count(*) FILTER (WHERE op = 'remove') AS removes,
            count(*) FILTER (WHERE op = 'set') AS sets,
            count(*) FILTER (WHERE op = 'create') AS creates,
+           count(*) FILTER (WHERE drift) AS drift_repaired,
+           count(*) FILTER (WHERE op = 'unsubscribe') AS opt_outs_propagated,
            count(DISTINCT person_id) AS people,
            count(*) AS operations
     FROM _sync_plan GROUP BY 1
@@ -209,6 +359,8 @@ SELECT d.destination,
        coalesce(p.removes, 0) AS removes,
        coalesce(p.sets, 0) AS sets,
        coalesce(p.creates, 0) AS creates,
+       coalesce(p.drift_repaired, 0) AS drift_repaired,
+       coalesce(p.opt_outs_propagated, 0) AS opt_outs_propagated,
        coalesce(u.unchanged, 0) AS unchanged,
        coalesce(w.skipped_consent, 0) AS skipped_consent,
        coalesce(w.skipped_not_member, 0) AS skipped_not_member,

@@ -73,7 +73,7 @@ def activities(
     deps=[activities],
     description="Per person: actions and each kind of activity by 30/90/180/365-day window, "
     "recency, donations, email engagement, recruits and second-degree reach, reachable "
-    "channels.",
+    "channels, and the address canvass and mailing lists need (post and door).",
 )
 def person_metrics(warehouse: DuckDBResource) -> dg.MaterializeResult:
     with open_warehouse(warehouse) as con:
@@ -84,7 +84,10 @@ def person_metrics(warehouse: DuckDBResource) -> dg.MaterializeResult:
                    count(*) FILTER (WHERE hosted_ever),
                    count(*) FILTER (WHERE recruits > 0),
                    count(*) FILTER (WHERE recruits_who_acted > 0),
-                   count(*) FILTER (WHERE len(channels) > 0)
+                   count(*) FILTER (WHERE len(channels) > 0),
+                   count(*) FILTER (WHERE post_reachable),
+                   count(*) FILTER (WHERE door_reachable),
+                   count(*) FILTER (WHERE post_reachable AND email IS NULL AND phone IS NULL)
             FROM person_metrics
             """
         ).fetchone()
@@ -94,6 +97,9 @@ def person_metrics(warehouse: DuckDBResource) -> dg.MaterializeResult:
         "recruiters",
         "recruiters_whose_recruits_acted",
         "reachable",
+        "reachable_by_post",
+        "reachable_at_door",
+        "known_by_address_only",
     )
     return dg.MaterializeResult(
         metadata={"people": rows, **{k: int(v) for k, v in zip(names, summary, strict=True)}}

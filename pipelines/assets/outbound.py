@@ -188,19 +188,24 @@ def _counts_table(counts: dict[str, dict[str, int]]) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _plan_ready(context: dg.AssetExecutionContext, con, platform: str) -> bool:
-    """Whether the current plan may be sent; says why not when it may not."""
+def _plan_ready(context: dg.AssetExecutionContext, con, platform: str) -> str | None:
+    """What of the current plan may be sent: `all`, `opt_outs` or None; says why when not
+    all of it. The guard rails' blocking check skips the pushes of a stopped plan in its
+    own run; a push materialised on its own later still carries that plan's opt-outs,
+    which count toward no guard rail, and nothing else."""
     latest = latest_plan_status(con)
     if latest is None:
         context.log.info(f"{platform}: no sync plan yet; materialise sync_plan first.")
-        return False
+        return None
     if latest[1] == "dry_run":
         context.log.info(f"{platform}: dry run, nothing sent (the plan is in sync_plan).")
-        return False
+        return None
     if latest[1] == "stopped":
-        context.log.warning(f"{platform}: the plan was stopped by the guard rails; nothing sent.")
-        return False
-    return True
+        context.log.warning(
+            f"{platform}: the plan was stopped by the guard rails; only opt-outs are sent."
+        )
+        return "opt_outs"
+    return "all"
 
 
 def _finish(
@@ -220,6 +225,8 @@ def _finish(
         "removes": report.by_op.get("remove", 0),
         "sets": report.by_op.get("set", 0),
         "creates": report.by_op.get("create", 0),
+        "drift_repaired": report.drift_repaired,
+        "opt_outs_propagated": report.by_op.get("unsubscribe", 0),
         "requests": report.requests,
         "confirmed": report.confirmed,
         "rejected": report.rejected,
@@ -231,7 +238,9 @@ def _finish(
     append(con, "sync_runs", pd.DataFrame([row]), or_replace=True)
     context.log.info(
         f"{platform}: {report.confirmed:,} of {report.operations:,} operations confirmed in "
-        f"{report.requests:,} write requests, {report.seconds:.1f} s"
+        f"{report.requests:,} write requests, {report.seconds:.1f} s ("
+        f"{report.drift_repaired:,} drift repaired, "
+        f"{report.by_op.get('unsubscribe', 0):,} opt-outs propagated)"
     )
     if report.rejected:
         context.log.warning(
@@ -257,15 +266,22 @@ def _push(
     settle: Callable[[object], PushReport],
 ) -> dg.MaterializeResult | None:
     """Send the plan's pending operations for one destination; None when there is no plan
-    to send (none yet, a dry run, or stopped by the guard rails). Writes left unsettled
+    to send (none yet, a dry run, or stopped by the guard rails with no opt-outs to carry:
+    a stopped plan sends only those). Writes left unsettled
     (by an earlier run, or by lost answers in this one) are settled from the platform's
     state first and last."""
     platform = PLATFORM_NAMES[destination]
     with open_warehouse(warehouse) as con:
         settle(con)
-        if not _plan_ready(context, con, platform):
+        ready = _plan_ready(context, con, platform)
+        if ready is None:
             return None
-        report = send(con, pending_operations(con, destination))
+        ops = pending_operations(con, destination)
+        if ready == "opt_outs":
+            ops = ops[ops["op"] == "unsubscribe"]
+            if ops.empty:
+                return None
+        report = send(con, ops)
         if report.unconfirmed:
             settled = settle(con)
             report.confirmed += settled.confirmed

@@ -44,6 +44,7 @@ class PushReport:
     confirmed: int = 0
     rejected: int = 0
     unconfirmed: int = 0  # sent, answer lost: checked on the platform by the next run
+    drift_repaired: int = 0  # confirmed operations that put back what drifted
     requests: int = 0
     seconds: float = 0.0
     by_op: dict[str, int] = field(default_factory=dict)  # confirmed operations per op
@@ -64,6 +65,8 @@ class PushReport:
             "rejected": self.rejected,
             "unconfirmed": self.unconfirmed,
             **{f"confirmed_{op}": n for op, n in sorted(self.by_op.items())},
+            "drift_repaired": self.drift_repaired,
+            "opt_outs_propagated": self.by_op.get("unsubscribe", 0),
             "requests": self.requests,  # writes, and batch status polls
             "seconds": round(self.seconds, 1),
             "operations_per_second": round(self.confirmed / self.seconds, 1)
@@ -123,6 +126,14 @@ def keyed(ops: pd.DataFrame, by: list[str], push_key: str) -> pd.DataFrame:
     return ops.assign(request_key=push_key + "-" + number.astype(str))
 
 
+def for_ledger(ops: pd.DataFrame) -> pd.DataFrame:
+    """Confirmed operations as the ledger keeps them: an unsubscribe is the contact's email
+    status set to its value (`unsubscribed`), like a field."""
+    if ops.empty or "op" not in ops:
+        return ops
+    return ops.assign(op=ops["op"].where(ops["op"] != "unsubscribe", "set"))
+
+
 class Outcomes:
     """Records intents before requests and their outcomes after, in small transactions."""
 
@@ -164,6 +175,8 @@ class Outcomes:
         self.report.confirmed += len(rows)
         for op, n in rows["op"].value_counts().items():
             self.report.by_op[str(op)] = self.report.by_op.get(str(op), 0) + int(n)
+        if "drift" in rows:
+            self.report.drift_repaired += int(rows["drift"].fillna(False).astype(bool).sum())
 
     def reject(self, rows: pd.DataFrame, status: int | None, title: str, detail: str) -> None:
         self.rejected.append(rows.assign(status=status, title=title, detail=detail[:500]))
@@ -220,7 +233,7 @@ class Outcomes:
         lost = pd.concat(self.lost) if self.lost else pd.DataFrame()
         not_done = pd.concat(self.not_done) if self.not_done else pd.DataFrame()
         with transaction(self.con):
-            record_confirmed(self.con, confirmed, self.run_id, now)
+            record_confirmed(self.con, for_ledger(confirmed), self.run_id, now)
             failpoint(f"{self.report.destination}.mid_ledger")
             record_rejections(self.con, rejected, self.run_id, now)
             settle_intents(self.con, confirmed, "confirmed", now)

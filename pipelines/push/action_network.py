@@ -1,8 +1,9 @@
 """Pushing a plan to Action Network. Tags are created first when missing (the signup
 helper silently ignores unknown tag names). A person with an email address gets one
 signup-helper request carrying all their tag changes and fields, by email and without a
-status, so their subscription is never touched; a person without one is tagged by id
-through taggings. Every answer is checked against the person it was meant for."""
+status, so their subscription is never touched, except to carry an opt-out they made
+elsewhere (status `unsubscribed`, the only one ever sent); a person without one is tagged
+by id through taggings. Every answer is checked against the person it was meant for."""
 
 from __future__ import annotations
 
@@ -152,7 +153,10 @@ def settle_tag_intents(
 def _signup(client: ActionNetworkClient, rows: pd.DataFrame) -> str:
     """One signup-helper request for all of a person's changes; returns the uuid that
     Action Network says it wrote to."""
-    person: dict = {"email_addresses": [{"address": rows["email"].iloc[0]}]}
+    address: dict = {"address": rows["email"].iloc[0]}
+    if (rows["op"] == "unsubscribe").any():
+        address["status"] = "unsubscribed"  # an opt-out made elsewhere, carried here
+    person: dict = {"email_addresses": [address]}
     fields = rows[rows["op"] == "set"]
     if not fields.empty:
         person["custom_fields"] = dict(zip(fields["item"], fields["value"], strict=True))

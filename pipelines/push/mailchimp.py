@@ -1,5 +1,6 @@
 """Pushing a plan to Mailchimp: namespaced tags (active / inactive), the optional tier
-merge field, and new members where configured (status_if_new, never `status`). Small
+merge field, new members where configured (status_if_new), and opt-outs carried from
+elsewhere (status `unsubscribed`, the only status ever sent). Small
 plans go out with bounded concurrency; large ones through `POST /batches`. A batch's
 operations are recorded as intended before it is sent and its id right after, so a batch
 whose answer was lost is found again (by its operation ids) instead of being resent."""
@@ -14,7 +15,7 @@ import pandas as pd
 
 from connectors.errors import AuthError, NotFoundError, PlatformError
 from connectors.fanout import run_concurrently
-from connectors.mailchimp import MailchimpClient
+from connectors.mailchimp import UNSUBSCRIBE, MailchimpClient
 from pipelines.push import (
     Log,
     Outcomes,
@@ -44,16 +45,17 @@ class BatchPending(PlatformError):
 
 def requests_for(ops: pd.DataFrame, push_key: str | None = None) -> list[Unit]:
     """Group a member's operations into requests: (member_key, kind, journeys, rows), kind
-    being create, tags or fields, in the order they must be sent. Each request's rows
-    carry its `request_key`."""
-    order = {"member": 0, "tag": 1, "field": 2}
+    being create, tags, fields or status, in the order they must be sent. Each request's
+    rows carry its `request_key`."""
+    order = {"member": 0, "tag": 1, "field": 2, "status": 3}
     ops = ops.assign(_order=ops["kind"].map(order))
     ops = keyed(ops, ["member_key", "_order", "journeys"], push_key or new_push_key())
     units = []
     for (member_key, _, journeys), rows in ops.groupby(
         ["member_key", "_order", "journeys"], sort=True
     ):
-        kind = {"member": "create", "tag": "tags", "field": "fields"}[rows["kind"].iloc[0]]
+        kinds = {"member": "create", "tag": "tags", "field": "fields", "status": "status"}
+        kind = kinds[rows["kind"].iloc[0]]
         units.append((str(member_key), kind, bool(journeys), rows.drop(columns="_order")))
     return units
 
@@ -65,6 +67,8 @@ def _send(client: MailchimpClient, kind: str, journeys: bool, rows: pd.DataFrame
     elif kind == "tags":
         tags = dict(zip(rows["item"], rows["op"] == "add", strict=True))
         client.set_member_tags(member_key, tags, is_syncing=not journeys)
+    elif kind == "status":
+        client.unsubscribe_member(member_key)
     else:
         client.update_merge_fields(member_key, dict(zip(rows["item"], rows["value"], strict=True)))
 
@@ -76,12 +80,11 @@ def _operation(client: MailchimpClient, kind: str, journeys: bool, rows: pd.Data
         tags = dict(zip(rows["item"], rows["op"] == "add", strict=True))
         body = client.tags_body(tags, is_syncing=not journeys)
         return {"method": "POST", "path": "/" + client.tags_path(member_key), "body": body}
+    path = f"/lists/{client.list_id}/members/{member_key}"
+    if kind == "status":
+        return {"method": "PATCH", "path": path, "body": dict(UNSUBSCRIBE)}
     fields = dict(zip(rows["item"], rows["value"], strict=True))
-    return {
-        "method": "PATCH",
-        "path": f"/lists/{client.list_id}/members/{member_key}",
-        "body": {"merge_fields": fields},
-    }
+    return {"method": "PATCH", "path": path, "body": {"merge_fields": fields}}
 
 
 def push_mailchimp(

@@ -20,6 +20,8 @@ from pipelines.push import action_network as an
 from pipelines.push import mailchimp as mc
 from transforms.outbound import unsettled_intents
 
+STATUS = "email_status"  # the plan's item for a contact's email status (an opt-out)
+
 # Reading one contact's state: (member_key, rows) -> the rows it shows done (with any
 # remote id learnt), or None when the contact is not there.
 Check = Callable[[str, pd.DataFrame], pd.DataFrame | None]
@@ -61,7 +63,7 @@ def check_members(
     con: duckdb.DuckDBPyConnection, client: MailchimpClient, ops: pd.DataFrame, outcomes: Outcomes
 ) -> None:
     """Settle operations by reading each member: a tag active or not, a merge field's
-    value, the member's existence."""
+    value, their status, the member's existence."""
 
     def check(member_key: str, rows: pd.DataFrame) -> pd.DataFrame | None:
         try:
@@ -69,7 +71,7 @@ def check_members(
         except NotFoundError:
             return None
         tags = {str(t.get("name") or "").lower() for t in member.get("tags") or []}
-        fields = member.get("merge_fields") or {}
+        fields = {**(member.get("merge_fields") or {}), STATUS: member.get("status")}
         done = [
             _done(op, item, value, tags, fields)
             for op, item, value in zip(rows["op"], rows["item"], rows["value"], strict=True)
@@ -85,7 +87,7 @@ def _done(op: str, item: str, value: object, tags: set[str], fields: dict) -> bo
         return item.lower() in tags
     if op == "remove":
         return item.lower() not in tags
-    if op == "set":
+    if op in ("set", "unsubscribe"):
         return str(fields.get(item) or "") == str(value or "")
     return op == "create"  # the contact exists
 
@@ -179,7 +181,7 @@ def _person_check(client: ActionNetworkClient, names: dict[str, str], emails: di
             for t in page
             if (t.get("_links") or {}).get("osdi:tag")
         }
-        fields = person.get("custom_fields") or {}
+        fields = {**(person.get("custom_fields") or {}), STATUS: _email_status(person)}
         done = rows[
             [
                 _done(op, item, value, set(taggings), fields)
@@ -191,6 +193,13 @@ def _person_check(client: ActionNetworkClient, names: dict[str, str], emails: di
         return an.as_created(done, uuid) if member_key.startswith("new:") else done
 
     return check
+
+
+def _email_status(person: dict) -> str:
+    """The status of a person's primary (else first) email address."""
+    emails = [e for e in person.get("email_addresses") or [] if isinstance(e, dict)]
+    primary = next((e for e in emails if e.get("primary")), emails[0] if emails else {})
+    return str(primary.get("status") or "")
 
 
 def _find_by_email(client: ActionNetworkClient, email: str) -> str:

@@ -320,7 +320,8 @@ def test_consent_question_is_not_taken_for_the_email(tmp_path):
     text = "Timestamp,Keep me updated by email?,Email address,Name,How did you hear about us?\n11/20/2026 14:03:22,Yes,ana@example.org,Ana,A friend\n"
     fields = read_form_export(write(tmp_path, "g.csv", text)).rows[0].fields
     assert fields["email"] == "ana@example.org"
-    assert fields["consent"] == "Yes" and fields["heard_about"] == "A friend"
+    assert fields["consent_email"] == "Yes" and fields["heard_about"] == "A friend"
+    assert "consent" not in fields  # one field per channel since issue 12
 
 
 def test_sign_in_sheet(tmp_path):

@@ -215,7 +215,10 @@ def test_truncated_utf16_file_is_refused_by_name(tmp_path):
     [
         "Mireille,Quist,mireille@example.org",
         "Mireille,Quist,+61 412 345 678",
-        "Mireille,Quist,Email",  # no contact details on line 1: still never repeated
+        # No contact details on line 1: refused, and still never repeated. (Before issue 12
+        # this case was "Mireille,Quist,Email"; an Email column alone now loads.)
+        "Mireille,Quist,Springfield",
+        "Mireille,Quist,12 Harbour St,Springfield",  # a street address: a person
     ],
 )
 def test_file_without_a_header_row_repeats_none_of_its_cells(tmp_path, first_line):
@@ -225,7 +228,7 @@ def test_file_without_a_header_row_repeats_none_of_its_cells(tmp_path, first_lin
     message = str(caught.value)
     assert message.startswith("no_header.csv: ")
     assert "line 1" in message
-    for value in ("Mireille", "Quist", "mireille", "412", "Noor", "Rask"):
+    for value in ("Mireille", "Quist", "mireille", "412", "Noor", "Rask", "Harbour", "Springfield"):
         assert value not in message
 
 

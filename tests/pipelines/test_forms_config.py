@@ -35,3 +35,10 @@ def test_bad_forms_configuration_is_named(tmp_path, text, message):
 
 def test_no_configuration_file_means_no_maps(tmp_path):
     assert GroundswellSettings(forms_config=str(tmp_path / "absent.yaml")).column_maps() == {}
+
+
+def test_the_old_single_consent_field_still_maps_to_email_consent(tmp_path):
+    config = tmp_path / "forms.yaml"
+    config.write_text("column_maps:\n  'signup.csv': {email: Email, consent: 'Newsletter?'}\n")
+    maps = GroundswellSettings(forms_config=str(config)).column_maps()
+    assert maps == {"signup.csv": {"email": "Email", "consent_email": "Newsletter?"}}

@@ -35,6 +35,7 @@ def test_serve_prints_env_lines_and_serves(tmp_path):
         assert "osdi:people" in response.json()["_links"]
         assert sorted(p.name for p in tmp_path.iterdir()) == [
             "google_forms_volunteer_signup.csv",
+            "paper_signin_sheet_typed.csv",
             "typeform_event_rsvp.csv",
         ]
         assert (tmp_path / "typeform_event_rsvp.csv").read_bytes().startswith(b"\xef\xbb\xbf")

@@ -1,12 +1,14 @@
 """The synthetic organisation: deterministic, varied like real data, with full ground truth."""
 
+import random
 import time
 from collections import Counter
 from datetime import date
 
 import pytest
 
-from sandbox.generator import generate, subscriber_hash
+from sandbox.generator import generate, subscriber_hash, write_form_exports
+from sandbox.paper_sheets import PAPER_FILE, PAPER_HEADER
 
 TODAY = date(2026, 11, 24)
 
@@ -29,8 +31,9 @@ def test_truth_covers_every_source_record(org):
     assert {("action_network", p.uuid) for p in org.an_people} <= keys
     assert {("mailchimp", m.id) for m in org.mc_members} <= keys
     forms = {r for s, r, _ in org.truth if s == "forms"}
-    assert len(forms) == len(org.google_rows) + len(org.typeform_rows)
-    assert len({h for _, _, h in org.truth}) == 5000
+    assert len(forms) == len(org.google_rows) + len(org.typeform_rows) + len(org.paper_rows)
+    # The organisation's people, and the new people known only from the paper sheet.
+    assert len({h for _, _, h in org.truth}) == len(org.humans) == 5000 + 50
 
 
 def test_everyone_is_somewhere_and_platform_shares_are_realistic(org):
@@ -83,4 +86,73 @@ def test_twenty_thousand_people_in_seconds():
     started = time.monotonic()
     big = generate(20000, 1, TODAY)
     assert time.monotonic() - started < 10
-    assert len({h for _, _, h in big.truth}) == 20000
+    assert len({h for _, _, h in big.truth}) == 20000 + 200
+
+
+def test_the_typed_up_paper_sheet_and_its_truth(org, tmp_path):
+    rows, humans = org.paper_rows, org.paper_humans
+    assert 0.03 < len(rows) / len(org.humans) < 0.06, "a modest share signs a paper sheet"
+    truth = {r: h for s, r, h in org.truth if s == "forms" and r.startswith(PAPER_FILE)}
+    assert len(truth) == len(rows)
+    assert all(
+        truth[f"{PAPER_FILE}:{n}"] == org.humans[i].human_id for n, i in enumerate(humans, start=1)
+    )
+    # Some are known elsewhere with a street address, some only from the sheet.
+    known = {p.human for p in org.an_people if p.address} | {
+        m.human for m in org.mc_members if m.address
+    }
+    assert any(i in known for i in humans) and any(i >= 5000 for i in humans)
+    new = [org.humans[i] for i in humans if i >= 5000]
+    assert all(not h.emails and h.phone is None for h in new)
+    namesakes = [
+        h
+        for h in new
+        if any(
+            (o.given, o.family, o.city) == (h.given, h.family, h.city) for o in org.humans[:5000]
+        )
+    ]
+    assert namesakes, "some new people share a name with someone in their town"
+    # The slips typed-up sheets carry, each at least once.
+    pairs = [(r, org.humans[i]) for r, i in zip(rows, humans, strict=True)]
+    assert any(
+        r[0].lower() == h.family.lower() and r[1].lower() == h.given.lower() for r, h in pairs
+    )
+    assert any(r[3] == "" and r[2].strip().lower().endswith(h.city.lower()) for r, h in pairs)
+    assert any(r[2] == "" for r in rows) and any(r[5] == "" for r in rows)
+    assert any(" street" in r[2].lower() or " avenue" in r[2].lower() for r in rows)
+    assert any(r[0] == r[0].upper() and len(r[0]) > 2 for r in rows)
+    assert sum(r[1].lower() not in {h.family.lower() for h in org.humans} for r in rows) > 0
+    assert all(r[2] or r[3] or r[5] for r in rows), "every row has some postal detail"
+    # Written into the inbox beside the other exports, with no email or phone column.
+    paths = write_form_exports(org, tmp_path)
+    sheet = tmp_path / PAPER_FILE
+    assert sheet in paths
+    lines = sheet.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ",".join(PAPER_HEADER) and len(lines) == len(rows) + 1
+
+
+def test_the_paper_sheet_leaves_the_platforms_records_as_they_were(org, monkeypatch):
+    import sandbox.generator as generator
+
+    monkeypatch.setattr(generator, "add_paper_sheet", lambda *_args: None)
+    without = generator.generate(5000, 42, TODAY)
+    assert [p.uuid for p in without.an_people] == [p.uuid for p in org.an_people]
+    assert [m.email for m in without.mc_members] == [m.email for m in org.mc_members]
+    assert without.google_rows == org.google_rows and not without.paper_rows
+
+
+def test_a_person_known_only_from_the_paper_sheet_is_referred_to_by_name(monkeypatch):
+    """A simulated day's Google Forms rows may name anyone as their referrer; someone
+    with no email (known only from the sheet) is named, never looked up by address."""
+    from sandbox.generator import add_referrals
+
+    org = generate(200, 3, TODAY)
+    new = org.humans[200:]
+    assert new and all(not h.emails for h in new)
+    org.organising.codes = []
+    org.humans[:] = org.humans[:1] + new  # every other human has no email
+    org.google_rows[:] = [["", "x@example.org", "", "", "", "", "", "", ""]] * 50
+    org.google_humans[:] = [0] * 50
+    monkeypatch.setattr("sandbox.generator.REFERRED", 1.0)
+    add_referrals(random.Random(1), org, 0)
+    assert {r[-1] for r in org.google_rows} <= {f"{h.given} {h.family}" for h in new}

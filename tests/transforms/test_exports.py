@@ -369,7 +369,8 @@ def test_default_lists_from_landed_records_to_downloads(con, tmp_path):
     assert new["reason"] == "joined on 2026-11-23 via forms"
     assert set(new) == set(ladder.lists[0].columns)
     assert (tmp_path / "out" / "index.html").exists()
-    for name in ("first_action", "ready_to_host", "connectors", "slipping"):
+    lists = ("first_action", "ready_to_host", "connectors", "slipping", "welcome_by_post")
+    for name in (*lists, "door_knock"):
         assert (tmp_path / "out" / name).is_dir(), name
 
 

@@ -65,13 +65,15 @@ def default_list(con, name: str, metrics: dict[str, dict]) -> dict[str, str]:
     return members(con, f"list:{name}")
 
 
-def test_default_lists_are_the_five_documented():
+def test_default_lists_are_the_seven_documented():
     assert [a.name for a in DEFAULT.lists] == [
         "welcome_new",
         "first_action",
         "ready_to_host",
         "connectors",
         "slipping",
+        "welcome_by_post",
+        "door_knock",
     ]
 
 

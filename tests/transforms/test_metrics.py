@@ -499,7 +499,11 @@ def test_sandbox_organisation_activities_match_the_raw_data(con, sandbox_org):
     # Attendance Action Network recorded, and the three people of the sign-in sheet.
     assert counts["event_attended"] == len(attended) + 3
     assert counts["form_submission"] == (
-        len(actions["submissions"]) + len(org.google_rows) + len(org.typeform_rows) + 3
+        len(actions["submissions"])
+        + len(org.google_rows)
+        + len(org.typeform_rows)
+        + len(org.paper_rows)  # the typed-up paper sign-in sheet
+        + 3
     )
     assert counts["volunteer_signup"] == len(org.google_rows)  # every answer names a way to help
     assert counts["donation"] == len(actions["donations"])

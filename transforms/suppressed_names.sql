@@ -1,0 +1,21 @@
+-- Forgotten people who come back under their name and address only (a typed-up paper
+-- sheet, a new platform record): staged records whose name + postcode + street number key
+-- (the deterministic identity rule's key, hashed as erasure_find.sql keeps it) is
+-- suppressed. Run after staging; normalise.py then drops them as suppressed.sql drops the
+-- rest: a platform record by its id from now on, a form row at once.
+CREATE OR REPLACE TEMP TABLE _suppressed_names AS
+SELECT source, source_record_id
+FROM stg_source_records
+WHERE given_key IS NOT NULL AND family_norm IS NOT NULL
+  AND postal_code IS NOT NULL AND street_number IS NOT NULL
+  AND sha256(given_key || '|' || family_norm || '|' || postal_code || '|' || street_number)
+      IN (SELECT key_hash FROM erasure_suppressions WHERE kind = 'name_address');
+
+INSERT OR REPLACE INTO erasure_suppressions (key_hash, kind, erased_at)
+SELECT sha256(source || ':' || source_record_id), 'record_key', $now
+FROM _suppressed_names
+WHERE source IN ('action_network', 'mailchimp');
+
+DELETE FROM raw_forms
+WHERE file_name || ':' || row_number IN (
+    SELECT source_record_id FROM _suppressed_names WHERE source = 'forms');
