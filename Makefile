@@ -40,7 +40,7 @@ forget: setup
 
 ## test: lint, then the whole test suite, spread over TEST_WORKERS processes (a file each
 ##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: setup lint
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 

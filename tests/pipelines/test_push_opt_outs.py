@@ -125,8 +125,7 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
     _clear(sandbox)
 
     # On, as a dry run: planned and shown, nothing sent.
-    on = _ladder(tmp_path / "on.yaml", propagate_opt_outs=True)
-    monkeypatch.setenv("LADDER_CONFIG", on)
+    monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True))
     dry = run_job(run_config={"ops": {"sync_plan": {"config": {"dry_run": True}}}})
     assert dry.success
     planned = set(
@@ -140,9 +139,33 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
     assert _counts(warehouse, dry)["action_network"] >= 1
     assert _writes(sandbox) == []
 
-    # Sent, each recorded as an intent first and confirmed in the ledger after.
+    # More opt-outs than sync.max_opt_outs: an unsubscribe cannot be undone, so they wait
+    # for a confirmation, like any stopped plan.
+    monkeypatch.setenv(
+        "LADDER_CONFIG",
+        _ladder(tmp_path / "few.yaml", propagate_opt_outs=True, max_people=1, max_opt_outs=1),
+    )
+    stopped = run_job()
+    checks = [
+        e for e in stopped.get_asset_check_evaluations() if e.check_name == "within_guard_rails"
+    ]
+    assert checks and not checks[0].passed
+    assert _writes(sandbox) == [], "a stopped plan sends nothing"
+    message = _sql(
+        warehouse,
+        "SELECT message FROM sync_runs WHERE step = 'plan' AND run_id = ? LIMIT 1",
+        [stopped.run_id],
+    )[0][0]
+    assert "sync.max_opt_outs" in message and "@" not in message
+    assert sandbox.mailchimp.by_id[a_mc].status == "subscribed"
+
+    # Sent, each recorded as an intent first and confirmed in the ledger after. Opt-outs
+    # count toward neither tag guard rail: this plan touches more people than max_people.
+    monkeypatch.setenv(
+        "LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True, max_people=1)
+    )
     sent_run = run_job()
-    assert sent_run.success
+    assert sent_run.success, "not stopped by max_people"
     assert sandbox.mailchimp.by_id[a_mc].status == "unsubscribed"
     assert sandbox.action_network.by_uuid[b_an].email_status == "unsubscribed"
     assert sandbox.action_network.by_uuid[c_an].email_status == "subscribed", "a bounce stays"
@@ -184,49 +207,6 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
     assert idle.success
     assert _counts(warehouse, idle) == {"mailchimp": 0, "action_network": 0}
     assert _writes(sandbox) == []
-
-
-def test_opt_outs_never_trip_the_guard_rails(pushed):
-    """Opt-outs count toward neither tag guard rail: a plan of opt-outs alone, touching more
-    people than sync.max_people, is not stopped, unless it carries more opt-outs than
-    sync.max_opt_outs."""
-    sandbox, warehouse, monkeypatch, tmp_path = pushed
-    _, an = _clients(sandbox)
-    pairs = _both_subscribed(warehouse, 3)
-    for _, person in pairs:
-        _an_status(an, sandbox, person, "unsubscribed")
-    # Off first, so the suppressed people's tags come off Mailchimp on their own.
-    assert run_job().success
-    _clear(sandbox)
-    monkeypatch.setenv(
-        "LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True, max_people=1)
-    )
-    # More opt-outs than sync.max_opt_outs: an unsubscribe cannot be undone, so they wait.
-    monkeypatch.setenv(
-        "LADDER_CONFIG",
-        _ladder(tmp_path / "few.yaml", propagate_opt_outs=True, max_people=1, max_opt_outs=1),
-    )
-    stopped = run_job()
-    checks = [
-        e for e in stopped.get_asset_check_evaluations() if e.check_name == "within_guard_rails"
-    ]
-    assert checks and not checks[0].passed
-    assert _writes(sandbox) == [], "a stopped plan sends nothing"
-    message = _sql(
-        warehouse,
-        "SELECT message FROM sync_runs WHERE step = 'plan' AND run_id = ? LIMIT 1",
-        [stopped.run_id],
-    )[0][0]
-    assert "sync.max_opt_outs" in message and "@" not in message
-    assert {sandbox.mailchimp.by_id[member].status for member, _ in pairs} == {"subscribed"}
-
-    monkeypatch.setenv(
-        "LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True, max_people=1)
-    )
-    result = run_job()
-    assert result.success, "not stopped"
-    assert _counts(warehouse, result)["mailchimp"] >= len(pairs) > 1
-    assert {sandbox.mailchimp.by_id[member].status for member, _ in pairs} == {"unsubscribed"}
 
 
 def test_the_setting_is_off_by_default_and_must_be_true_or_false():
