@@ -472,6 +472,8 @@ class RunWatch:
         holders = self._holders(blocked.pool)
         if clear_dead_runs(self.instance, only={run_id for run_id, _ in holders}):
             return  # Dagster's next claim takes the freed slot
+        if not holders and wake_lost_assignment(self.instance, blocked.pool):
+            return
         who = "; ".join(describe_holder(self.instance, r, s) for r, s in holders) or "nobody yet"
         if self._announced_at is None:
             say(
@@ -498,6 +500,18 @@ class RunWatch:
     def _holders(self, pool: str) -> list[tuple[str, str | None]]:
         info = self.instance.event_log_storage.get_concurrency_info(pool)
         return [(s.run_id, s.step_key) for s in info.claimed_slots if s.run_id != self.run_id]
+
+
+def wake_lost_assignment(instance: dg.DagsterInstance, pool: str) -> bool:
+    """Dagster 1.13 can lose a wake-up: a slot freed between a step's check for a free slot
+    and its joining the queue leaves the step queued beside a free slot for good (the free
+    assigns the queue's head, and the step was not in it yet). Assign a free slot to the
+    head of the queue, as the free would have; True when one was assigned."""
+    storage = instance.event_log_storage
+    if not storage.has_unassigned_slots(pool):
+        return False
+    storage.assign_pending_steps([pool])
+    return True
 
 
 def finish_unfinished(instance: dg.DagsterInstance, run_id: str, message: str) -> None:

@@ -349,3 +349,24 @@ def test_a_dead_run_the_schedule_or_the_ui_started_is_cleared_by_the_sensor(tmp_
     assert "1 dead run(s) cleared" in str(result.skip_message)
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert run.run_id not in pool_holders(instance)
+
+
+def test_a_lost_wake_up_in_dagsters_pool_queue_is_repaired(tmp_path):
+    """Case 11, found under load: a step that joined the pool's queue just after the only
+    slot was freed stays queued beside the free slot for good (nobody holds the pool, yet
+    Dagster never assigns it). The CLI's wait assigns the free slot to the queue's head."""
+    with dg.DagsterInstance.local_temp(
+        str(tmp_path), overrides={"concurrency": {"pools": {"default_limit": 1}}}
+    ) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("warehouse")
+        # The state the race leaves: queued unassigned (the check saw the slot taken), and
+        # the slot freed before the step was in the queue to be given it.
+        storage.add_pending_step("warehouse", "run-b", "step", should_assign=False)
+        assert not storage.claim_concurrency_slot("warehouse", "run-b", "step").is_claimed
+        assert not storage.get_concurrency_info("warehouse").claimed_slots
+
+        assert runs.wake_lost_assignment(instance, "warehouse")
+        assert storage.claim_concurrency_slot("warehouse", "run-b", "step").is_claimed
+        # Nothing left to give: a second call assigns nothing.
+        assert not runs.wake_lost_assignment(instance, "warehouse")
