@@ -137,7 +137,8 @@ def print_quality(run: QualityRun, threads: int) -> None:
     table(header, rows, right=set(range(1, len(header))))
     print()
     print(
-        f"{landed.records:,} source records of {run.people:,} humans (seed {run.seed}): "
+        f"{landed.records:,} source records of {run.results[0].true_humans:,} humans "
+        f"({run.people:,} generated, the rest known only from the paper sheet; seed {run.seed}): "
         f"Action Network {landed.action_network:,}, Mailchimp {landed.mailchimp:,}, "
         f"form rows {landed.forms:,}"
         + (f" ({landed.forms_quarantined:,} quarantined)" if landed.forms_quarantined else "")

@@ -175,7 +175,19 @@ def test_the_later_form_answer_wins(con, first, then, reachable):
     assert got["email_consent_at"] == datetime(2026, 9, 1, 9, 0)
 
 
-def test_a_mailchimp_unsubscribe_after_a_form_yes_wins(con):
+@pytest.mark.parametrize(
+    ("unsubscribed_on", "answer", "expected"),
+    [
+        # A Mailchimp unsubscribe after the form's yes wins.
+        ("2026-08-01", "Yes", ((True, False), ("no", "mailchimp"))),
+        # A form yes after the Mailchimp unsubscribe makes the person reachable.
+        ("2026-02-01", "yes please", ((False, True), ("yes", "forms"))),
+    ],
+    ids=["unsubscribe after the yes", "yes after the unsubscribe"],
+)
+def test_the_later_of_a_mailchimp_unsubscribe_and_a_form_yes_wins(
+    con, unsubscribed_on, answer, expected
+):
     land(
         con,
         mc=[
@@ -184,35 +196,15 @@ def test_a_mailchimp_unsubscribe_after_a_form_yes_wins(con):
                 "Lima",
                 "ana@example.org",
                 status="unsubscribed",
-                last_changed="2026-08-01T00:00:00+00:00",
+                last_changed=f"{unsubscribed_on}T00:00:00+00:00",
             )
         ],
-        forms={"may.csv": [form_row("ana@example.org", consent_email="Yes")]},
+        forms={"form.csv": [form_row("ana@example.org", consent_email=answer)]},
     )
     build(con)
     got = person(con, "ana@example.org")
-    assert (got["email_suppressed"], got["email_reachable"]) == (True, False)
-    assert (got["email_consent"], got["email_consent_source"]) == ("no", "mailchimp")
-
-
-def test_a_form_yes_after_a_mailchimp_unsubscribe_makes_the_person_reachable(con):
-    land(
-        con,
-        mc=[
-            mc_member(
-                "Ana",
-                "Lima",
-                "ana@example.org",
-                status="unsubscribed",
-                last_changed="2026-02-01T00:00:00+00:00",
-            )
-        ],
-        forms={"june.csv": [form_row("ana@example.org", consent_email="yes please")]},
-    )
-    build(con)
-    got = person(con, "ana@example.org")
-    assert (got["email_suppressed"], got["email_reachable"]) == (False, True)
-    assert (got["email_consent"], got["email_consent_source"]) == ("yes", "forms")
+    assert (got["email_suppressed"], got["email_reachable"]) == expected[0]
+    assert (got["email_consent"], got["email_consent_source"]) == expected[1]
 
 
 def test_a_later_change_to_an_unsubscribed_member_does_not_outdate_a_form_yes(con):
