@@ -27,12 +27,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.action_network import ActionNetworkClient  # noqa: E402
-from connectors.mailchimp import MailchimpClient  # noqa: E402
-from pipelines.landing import (  # noqa: E402
+from connectors.action_network.client import ActionNetworkClient  # noqa: E402
+from connectors.action_network.landing import (  # noqa: E402
     land_action_network_actions,
     land_action_network_people,
     land_action_network_whole,
+)
+from connectors.mailchimp.client import MailchimpClient  # noqa: E402
+from connectors.mailchimp.landing import (  # noqa: E402
     land_mailchimp_audience,
     land_mailchimp_campaigns,
     land_mailchimp_members,

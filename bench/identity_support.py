@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipelines.landing import land_form_exports  # noqa: E402
-from pipelines.landing.pages import raw_frame  # noqa: E402
+from connectors.forms.landing import land_form_exports  # noqa: E402
+from connectors.landing import raw_frame  # noqa: E402
 from sandbox.action_network import person_json  # noqa: E402
 from sandbox.generator import Organisation, generate, write_form_exports  # noqa: E402
 from sandbox.mailchimp import member_json  # noqa: E402

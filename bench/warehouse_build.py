@@ -64,8 +64,8 @@ def say(message: str) -> None:
 def land_engagement(org, warehouse: Path) -> dict[str, int]:
     """Action Network objects, actions, tags and taggings and Mailchimp campaigns and email
     activity, appended raw as the connectors would land them; returns rows per resource."""
-    from connectors.mailchimp import flatten_activity
-    from pipelines.landing.pages import raw_frame
+    from connectors.landing import raw_frame
+    from connectors.mailchimp.client import flatten_activity
     from sandbox.action_network import action_json, iso, object_json
     from sandbox.campaigns import CLICK, OPEN
     from warehouse.connection import connect

@@ -94,7 +94,7 @@ def run(advance_days: float = 0, dry_run: bool = False, confirm: bool = False) -
 def _run_once(defs, instance, run_config: dict) -> int:
     """One run of the whole job and its summary; 1 when a step failed."""
     from pipelines.definitions import JOB_NAME
-    from pipelines.summary import summarise
+    from transforms.summary import summarise
 
     result = runs.execute(defs.resolve_job_def(JOB_NAME), instance, run_config)
     exports_dir = Path(settings.get("EXPORTS_DIR"))

@@ -3,7 +3,10 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from connectors.platform import Platform
+from connectors.registry import PLATFORMS
 from pipelines.resources import open_warehouse
+from transforms.segment_keys import TIER_LIKE
 
 
 def _count(warehouse: DuckDBResource, sql: str) -> int:
@@ -31,17 +34,27 @@ def everyone_on_the_ladder(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset="mailchimp_sync", description="No member carries two tier tags in the ledger."
-)
-def one_tier_tag_per_member(warehouse: DuckDBResource) -> dg.AssetCheckResult:
-    doubled = _count(
-        warehouse,
-        "SELECT count(*) FROM (SELECT member_key FROM sync_ledger WHERE destination = 'mailchimp' "
-        "AND kind = 'tag' AND state = 'active' AND segment LIKE 'tier:%' "
-        "GROUP BY member_key HAVING count(*) > 1)",
+def _one_tier_tag_per_member(declared: Platform) -> dg.AssetChecksDefinition:
+    """On a platform's push: no contact carries two tier tags in the ledger."""
+
+    @dg.asset_check(
+        asset=f"{declared.name}_sync",
+        name="one_tier_tag_per_member",
+        description="No member carries two tier tags in the ledger.",
+        required_resource_keys={"warehouse"},
     )
-    return dg.AssetCheckResult(passed=doubled == 0, metadata={"members_with_two_tiers": doubled})
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        doubled = _count(
+            context.resources.warehouse,
+            "SELECT count(*) FROM (SELECT member_key FROM sync_ledger "
+            f"WHERE destination = '{declared.name}' AND kind = 'tag' AND state = 'active' "
+            f"AND segment LIKE '{TIER_LIKE}' GROUP BY member_key HAVING count(*) > 1)",
+        )
+        return dg.AssetCheckResult(
+            passed=doubled == 0, metadata={"members_with_two_tiers": doubled}
+        )
+
+    return _check
 
 
 @dg.asset_check(
@@ -64,5 +77,5 @@ CHECKS = [
     person_sources_resolve,
     review_decisions_apply,
     everyone_on_the_ladder,
-    one_tier_tag_per_member,
+    *(_one_tier_tag_per_member(p) for p in PLATFORMS if p.push is not None),
 ]

@@ -19,6 +19,7 @@ def build_definitions() -> dg.Definitions:
     any run can start, so `make run`, `make forget`, the UI and the schedule all stop here."""
     settings.load_env()
     settings.validate()
+    run = settings.current().run
     assets = dg.load_assets_from_modules([sources, identity, engagement, outbound])
     sync = dg.define_asset_job(
         JOB_NAME,
@@ -29,11 +30,9 @@ def build_definitions() -> dg.Definitions:
         name="nightly_sync",
         job=sync,
         cron_schedule="0 2 * * *",
-        execution_timezone=settings.get("SCHEDULE_TIMEZONE") or "UTC",
+        execution_timezone=run.SCHEDULE_TIMEZONE,
         default_status=(
-            dg.DefaultScheduleStatus.RUNNING
-            if settings.get("NIGHTLY_SCHEDULE").lower() in ("on", "true", "1")
-            else dg.DefaultScheduleStatus.STOPPED
+            dg.DefaultScheduleStatus.RUNNING if run.nightly else dg.DefaultScheduleStatus.STOPPED
         ),
         description="Every night at 02:00: the whole sync, unattended.",
     )

@@ -2,27 +2,18 @@
 off them on every platform, then every row about them deleted from the warehouse, the
 exports rewritten without them, and only the hashes of their match keys left behind."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
-from connectors.action_network import ActionNetworkClient
-from connectors.mailchimp import MailchimpClient
-from pipelines.identity_files import write_review_file
-from pipelines.push import NOT_FOUND, Log, PushReport
-from pipelines.push.action_network import push_action_network
-from pipelines.push.mailchimp import push_mailchimp
-from pipelines.resources import (
-    ActionNetworkResource,
-    GroundswellSettings,
-    MailchimpResource,
-    open_warehouse,
-)
+from connectors import registry
+from connectors.push import NOT_FOUND, Log, PushReport
+from pipelines.resources import GroundswellSettings, PlatformResource, open_warehouse
 from transforms.erasure import (
     Erasure,
     Target,
@@ -35,6 +26,7 @@ from transforms.erasure import (
     phone_hash,
 )
 from transforms.exports import ExportsFolderError, check_exports_dir, write_list_exports
+from transforms.identity_review_files import write_review_file
 from transforms.ladder_config import Ladder
 from transforms.placeholders import DEFAULT_EMAILS, DEFAULT_PHONES
 from transforms.sync_plan import PLATFORM_NAMES
@@ -84,8 +76,7 @@ def forget_everywhere(
     ladder: Ladder,
     exports_dir: Path,
     review_file: Path | None,
-    mailchimp: MailchimpClient | None,
-    action_network: ActionNetworkClient | None,
+    clients: Mapping[str, Any],
     run_id: str,
     log: Log,
     force: bool = False,
@@ -120,8 +111,7 @@ def forget_everywhere(
         ladder,
         exports_dir,
         review_file,
-        mailchimp,
-        action_network,
+        clients,
         run_id,
         log,
         force,
@@ -159,8 +149,7 @@ def _forget_found(
     ladder: Ladder,
     exports_dir: Path,
     review_file: Path | None,
-    mailchimp: MailchimpClient | None,
-    action_network: ActionNetworkClient | None,
+    clients: Mapping[str, Any],
     run_id: str,
     log: Log,
     force: bool,
@@ -170,12 +159,10 @@ def _forget_found(
     reports: dict[str, PushReport] = {}
     not_reached = []
     for destination, rows in found.undo.groupby("destination"):
-        if destination == "mailchimp" and mailchimp is not None:
-            reports["mailchimp"] = push_mailchimp(
-                con, mailchimp, rows, ladder.sync.mailchimp, run_id, log
-            )
-        elif destination == "action_network" and action_network is not None:
-            reports["action_network"] = push_action_network(con, action_network, rows, run_id, log)
+        client = clients.get(str(destination))
+        push = registry.platform(str(destination)).push if client is not None else None
+        if push is not None:
+            reports[str(destination)] = push.send(con, client, rows, ladder.sync, run_id, log)
         else:
             not_reached.append(str(destination))
     # A contact already gone from a platform carries nothing more to remove.
@@ -261,29 +248,30 @@ def target_of(config: ForgetConfig) -> Target:
     pool="warehouse",
     description="Removes Groundswell's tags and fields from the person on every platform, "
     "deletes them from the warehouse and the exports, and keeps a hashed suppression row.",
+    required_resource_keys={
+        "warehouse",
+        "groundswell",
+        *(p.name for p in registry.PLATFORMS if p.push is not None),
+    },
 )
-def forget_person_op(
-    context: dg.OpExecutionContext,
-    config: ForgetConfig,
-    warehouse: DuckDBResource,
-    groundswell: GroundswellSettings,
-    mailchimp: MailchimpResource,
-    action_network: ActionNetworkResource,
-) -> dg.Output:
+def forget_person_op(context: dg.OpExecutionContext, config: ForgetConfig) -> dg.Output:
     try:
         target = target_of(config)
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
+    groundswell: GroundswellSettings = context.resources.groundswell
+    platforms: dict[str, PlatformResource] = {
+        p.name: getattr(context.resources, p.name) for p in registry.PLATFORMS if p.push is not None
+    }
     try:
-        with open_warehouse(warehouse) as con:
+        with open_warehouse(context.resources.warehouse) as con:
             report = forget_everywhere(
                 con,
                 target,
                 groundswell.ladder(),
                 Path(groundswell.exports_dir),
                 Path(groundswell.identity().review_file),
-                mailchimp.client() if mailchimp.configured else None,
-                action_network.client() if action_network.configured else None,
+                {name: p.client() for name, p in platforms.items() if p.configured},
                 context.run.run_id,
                 context.log.info,
                 config.force,

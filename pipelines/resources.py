@@ -1,22 +1,21 @@
-"""Resources: platform clients and settings built from the environment. Keys arrive as
-`EnvVar`s so Dagster never shows or stores them."""
+"""Resources: one per declared platform, settings and the warehouse, built from the
+environment. Keys arrive as `EnvVar`s so Dagster never shows or stores them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
-import yaml
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
-from connectors.action_network import DEFAULT_BASE_URL as AN_BASE_URL
-from connectors.action_network import ActionNetworkClient
-from connectors.errors import PlatformError
-from connectors.forms import FORM_FIELDS
-from connectors.mailchimp import MailchimpClient, base_url_for_key
+from connectors import registry
+from connectors.forms.config import load_column_maps
+from connectors.platform import Platform, PlatformSettingError
 from pipelines import settings
 from transforms.identity_config import IdentityConfig, load_identity_config
 from transforms.ladder_config import Ladder, load
@@ -31,50 +30,30 @@ from warehouse.connection import (
 )
 
 
-class ActionNetworkResource(dg.ConfigurableResource):
-    """One Action Network group, reached with its API key."""
+class PlatformResource(dg.ConfigurableResource):
+    """One platform declared in connectors/registry.py: its key (an `EnvVar`, so Dagster
+    never shows or stores it) and its other settings."""
 
+    platform: str
     api_key: str = ""
-    base_url: str = AN_BASE_URL
-    requests_per_second: float = 4.0
+    settings: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def declared(self) -> Platform:
+        return registry.platform(self.platform)
 
     @property
     def configured(self) -> bool:
-        return bool(self.api_key)
+        """A platform that needs a key is skipped without one."""
+        return self.declared.secret is None or bool(self.api_key)
 
-    def client(self) -> ActionNetworkClient:
-        return ActionNetworkClient(
-            self.api_key, self.base_url, requests_per_second=self.requests_per_second
-        )
-
-
-class MailchimpResource(dg.ConfigurableResource):
-    """One Mailchimp audience. The base URL defaults to the key's data centre."""
-
-    api_key: str = ""
-    list_id: str = ""
-    base_url: str = ""
-    max_connections: int = 8
-    activity_days: int = 30
-    reconcile_days: float = 7.0
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.api_key)
-
-    def client(self) -> MailchimpClient:
-        """The client; a key without its data centre fails the step once, not retried."""
-        if not self.base_url:
-            try:
-                base_url_for_key(self.api_key)
-            except PlatformError as exc:
-                raise not_retried(f"{exc} (MAILCHIMP_API_KEY, MAILCHIMP_BASE_URL)") from None
-        return MailchimpClient(
-            self.api_key,
-            self.list_id,
-            self.base_url or None,
-            max_connections=self.max_connections,
-        )
+    def client(self) -> Any:
+        """The platform's client; a setting it cannot work without fails the step once, not
+        retried, naming the setting."""
+        try:
+            return self.declared.connect(self.api_key, self.settings)
+        except PlatformSettingError as exc:
+            raise not_retried(str(exc)) from None
 
 
 class GroundswellSettings(dg.ConfigurableResource):
@@ -95,35 +74,8 @@ class GroundswellSettings(dg.ConfigurableResource):
         return load_identity_config(self.identity_config)
 
     def column_maps(self) -> dict[str, dict[str, str]]:
-        """`column_maps` from the forms configuration: file-name pattern -> {field: header}.
-        The file is optional; a malformed one is an error naming what to fix."""
-        path = Path(self.forms_config)
-        if not path.is_file():
-            return {}
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({exc})") from None
-        maps = data.get("column_maps") or {}
-        if not isinstance(maps, dict) or not all(
-            isinstance(m, dict) and all(isinstance(v, str) for v in m.values())
-            for m in maps.values()
-        ):
-            raise ValueError(
-                f"{path}: 'column_maps' must map a file name pattern to {{field: column header}}"
-            )
-        # Before consent was read per channel, one `consent` field meant email consent.
-        maps = {
-            k: {("consent_email" if f == "consent" else f): h for f, h in m.items()}
-            for k, m in maps.items()
-        }
-        unknown = {f for m in maps.values() for f in m} - set(FORM_FIELDS)
-        if unknown:
-            raise ValueError(
-                f"{path}: unknown field(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(FORM_FIELDS)}"
-            )
-        return {str(k): dict(v) for k, v in maps.items()}
+        """`column_maps` from the forms configuration (connectors/forms/config.py)."""
+        return load_column_maps(self.forms_config)
 
 
 @contextmanager
@@ -170,19 +122,14 @@ def build_resources() -> dict[str, object]:
     """Every resource, read from the environment at definition load."""
     return {
         "warehouse": DuckDBResource(database=settings.get("WAREHOUSE_PATH")),
-        "action_network": ActionNetworkResource(
-            api_key=_secret("ACTION_NETWORK_API_KEY"),
-            base_url=settings.get("ACTION_NETWORK_BASE_URL"),
-            requests_per_second=float(settings.get("ACTION_NETWORK_RATE")),
-        ),
-        "mailchimp": MailchimpResource(
-            api_key=_secret("MAILCHIMP_API_KEY"),
-            list_id=settings.get("MAILCHIMP_LIST_ID"),
-            base_url=settings.get("MAILCHIMP_BASE_URL"),
-            max_connections=int(settings.get("MAILCHIMP_MAX_CONNECTIONS")),
-            activity_days=int(settings.get("MAILCHIMP_ACTIVITY_DAYS")),
-            reconcile_days=float(settings.get("MAILCHIMP_RECONCILE_DAYS")),
-        ),
+        **{
+            p.name: PlatformResource(
+                platform=p.name,
+                api_key=_secret(p.secret) if p.secret else "",
+                settings={name: settings.get(name) for name in p.settings},
+            )
+            for p in registry.PLATFORMS
+        },
         "groundswell": GroundswellSettings(
             forms_inbox=settings.get("FORMS_INBOX"),
             exports_dir=settings.get("EXPORTS_DIR"),

@@ -24,12 +24,13 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 from dagster._utils.interrupts import check_captured_interrupt
 
+from pipelines import settings
+
 PID_TAG = "groundswell/pid"
 HOST_TAG = "groundswell/host"
 PROCESS_TAG = "groundswell/process"  # boot id and start time: tells a reused pid apart
 LOCK_FILE = ".groundswell-instance.lock"
 WAIT_SETTING = "RUN_WAIT_SECONDS"
-DEFAULT_WAIT_SECONDS = 1800
 PROGRESS_SECONDS = 60
 POLL_SECONDS = 1.0
 GRACE_SECONDS = 15  # after Ctrl-C, how long a step stuck in C code may take before we exit
@@ -307,15 +308,7 @@ def describe_holder(instance: dg.DagsterInstance, run_id: str, step_key: str | N
 
 def wait_limit_seconds() -> int:
     """RUN_WAIT_SECONDS: how long a command waits for a pool slot another run holds."""
-    raw = (os.environ.get(WAIT_SETTING) or "").strip()
-    if not raw:
-        return DEFAULT_WAIT_SECONDS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"{WAIT_SETTING} must be a whole number of seconds of at least 1 "
-            f"(default {DEFAULT_WAIT_SECONDS}); fix it in .env or the environment."
-        )
-    return int(raw)
+    return settings.current().run.RUN_WAIT_SECONDS
 
 
 def _minutes(seconds: float) -> str:

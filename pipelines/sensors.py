@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from connectors.forms import list_exports
+from connectors.forms.reader import list_exports
 from pipelines import runs
 from pipelines.resources import GroundswellSettings
 

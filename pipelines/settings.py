@@ -1,38 +1,120 @@
-"""Configuration from the environment (a `.env` file is read if present). The names are a
-contract: see DESIGN.md and `.env.example`."""
+"""Configuration from the environment (a `.env` file is read if present, never overriding
+the shell). The names are a contract: see DESIGN.md and `.env.example`.
+
+Each layer's settings live beside its code, as pydantic-settings models holding each
+default and each check (warehouse/settings.py, transforms/settings.py,
+connectors/<platform>/settings.py); the run's own are here. This module composes them:
+`get`/`has`/`DEFAULTS` for any setting by name, `validate` before anything runs."""
 
 from __future__ import annotations
 
-import math
-import os
 import zoneinfo
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Annotated
 
-import phonenumbers
 from dotenv import load_dotenv
 
-DEFAULTS = {
-    "WAREHOUSE_PATH": "data/warehouse.duckdb",
-    "FORMS_INBOX": "data/inbox",
-    "EXPORTS_DIR": "data/exports",
-    "BACKUP_DIR": "data/backups",
-    "LADDER_CONFIG": "ladder.yaml",
-    "FORMS_CONFIG": "forms.yaml",
-    "IDENTITY_CONFIG": "identity.yaml",
-    "DEFAULT_PHONE_REGION": "US",
-    "SANDBOX": "auto",
-    "ACTION_NETWORK_BASE_URL": "https://actionnetwork.org/api/v2",
-    "MAILCHIMP_MAX_CONNECTIONS": "8",
-    "MAILCHIMP_ACTIVITY_DAYS": "30",
-    "MAILCHIMP_RECONCILE_DAYS": "7",
-    "ACTION_NETWORK_RATE": "4",
-    "SANDBOX_PEOPLE": "5000",
-    "SANDBOX_SEED": "42",
-    "RUN_WAIT_SECONDS": "1800",
+from connectors.registry import PLATFORMS
+from transforms.settings import TransformSettings
+from warehouse.env_settings import EnvSettings, choice, given, number
+from warehouse.settings import WarehouseSettings
+
+SWITCHES = ("on", "off", "true", "false", "1", "0")
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+class RunSettings(EnvSettings):
+    """How runs start: the sandbox platforms, the nightly schedule, waiting for a slot."""
+
+    # auto: the sandbox platforms when no platform key is set; off: never; on: always.
+    SANDBOX: Annotated[
+        str,
+        choice(
+            lambda text: text.lower() in ("auto", "on", "off"),
+            lambda name, text: (
+                f"{name}={text!r} is not auto, on or off: auto uses the "
+                "sandbox platforms when no platform key is set."
+            ),
+        ),
+    ] = "auto"
+    SANDBOX_PEOPLE: Annotated[
+        int, number("how many people the sandbox organisation has", 1, 10_000_000)
+    ] = 5000
+    SANDBOX_SEED: Annotated[int, number("the sandbox's random seed, 0 or more", 0, 2**32 - 1)] = 42
+    SANDBOX_AN_RATE: Annotated[
+        float | None,
+        number("the sandbox's Action Network rate, 0: no limit", 0, 1000, whole=False),
+    ] = None  # unset: the simulator's own (4 a second)
+    SANDBOX_LATENCY_MS: Annotated[
+        float | None, number("the sandbox's answer time in ms, 0: fastest", 0, 60_000, whole=False)
+    ] = None  # unset: the simulator's own
+    NIGHTLY_SCHEDULE: Annotated[
+        str,
+        choice(
+            lambda text: text.lower() in SWITCHES,
+            lambda name, text: f"{name}={text!r} is not on or off.",
+        ),
+    ] = "off"
+    SCHEDULE_TIMEZONE: Annotated[
+        str,
+        choice(
+            _is_time_zone,
+            lambda name, text: (
+                f"{name}={text!r} is not a time zone name: use one like UTC or Europe/London."
+            ),
+        ),
+    ] = "UTC"
+    RUN_WAIT_SECONDS: Annotated[
+        int, number("seconds to wait for another run's warehouse slot", 1, 7 * 86_400)
+    ] = 1800
+
+    @property
+    def nightly(self) -> bool:
+        """Whether the nightly schedule starts switched on."""
+        return self.NIGHTLY_SCHEDULE.lower() in ("on", "true", "1")
+
+
+# Every layer's settings, in the order their problems are listed.
+LAYERS: tuple[type[EnvSettings], ...] = (
+    *(p.settings_model for p in PLATFORMS),
+    RunSettings,
+    TransformSettings,
+    WarehouseSettings,
+)
+# Each setting's default, where it has one (the models hold them; this is a view).
+DEFAULTS: dict[str, str] = {
+    name: text for layer in LAYERS for name, text in layer.defaults().items() if text
 }
-PLATFORM_KEYS = ("ACTION_NETWORK_API_KEY", "MAILCHIMP_API_KEY")
+PLATFORM_KEYS = tuple(p.secret for p in PLATFORMS if p.secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed, by layer."""
+
+    platforms: dict[str, EnvSettings]  # by platform name (connectors/registry.py)
+    run: RunSettings
+    transforms: TransformSettings
+    warehouse: WarehouseSettings
+
+
+def current() -> Settings:
+    """The settings as the environment gives them now (call `validate` first)."""
+    return Settings(
+        platforms={p.name: p.settings_model() for p in PLATFORMS},
+        run=RunSettings(),
+        transforms=TransformSettings(),
+        warehouse=WarehouseSettings(),
+    )
 
 
 def load_env(path: str | Path = ".env") -> None:
@@ -42,12 +124,12 @@ def load_env(path: str | Path = ".env") -> None:
 
 def get(name: str) -> str:
     """A setting, or its default; empty strings count as unset."""
-    return (os.environ.get(name) or "").strip() or DEFAULTS.get(name, "")
+    return given(name) or DEFAULTS.get(name, "")
 
 
 def has(name: str) -> bool:
     """Whether the setting is given (not empty) in the environment or `.env`."""
-    return bool((os.environ.get(name) or "").strip())
+    return bool(given(name))
 
 
 def wants_sandbox() -> bool:
@@ -68,9 +150,8 @@ def validate() -> None:
     """Check every setting before any request or file write; raise one SettingsError
     naming each bad setting and what to do. Secrets are named, never shown."""
     problems = [
-        *_number_problems(),
-        *_choice_problems(),
-        *_platform_problems(),
+        *_setting_problems(),
+        *(problem for layer in LAYERS for problem in layer.joint_problems()),
         *_path_problems(),
         *_config_file_problems(),
     ]
@@ -81,133 +162,13 @@ def validate() -> None:
         )
 
 
-# name, whole number?, smallest, largest, what it is (for the message)
-NUMBERS: tuple[tuple[str, bool, float, float, str], ...] = (
-    ("MAILCHIMP_MAX_CONNECTIONS", True, 1, 10, "how many connections to Mailchimp at once, 1-10"),
-    ("MAILCHIMP_ACTIVITY_DAYS", True, 0, 3650, "how many days a campaign's activity is read"),
-    ("MAILCHIMP_RECONCILE_DAYS", False, 0, 3650, "how many days between full member checks"),
-    ("ACTION_NETWORK_RATE", False, 0, 1000, "Action Network requests per second, 0: no limit"),
-    ("SANDBOX_PEOPLE", True, 1, 10_000_000, "how many people the sandbox organisation has"),
-    ("SANDBOX_SEED", True, 0, 2**32 - 1, "the sandbox's random seed, 0 or more"),
-    ("SANDBOX_AN_RATE", False, 0, 1000, "the sandbox's Action Network rate, 0: no limit"),
-    ("SANDBOX_LATENCY_MS", False, 0, 60_000, "the sandbox's answer time in ms, 0: fastest"),
-    ("RUN_WAIT_SECONDS", True, 1, 7 * 86_400, "seconds to wait for another run's warehouse slot"),
-)
-SWITCHES = ("on", "off", "true", "false", "1", "0")
+def _setting_problems() -> Iterator[str]:
+    """Each setting's own check: numbers first, then choices, then keys and addresses."""
+    found = [problem for layer in LAYERS for problem in layer.problems()]
+    for _, problem in sorted(found, key=lambda item: item[0]):
+        yield problem
 
 
-def _number_problems() -> Iterator[str]:
-    for name, whole, low, high, meaning in NUMBERS:
-        text = get(name)
-        if not text:
-            continue
-        default = f" (default {DEFAULTS[name]})" if name in DEFAULTS else ""
-        kind = "a whole number" if whole else "a number"
-        if _number(text, whole) is None:
-            yield f"{name}={text!r} is not {kind}: expected {meaning}{default}."
-        elif not low <= _number(text, whole) <= high:
-            yield f"{name}={text} is out of range: expected {meaning}{default}."
-
-
-def _number(text: str, whole: bool) -> float | None:
-    """The number in text, or None when it is not one (nan and infinity are not)."""
-    try:
-        value = int(text) if whole else float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _choice_problems() -> Iterator[str]:
-    from warehouse.connection import memory_limit_problem
-
-    if get("SANDBOX").lower() not in ("auto", "on", "off"):
-        yield (
-            f"SANDBOX={get('SANDBOX')!r} is not auto, on or off: auto uses the sandbox "
-            "platforms when no platform key is set."
-        )
-    if has("NIGHTLY_SCHEDULE") and get("NIGHTLY_SCHEDULE").lower() not in SWITCHES:
-        yield f"NIGHTLY_SCHEDULE={get('NIGHTLY_SCHEDULE')!r} is not on or off."
-    if has("SCHEDULE_TIMEZONE") and not _is_time_zone(get("SCHEDULE_TIMEZONE")):
-        yield (
-            f"SCHEDULE_TIMEZONE={get('SCHEDULE_TIMEZONE')!r} is not a time zone name: "
-            "use one like UTC or Europe/London."
-        )
-    if get("DEFAULT_PHONE_REGION").upper() not in phonenumbers.SUPPORTED_REGIONS:
-        yield (
-            f"DEFAULT_PHONE_REGION={get('DEFAULT_PHONE_REGION')!r} is not a two-letter "
-            "country code: use one like US, GB or DE."
-        )
-    if has("DUCKDB_MEMORY_LIMIT"):
-        problem = memory_limit_problem(get("DUCKDB_MEMORY_LIMIT"))
-        if problem:
-            yield problem + "."
-
-
-def _is_time_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        return False
-    return True
-
-
-def _platform_problems() -> Iterator[str]:
-    from connectors.errors import PlatformError
-    from connectors.mailchimp import base_url_for_key
-
-    for key in PLATFORM_KEYS:
-        if has(key) and any(c.isspace() or c in "\"'" for c in get(key)):
-            yield (
-                f"{key} has spaces or quotes inside it: paste the key alone, as the "
-                "platform shows it."
-            )
-    for name in ("ACTION_NETWORK_BASE_URL", "MAILCHIMP_BASE_URL"):
-        problem = _url_problem(name)
-        if problem:
-            yield problem
-    if not has("MAILCHIMP_API_KEY"):
-        return
-    if not has("MAILCHIMP_LIST_ID"):
-        yield (
-            "MAILCHIMP_LIST_ID is not set while MAILCHIMP_API_KEY is: set it to the audience "
-            "id (Audience > Settings > Audience name and defaults)."
-        )
-    if not has("MAILCHIMP_BASE_URL"):
-        try:
-            base_url_for_key(get("MAILCHIMP_API_KEY"))
-        except PlatformError:
-            yield (
-                "MAILCHIMP_API_KEY has no data-centre suffix (a Mailchimp key ends like "
-                "-us6): copy the whole key from Account > Extras > API keys, or set "
-                "MAILCHIMP_BASE_URL."
-            )
-
-
-def _url_problem(name: str) -> str | None:
-    """Why the URL setting cannot be used; its value is not repeated (it may hold a key)."""
-    text = get(name)
-    if not text:
-        return None
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-    except ValueError:
-        parts, host = None, ""
-    if parts is None or parts.scheme not in ("http", "https") or not host or " " in text:
-        return f"{name} is not a web address: use one like {_EXAMPLE_URLS[name]}."
-    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
-        return (
-            f"{name} uses http:// to a host other than this machine, which would send the "
-            "API key unencrypted: use https://."
-        )
-    return None
-
-
-_EXAMPLE_URLS = {
-    "ACTION_NETWORK_BASE_URL": "https://actionnetwork.org/api/v2 (the default)",
-    "MAILCHIMP_BASE_URL": "https://us6.api.mailchimp.com/3.0, or leave it empty",
-}
 # Folders Groundswell writes or reads whole; none may hold another or the warehouse.
 FOLDERS = ("EXPORTS_DIR", "FORMS_INBOX", "BACKUP_DIR")
 
@@ -288,14 +249,14 @@ def _holding_the_project(places: dict[str, Path]) -> Iterator[str]:
 
 def _config_file_problems() -> Iterator[str]:
     """The ladder, identity and forms files load, or their error is named."""
-    from pipelines.resources import GroundswellSettings
+    from connectors.forms.config import load_column_maps
     from transforms.identity_config import load_identity_config
     from transforms.ladder_config import load
 
     checks: tuple[tuple[str, Callable[[str], object]], ...] = (
         ("LADDER_CONFIG", load),
         ("IDENTITY_CONFIG", load_identity_config),
-        ("FORMS_CONFIG", lambda path: GroundswellSettings(forms_config=path).column_maps()),
+        ("FORMS_CONFIG", load_column_maps),
     )
     for name, check in checks:
         path = get(name)

@@ -8,12 +8,12 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.action_network import ActionNetworkState
+from sandbox.action_network.state import ActionNetworkState
 from sandbox.actions import add_actions, mark_attendance
 from sandbox.campaigns import late_activity, new_campaign, send
 from sandbox.clock import Clock
 from sandbox.generator import Organisation, add_appearances, add_referrals, make_human
-from sandbox.mailchimp import MailchimpState
+from sandbox.mailchimp.state import MailchimpState
 
 NEW_PER_DAY = 0.002  # of the organisation's size
 MODIFIED_PER_DAY = 0.01

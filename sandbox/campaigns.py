@@ -9,10 +9,8 @@ import random
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from sandbox.generator import McMember
+from sandbox.records import McMember
 
 # Event kinds, one byte each; a click's byte also carries its link (CLICK + link index).
 OPEN, HARD_BOUNCE, SOFT_BOUNCE, CLICK = 0, 1, 2, 8

@@ -5,7 +5,6 @@ human id) is kept so identity quality can be measured."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -36,65 +35,14 @@ from sandbox.paper_sheets import (
     paper_row,
 )
 
+# The records each platform holds live in sandbox.records; re-exported for callers.
+from sandbox.records import AnPerson, Human, McMember
+from sandbox.records import subscriber_hash as subscriber_hash
+
 PLUS_DOMAINS = ("gmail.com", "outlook.com", "hotmail.com", "icloud.com", "protonmail.com")
 CORE_TEAM = "Core Team"
 MC_TAGS = ("Newsletter", "Volunteer", "Donor")
 AN_TAGS = (CORE_TEAM, "Volunteer", "Donor", "Event Host")
-
-
-@dataclass(slots=True)
-class Human:
-    human_id: str
-    given: str
-    family: str
-    emails: list[str]
-    phone: str | None  # 10 digits, national
-    street_number: int
-    street: str
-    city: str
-    state: str
-    zip: str
-    joined: datetime
-    hq: bool = False
-
-
-@dataclass(slots=True)
-class AnPerson:
-    uuid: str
-    human: int
-    given: str | None
-    family: str | None
-    email: str | None
-    email_status: str
-    phone: str | None
-    phone_status: str
-    address: tuple[str, str, str, str] | None  # line, city, state, zip
-    zip_only: str | None
-    created: datetime
-    modified: datetime
-    tags: set[str] = field(default_factory=set)
-    custom_fields: dict[str, str] = field(default_factory=dict)  # flat name -> string
-
-
-@dataclass(slots=True)
-class McMember:
-    email: str
-    human: int
-    status: str
-    fname: str
-    lname: str
-    phone: str
-    address: tuple[str, str, str, str] | None
-    signup: datetime
-    last_changed: datetime
-    web_id: int
-    tags: list[str] = field(default_factory=list)
-    tier: str = ""  # the TIER merge field, empty until a sync writes one
-    extra: dict[str, str] = field(default_factory=dict)  # merge fields created by the API
-
-    @property
-    def id(self) -> str:
-        return subscriber_hash(self.email)
 
 
 @dataclass
@@ -147,10 +95,6 @@ TYPEFORM_HEADER = [
     "Network ID",
     "Tags",
 ]
-
-
-def subscriber_hash(email: str) -> str:
-    return hashlib.md5(email.strip().lower().encode("utf-8")).hexdigest()
 
 
 def _uuid(rng: random.Random) -> str:

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 import requests
 
-from connectors.mailchimp import MailchimpClient
+from connectors.mailchimp.client import MailchimpClient
 from sandbox import start_sandbox
 from tests.support.pipeline import ROOT, configure, logged_text, run_job
 from transforms.ladder_config import load

@@ -1,3 +1,11 @@
+-- step: activities
+-- reads: stage.an_objects, stage.an_actions, stage.mc_events, stage.platform_tags,
+--     stage.form_rows, stage.referrals, stg_source_records, person_sources, says_yes(),
+--     attended_answer(), referral_code()
+-- writes: activities, stage.activity_stats
+-- params: -
+-- udfs: -
+
 -- One row per thing a person did, from every source. Runs after activity_sources.sql and
 -- referrals.sql. Types (see the README, "Activities"):
 --   joined               a platform first knew them (Action Network created_date,
@@ -66,7 +74,7 @@ SELECT person_id, 'action_network', record_id,
            WHEN 'attendances' THEN status
            ELSE CASE WHEN referral_code(code_source) IS NULL THEN code_source END
        END
-FROM _an_actions
+FROM stage.an_actions
 WHERE person_id IS NOT NULL
   AND (resource <> 'attendances'
        OR attended
@@ -77,7 +85,7 @@ UNION ALL
 SELECT person_id, 'action_network', record_id, 'event_attended',
        coalesce(object_starts_at, occurred_at), object_title, object_id, 'event', NULL, NULL,
        status
-FROM _an_actions
+FROM stage.an_actions
 WHERE person_id IS NOT NULL AND resource = 'attendances' AND attended
 
 -- Hosting: the event's organizer, else its creator.
@@ -85,7 +93,7 @@ UNION ALL
 SELECT ps.person_id, 'action_network', o.object_id, 'event_hosted',
        coalesce(o.starts_at, o.created_at), o.title, o.object_id, 'event', NULL, NULL,
        o.host_link
-FROM _an_objects o
+FROM stage.an_objects o
 JOIN person_sources ps ON ps.source = 'action_network' AND ps.source_record_id = o.host_uuid
 WHERE o.resource = 'events'
 
@@ -93,24 +101,24 @@ WHERE o.resource = 'events'
 UNION ALL
 SELECT person_id, source, source_record_id, 'form_submission', occurred_at, file_name,
        file_name, 'form', NULL, NULL, layout
-FROM _form_rows
+FROM stage.form_rows
 
 UNION ALL
 SELECT person_id, source, source_record_id, 'volunteer_signup', occurred_at, file_name,
        file_name, 'form', NULL, NULL, left(volunteer, 200)
-FROM _form_rows
+FROM stage.form_rows
 WHERE says_yes(volunteer)
 
 UNION ALL
 SELECT person_id, source, source_record_id, 'event_rsvp', occurred_at, file_name,
        file_name, 'form', NULL, NULL, left(attended, 100)
-FROM _form_rows
+FROM stage.form_rows
 WHERE attended_answer(attended) IS NOT NULL
 
 UNION ALL
 SELECT person_id, source, source_record_id, 'event_attended', occurred_at, file_name,
        file_name, 'event', NULL, NULL, left(attended, 100)
-FROM _form_rows
+FROM stage.form_rows
 WHERE attended_answer(attended) = 'attended'
 
 -- Mailchimp email activity.
@@ -118,14 +126,14 @@ UNION ALL
 SELECT person_id, 'mailchimp', record_id, 'email_' || action, occurred_at, campaign_title,
        campaign_id, 'email', NULL, NULL,
        CASE action WHEN 'click' THEN url WHEN 'bounce' THEN bounce_type END
-FROM _mc_events
+FROM stage.mc_events
 WHERE person_id IS NOT NULL AND action IN ('open', 'click', 'bounce')
 
 -- Tags a human put on them on a platform.
 UNION ALL
 SELECT person_id, source, coalesce(tagging_id, source_record_id), 'tag_added', occurred_at,
        tag, tag, NULL, NULL, NULL, NULL
-FROM _platform_tags;
+FROM stage.platform_tags;
 
 CREATE OR REPLACE TEMP TABLE _activities AS
 SELECT b.*,
@@ -134,13 +142,13 @@ SELECT b.*,
                 'volunteer_signup', 'donation', 'outreach')
             THEN r.recruiter END AS referred_by_person_id
 FROM _activities_base b
-LEFT JOIN _referrals r USING (source, source_record_id)
+LEFT JOIN stage.referrals r USING (source, source_record_id)
 UNION ALL
 -- A referral, dated and described like the action that was referred.
 SELECT b.person_id, b.source, b.source_record_id, 'referral', b.occurred_at, b.object,
        b.object_id, b.channel, NULL, NULL, r.method, r.recruiter
 FROM _activities_base b
-JOIN _referrals r USING (source, source_record_id)
+JOIN stage.referrals r USING (source, source_record_id)
 -- One per referred record: an attendance marked attended is an RSVP too, and every form
 -- row is a submission whatever else it says.
 WHERE (b.source = 'forms' AND b.activity_type = 'form_submission')
@@ -148,9 +156,18 @@ WHERE (b.source = 'forms' AND b.activity_type = 'form_submission')
            'petition_signature', 'event_rsvp', 'form_submission', 'donation', 'outreach'));
 
 -- What could not be placed on a person, for the run's metadata.
-CREATE OR REPLACE TEMP TABLE _activity_stats AS
+CREATE OR REPLACE TABLE stage.activity_stats AS
 SELECT
-    (SELECT count(*) FROM _an_actions WHERE person_id IS NULL) AS actions_without_person,
-    (SELECT count(*) FROM _mc_events WHERE person_id IS NULL) AS email_events_without_person,
-    (SELECT count(*) FROM _an_objects WHERE resource = 'events' AND host_uuid IS NOT NULL)
+    (SELECT count(*) FROM stage.an_actions WHERE person_id IS NULL) AS actions_without_person,
+    (SELECT count(*) FROM stage.mc_events WHERE person_id IS NULL) AS email_events_without_person,
+    (SELECT count(*) FROM stage.an_objects WHERE resource = 'events' AND host_uuid IS NOT NULL)
         AS events_naming_a_host;
+
+-- The new activities swapped in whole: readers never see them half-built.
+BEGIN TRANSACTION;
+DELETE FROM activities;
+INSERT INTO activities BY NAME SELECT * FROM _activities;
+COMMIT;
+
+DROP TABLE _activities;
+DROP TABLE _activities_base;

@@ -1,28 +1,19 @@
+-- step: activity_sources
+-- reads: raw_action_network, raw_mailchimp, raw_forms, stg_source_records, person_sources,
+--     utc_ts(), current_taggings(), answer_norm()
+-- writes: stage.an_objects, stage.an_actions, stage.mc_events, stage.platform_tags,
+--     stage.form_rows
+-- params: $namespace
+-- udfs: -
+
 -- The inputs of activities and referrals, typed: the latest version of every raw record
 -- (newest modified_at, then the newest load, as staging does), each with the person it
--- belongs to through person_sources. Expects the staging macros (utc_ts, clean_email,
--- email_key, name_norm) on the connection: transforms/engagement.py creates them.
+-- belongs to through person_sources, in `stage` tables activities.sql and referrals.sql
+-- read.
 -- $namespace: Groundswell's own tag prefix; those tags are not a person's activity.
 
--- Answers on form exports. A volunteer question says yes with anything but a refusal
--- ("Door knocking;Phone banking" is a yes); attendance says checked in, or only registered.
-CREATE OR REPLACE TEMP MACRO answer_norm(v) AS
-    nullif(trim(regexp_replace(lower(trim(v)), '[\s._]+', ' ', 'g')), '');
-CREATE OR REPLACE TEMP MACRO says_yes(v) AS
-    answer_norm(v) IS NOT NULL AND answer_norm(v) NOT IN (
-        'no', 'n', 'false', '0', 'none', 'nope', 'no thanks', 'no thank you', 'not now',
-        'not right now', 'not at this time', 'maybe', 'maybe later', 'not sure', 'unsure',
-        'n/a', 'na', '-', '--', 'not interested', 'unchecked', 'off');
-CREATE OR REPLACE TEMP MACRO attended_answer(v) AS CASE
-    WHEN answer_norm(v) IN ('checked in', 'checked-in', 'checkedin', 'check in', 'attended',
-                            'yes', 'y', 'true', '1', 'x', 'present', 'showed', 'showed up',
-                            'here', '✓', '✔', '✅', 'checked') THEN 'attended'
-    WHEN answer_norm(v) IN ('attending', 'registered', 'going', 'rsvp', 'rsvped', 'rsvp''d',
-                            'accepted', 'confirmed', 'booked') THEN 'registered'
-END;
-
 -- Organising objects: petitions, events, forms, fundraising pages, advocacy campaigns.
-CREATE OR REPLACE TEMP TABLE _an_objects AS
+CREATE OR REPLACE TABLE stage.an_objects AS
 WITH latest AS (
     SELECT resource, record_id, payload
     FROM raw_action_network
@@ -51,7 +42,7 @@ SELECT
 FROM typed;
 
 -- Signatures, attendances, submissions, donations and outreaches.
-CREATE OR REPLACE TEMP TABLE _an_actions AS
+CREATE OR REPLACE TABLE stage.an_actions AS
 WITH latest AS (
     SELECT resource, record_id, payload
     FROM raw_action_network
@@ -101,12 +92,12 @@ SELECT
     o.starts_at AS object_starts_at,
     ps.person_id
 FROM shaped a
-LEFT JOIN _an_objects o ON o.object_id = a.object_id
+LEFT JOIN stage.an_objects o ON o.object_id = a.object_id
 LEFT JOIN person_sources ps
        ON ps.source = 'action_network' AND ps.source_record_id = a.person_uuid;
 
 -- Mailchimp email activity: one row per open, click or bounce.
-CREATE OR REPLACE TEMP TABLE _mc_events AS
+CREATE OR REPLACE TABLE stage.mc_events AS
 WITH latest AS (
     SELECT record_id, payload
     FROM raw_mailchimp
@@ -147,7 +138,7 @@ LEFT JOIN person_sources ps
 -- Tags a person carries on a platform now, outside Groundswell's namespace. Action Network
 -- taggings as of the last complete read, dated by the tagging; Mailchimp member tags, which
 -- carry no date, dated by the first load of the member that showed the tag.
-CREATE OR REPLACE TEMP TABLE _platform_tags AS
+CREATE OR REPLACE TABLE stage.platform_tags AS
 WITH an AS (
     SELECT 'action_network' AS source, person_uuid AS source_record_id, tag, tagging_id,
            utc_ts(payload ->> '$.created_date') AS occurred_at
@@ -177,7 +168,7 @@ WHERE nullif(trim(g.tag), '') IS NOT NULL
 
 -- Form export rows (the latest file of each name, as staging keeps), with the answers
 -- that say more than "submitted".
-CREATE OR REPLACE TEMP TABLE _form_rows AS
+CREATE OR REPLACE TABLE stage.form_rows AS
 WITH latest_files AS (
     SELECT file_name, arg_max(file_hash, loaded_at) AS file_hash
     FROM raw_forms GROUP BY file_name

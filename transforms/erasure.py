@@ -12,7 +12,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from transforms import phones, sqlfiles
+from transforms import phones, steps
 from transforms.placeholders import DEFAULT_PHONES
 from warehouse.load import get_cursor, set_cursor, split_statements, transaction
 
@@ -42,8 +42,8 @@ LEFT JOIN people p ON p.person_id = l.person_id
 LEFT JOIN taggings t ON l.destination = 'action_network' AND t.member_key = l.member_key
      AND t.item = l.item
 WHERE ((l.kind = 'tag' AND l.state = 'active') OR (l.kind = 'field' AND l.state <> ''))
-  AND (l.person_id IN (SELECT person_id FROM _forget_people)
-       OR l.destination || ':' || l.member_key IN (SELECT record_key FROM _forget_keys))
+  AND (l.person_id IN (SELECT person_id FROM stage.forget_people)
+       OR l.destination || ':' || l.member_key IN (SELECT record_key FROM stage.forget_keys))
 ORDER BY ALL
 """
 
@@ -173,7 +173,7 @@ def _match_key(address: str) -> str:
     address itself where it is not a plausible one (no key)."""
     # An in-memory connection with only the address macros: no warehouse is opened.
     with duckdb.connect() as con:
-        for statement in split_statements((sqlfiles.HERE / "macros.sql").read_text()):
+        for statement in split_statements((steps.HERE / "macros.sql").read_text()):
             if re.search(r"MACRO (clean_email|email_key)\(", statement):
                 con.execute(statement)
         row = con.execute("SELECT email_key(clean_email(?))", [address]).fetchone()
@@ -185,11 +185,11 @@ def find(con: duckdb.DuckDBPyConnection, target: str | Target) -> Erasure:
     id) reaches, and what must come off the platforms; nothing is deleted yet."""
     if isinstance(target, str):
         target = Target(email_hash=target)
-    sqlfiles.run(con, "macros")
-    sqlfiles.run(con, "erasure_macros")
-    sqlfiles.run(con, "erasure_find", target.params)
-    people = con.execute("SELECT count(*) FROM _forget_people").fetchall()[0][0]
-    records = con.execute("SELECT count(*) FROM _forget_records").fetchall()[0][0]
+    steps.run(con, "macros")
+    steps.run(con, "erasure_macros")
+    steps.run(con, "erasure_find", target.params)
+    people = con.execute("SELECT count(*) FROM stage.forget_people").fetchall()[0][0]
+    records = con.execute("SELECT count(*) FROM stage.forget_records").fetchall()[0][0]
     return Erasure(int(people), int(records), con.execute(UNDO_SQL).fetchdf())
 
 
@@ -201,12 +201,14 @@ def forget(
 ) -> Erasure:
     """Delete everything the warehouse holds on the identifier's people, and any other
     landed record carrying one of their keys, in one transaction; keep only the hashes of
-    their match keys as suppressed."""
+    their match keys as suppressed. Every intermediate in the `stage` schema goes too:
+    they hold copies of people's data, and the next run rebuilds them."""
     region = _register_phones(con, default_phone_region)
     found = find(con, target)
     with transaction(con):
-        sqlfiles.run(con, "erasure", {"now": now})
+        steps.run(con, "erasure", {"now": now})
         _purge(con, region, None)  # every landed row, against the new keys
+        steps.clear_stage(con)
     con.execute("CHECKPOINT")  # write the deletions through to the database file
     return found
 
@@ -220,8 +222,8 @@ def purge_suppressed(
     if not con.execute("SELECT count(*) FROM erasure_suppressions").fetchall()[0][0]:
         return {}
     region = _register_phones(con, default_phone_region)
-    sqlfiles.run(con, "macros")
-    sqlfiles.run(con, "erasure_macros")
+    steps.run(con, "macros")
+    steps.run(con, "erasure_macros")
     with transaction(con):
         return _purge(con, region, _purged_through(con))
 
@@ -240,15 +242,14 @@ def _register_phones(con: duckdb.DuckDBPyConnection, default_phone_region: str |
 def _purge(con: duckdb.DuckDBPyConnection, region: str, since: datetime | None) -> dict[str, int]:
     """Run suppressed.sql over rows landed from `since` (None: all), then record how far it
     read; returns the records it dropped per source."""
-    sqlfiles.run(
+    steps.run(
         con,
         "suppressed",
         {"since": since, "phone_region": region, "phone_parser": phones.PARSER},
     )
     counts = con.execute(
-        "SELECT source, count(*) FROM _suppressed_records GROUP BY source ORDER BY source"
+        "SELECT source, records FROM stage.suppressed_by_source ORDER BY source"
     ).fetchall()
-    con.execute("DROP TABLE _suppressed_records")
     set_cursor(con, CURSOR, "suppressions", _suppressions_signature(con))
     set_cursor(con, CURSOR, "purged_through", _landed_through(con).isoformat())
     return {source: int(n) for source, n in counts}

@@ -1,3 +1,11 @@
+-- step: erasure_find
+-- reads: stg_source_records, person_sources, person_merges, people, erasure_email_hashes(),
+--     erasure_phone_text()
+-- writes: stage.forget_people, stage.forget_records, stage.forget_keys,
+--     stage.forget_match_keys, stage.forget_phones
+-- params: $hash, $phone_hash, $person_id
+-- udfs: -
+
 -- Who an erasure reaches: the people an identifier belongs to, all their source records,
 -- and the match keys to suppress. Exactly one of these is given, the others are '' (which
 -- matches nothing):
@@ -7,11 +15,11 @@
 --     hashes to $hash;
 --   $phone_hash: the SHA-256 (hex) of a phone's E.164 form, as staging keys it (phone_key);
 --   $person_id: a person id, or one identity merged into another since.
--- Expects macros.sql and erasure_macros.sql. Nothing is deleted here.
+-- Nothing is deleted here.
 
 -- Everyone the identifier belongs to: people whose golden record or any source record has
 -- it, or who are it.
-CREATE OR REPLACE TEMP TABLE _forget_people AS
+CREATE OR REPLACE TABLE stage.forget_people AS
 SELECT DISTINCT person_id FROM (
     SELECT person_id FROM people
     WHERE list_contains(erasure_email_hashes(email), $hash)
@@ -31,10 +39,10 @@ SELECT DISTINCT person_id FROM (
 );
 
 -- Every source record of those people, and any record carrying the address.
-CREATE OR REPLACE TEMP TABLE _forget_records AS
+CREATE OR REPLACE TABLE stage.forget_records AS
 SELECT DISTINCT source, source_record_id FROM (
     SELECT source, source_record_id FROM person_sources
-    WHERE person_id IN (SELECT person_id FROM _forget_people)
+    WHERE person_id IN (SELECT person_id FROM stage.forget_people)
     UNION ALL
     SELECT source, source_record_id FROM stg_source_records
     WHERE list_contains(erasure_email_hashes(email_raw), $hash)
@@ -42,29 +50,29 @@ SELECT DISTINCT source, source_record_id FROM (
        OR sha256(phone_key) = $phone_hash
 );
 
-CREATE OR REPLACE TEMP TABLE _forget_keys AS
-SELECT source || ':' || source_record_id AS record_key FROM _forget_records;
+CREATE OR REPLACE TABLE stage.forget_keys AS
+SELECT source || ':' || source_record_id AS record_key FROM stage.forget_records;
 
 -- The hashes to keep: every email and phone match key staging gave their records
 -- (placeholders have none, so a shared 'none@none.com' or '5555555555' is never
 -- suppressed), every platform id they carry ('action_network:<uuid>', 'mailchimp:<id>':
 -- their later actions point at these), and an address's hash as given, when not one of
 -- them already (a phone's is always one of them: it is the hash of a phone_key).
-CREATE OR REPLACE TEMP TABLE _forget_match_keys AS
+CREATE OR REPLACE TABLE stage.forget_match_keys AS
 WITH derived AS (
     SELECT DISTINCT 'email_key' AS kind, sha256(email_key) AS key_hash
     FROM stg_source_records
-    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM stage.forget_keys)
       AND email_key IS NOT NULL
     UNION
     SELECT DISTINCT 'email_key', sha256(alt_email_key)
     FROM stg_source_records
-    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM stage.forget_keys)
       AND alt_email_key IS NOT NULL
     UNION
     SELECT DISTINCT 'phone_key', sha256(phone_key)
     FROM stg_source_records
-    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM stage.forget_keys)
       AND phone_key IS NOT NULL
     UNION
     -- The deterministic name + postcode + street number key (identity_edges.sql), so a
@@ -72,13 +80,13 @@ WITH derived AS (
     SELECT DISTINCT 'name_address',
            sha256(given_key || '|' || family_norm || '|' || postal_code || '|' || street_number)
     FROM stg_source_records
-    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM stage.forget_keys)
       AND given_key IS NOT NULL AND family_norm IS NOT NULL
       AND postal_code IS NOT NULL AND street_number IS NOT NULL
     UNION
     SELECT DISTINCT 'record_key', sha256(unnest(platform_ids))
     FROM stg_source_records
-    WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+    WHERE source || ':' || source_record_id IN (SELECT record_key FROM stage.forget_keys)
 )
 SELECT kind, key_hash FROM derived
 UNION ALL
@@ -86,9 +94,9 @@ SELECT 'email', $hash WHERE $hash <> '' AND $hash NOT IN (SELECT key_hash FROM d
 
 -- Their phone numbers, to drop from the parse cache (phone_parses): by E.164, and by the
 -- text staging parsed for numbers with no E.164.
-CREATE OR REPLACE TEMP TABLE _forget_phones AS
+CREATE OR REPLACE TABLE stage.forget_phones AS
 SELECT DISTINCT
     phone AS e164, erasure_phone_text(phone_raw) AS phone_text
 FROM stg_source_records
-WHERE source || ':' || source_record_id IN (SELECT record_key FROM _forget_keys)
+WHERE source || ':' || source_record_id IN (SELECT record_key FROM stage.forget_keys)
   AND phone_raw IS NOT NULL;

@@ -29,9 +29,10 @@ from openpyxl.styles import Font
 
 from transforms.config_sql import ConfigSandbox, error_kind, referenced_columns
 from transforms.ladder_config import ActivationList, Ladder, LadderConfigError, quote
+from transforms.segment_keys import list_segment
 from transforms.segments import (
     CHANNEL_RULES,
-    LIST_INPUT,
+    LIST_TABLE,
     list_failure,
     prepare_list_input,
 )
@@ -135,8 +136,8 @@ def list_rows(
         SELECT {columns} FROM (
             SELECT i.*, s.reason
             FROM segment_members s
-            JOIN {LIST_INPUT} i USING (person_id)
-            WHERE s.segment = {quote("list:" + activation.name)}
+            JOIN {LIST_TABLE} i USING (person_id)
+            WHERE s.segment = {quote(list_segment(activation.name))}
         )
         """
     ).to_arrow_table()

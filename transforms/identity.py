@@ -12,10 +12,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from transforms import nicknames, sqlfiles
+from transforms import nicknames, steps
 from transforms.identity_config import IdentityConfig
 from transforms.identity_scoring import score_pairs
-from warehouse.load import replace_contents
 
 MAX_ROUNDS = 64
 # Each pass cuts one link per conflicting component; real conflicts settle in one or two.
@@ -36,36 +35,36 @@ def resolve(
     config = config or IdentityConfig()
     link = config.probabilistic.link_threshold
     step = _stopwatch(log)
-    nicknames.ensure(con)  # a connection of its own may not have built it in staging
-    sqlfiles.run(con, "identity_edges")
-    _load_decisions(con, decisions)
+    nicknames.ensure(con)  # a warehouse staged before it was kept, or since forgetting
+    steps.run(con, "identity_edges")
+    load_decisions(con, decisions)
     step("deterministic rules")
     scoring = score_pairs(con, config.probabilistic, log)
     step(f"probabilistic scoring ({scoring.status}, {scoring.pairs} pairs)")
     review = config.probabilistic.review_threshold
-    sqlfiles.run(con, "identity_links", {"link": link, "review": review})
+    steps.run(con, "identity_links", {"link": link, "review": review})
     rounds = _cluster_with_guard_rails(con)
     step(f"clustering ({rounds} rounds)")
-    sqlfiles.run(con, "identity_review", {"link": link})
+    steps.run(con, "identity_review", {"link": link})
     merges_before = _count(con, "person_merges")
-    sqlfiles.run(con, "identity_assign", {"now": now})
+    steps.run(con, "identity_assign", {"now": now})
     step("stable person ids")
-    _source_priority(con, config)
-    sqlfiles.run(con, "people")
-    people = replace_contents(con, "people", "SELECT * FROM _people")
+    source_priority(con, config)
+    steps.run(con, "people")
+    people = _count(con, "people")
     step("golden records")
     decided = dict(
         con.execute("SELECT status, count(*) FROM identity_decisions GROUP BY 1").fetchall()
     )
     return {
         "source_records": _count(con, "person_sources"),
-        "empty_records": _scalar(con, "SELECT count(*) FROM _id_records WHERE is_empty"),
+        "empty_records": _scalar(con, "SELECT count(*) FROM stage.id_records WHERE is_empty"),
         "links": _count(con, "identity_links"),
         "links_probabilistic": _scalar(
             con, "SELECT count(*) FROM identity_links WHERE rule = 'probabilistic'"
         ),
         "people": people,
-        "new_person_ids": _scalar(con, "SELECT count(*) FROM _id_assigned WHERE is_new"),
+        "new_person_ids": _scalar(con, "SELECT count(*) FROM stage.id_assigned WHERE is_new"),
         "merges_recorded": _count(con, "person_merges") - merges_before,
         "review_pending": _count(con, "identity_review"),
         "decisions_applied": int(decided.get("applied", 0)),
@@ -95,42 +94,46 @@ def _stopwatch(log: Callable[[str], None]) -> Callable[[str], None]:
     return step
 
 
-def _load_decisions(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame | None) -> None:
+def load_decisions(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame | None) -> None:
+    """Step identity_decisions_in: the volunteer's decisions as `stage.id_decisions_in`."""
+    steps.require(con, "identity_decisions_in")
     frame = decisions if decisions is not None else pd.DataFrame(columns=DECISION_COLUMNS)
     decisions_in = frame.reindex(columns=DECISION_COLUMNS).astype(  # noqa: F841 - read by SQL
         {"record_a": "string", "record_b": "string", "decision": "string", "line_number": "Int64"}
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _id_decisions_in AS SELECT * FROM decisions_in")
+    con.execute("CREATE OR REPLACE TABLE stage.id_decisions_in AS SELECT * FROM decisions_in")
 
 
 def _cluster_with_guard_rails(con: duckdb.DuckDBPyConnection) -> int:
     """Components over every link; a component with conflicting strong identifiers loses
     its weakest probabilistic link until it has none left to lose."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _id_cuts (a VARCHAR, b VARCHAR, match_probability DOUBLE,"
+        "CREATE OR REPLACE TABLE stage.id_cuts (a VARCHAR, b VARCHAR, match_probability DOUBLE,"
         " records BIGINT, emails BIGINT, phones BIGINT, names BIGINT)"
     )
     rounds = connected_components(con)
     for _ in range(MAX_CUTS):
-        sqlfiles.run(con, "identity_conflicts")
-        if _count(con, "_id_cut") == 0:
+        steps.run(con, "identity_conflicts")
+        if _count(con, "stage.id_cut") == 0:
             break
         rounds += connected_components(con)
     return rounds
 
 
 def connected_components(con: duckdb.DuckDBPyConnection) -> int:
-    """Label every record in `_id_labels` with the smallest record key of its component.
-    Vectorised over integer arrays (min-label propagation with pointer jumping), so the
-    loop is over rounds, never over records; returns the rounds taken."""
+    """Step identity_components: label every record in `stage.id_labels` with the smallest
+    record key of its component. Vectorised over integer arrays (min-label propagation
+    with pointer jumping), so the loop is over rounds, never over records; returns the
+    rounds taken."""
+    steps.require(con, "identity_components")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _id_index AS "
         "SELECT record_key, (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS i "
-        "FROM _id_records"
+        "FROM stage.id_records"
     )
     size = _count(con, "_id_index")
     ends = con.execute(
-        "SELECT ia.i AS a, ib.i AS b FROM _id_edges e "
+        "SELECT ia.i AS a, ib.i AS b FROM stage.id_edges e "
         "JOIN _id_index ia ON ia.record_key = e.a JOIN _id_index ib ON ib.record_key = e.b"
     ).fetchnumpy()
     a, b = np.asarray(ends["a"], dtype=np.int64), np.asarray(ends["b"], dtype=np.int64)
@@ -152,21 +155,23 @@ def connected_components(con: duckdb.DuckDBPyConnection) -> int:
             break
     labels = pd.DataFrame({"i": np.arange(size, dtype=np.int64), "l": label})  # noqa: F841
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _id_labels AS "
+        "CREATE OR REPLACE TABLE stage.id_labels AS "
         "SELECT r.record_key, l.record_key AS label FROM labels x "
         "JOIN _id_index r ON r.i = x.i JOIN _id_index l ON l.i = x.l"
     )
     return rounds
 
 
-def _source_priority(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> None:
+def source_priority(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> None:
+    """Step source_priority: the configured order of sources, as `stage.source_priority`."""
+    steps.require(con, "source_priority")
     priority = pd.DataFrame(  # noqa: F841 - read by SQL
         {
             "source": list(config.source_priority),
             "priority": [config.priority(s) for s in config.source_priority],
         }
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _source_priority AS SELECT * FROM priority")
+    con.execute("CREATE OR REPLACE TABLE stage.source_priority AS SELECT * FROM priority")
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

@@ -1,3 +1,13 @@
+-- step: identity_assign
+-- reads: stage.id_records, stage.id_edges, stage.id_rule_order, stage.id_labels,
+--     stage.id_cuts, stage.id_conflicts, stage.id_decisions, stage.id_review,
+--     person_registry, person_merges, person_sources, identity_links, identity_review,
+--     identity_decisions, identity_conflicts
+-- writes: person_registry, person_merges, person_sources, identity_links, identity_review,
+--     identity_decisions, identity_conflicts, stage.id_assigned
+-- params: $now
+-- udfs: -
+
 -- Give every component a person_id that survives from run to run.
 -- $now: the run's timestamp.
 
@@ -6,8 +16,8 @@ CREATE OR REPLACE TEMP TABLE _id_claims AS
 WITH prior AS (
     SELECT l.label, ps.person_id, min(coalesce(reg.created_at, ps.linked_at)) AS created_at,
            count(*) AS records
-    FROM _id_labels l
-    JOIN _id_records r USING (record_key)
+    FROM stage.id_labels l
+    JOIN stage.id_records r USING (record_key)
     JOIN person_sources ps ON ps.source = r.source AND ps.source_record_id = r.source_record_id
     LEFT JOIN person_registry reg ON reg.person_id = ps.person_id
     WHERE reg.retired_at IS NULL
@@ -21,12 +31,12 @@ SELECT *,
     row_number() OVER (PARTITION BY person_id ORDER BY records DESC, label) AS claim_rank
 FROM prior;
 
-CREATE OR REPLACE TEMP TABLE _id_assigned AS
+CREATE OR REPLACE TABLE stage.id_assigned AS
 WITH kept AS (
     SELECT label, arg_min(person_id, preference) AS person_id
     FROM _id_claims WHERE claim_rank = 1 GROUP BY label
 ), components AS (
-    SELECT label, count(*) AS records FROM _id_labels GROUP BY label
+    SELECT label, count(*) AS records FROM stage.id_labels GROUP BY label
 ), minted AS (
     SELECT c.label, k.person_id AS kept_id, 'p_' || substr(md5(c.label), 1, 16) AS fresh_id
     FROM components c LEFT JOIN kept k USING (label)
@@ -45,20 +55,20 @@ FROM minted;
 
 CREATE OR REPLACE TEMP TABLE _id_rules AS
 SELECT l.label, string_agg(DISTINCT e.rule, '+' ORDER BY e.rule) AS rules
-FROM _id_edges e JOIN _id_labels l ON l.record_key = e.a
+FROM stage.id_edges e JOIN stage.id_labels l ON l.record_key = e.a
 GROUP BY l.label;
 
 -- Each record's reason: the strongest rule that touches it.
 CREATE OR REPLACE TEMP TABLE _id_record_rules AS
 SELECT record_key, arg_min(e.rule, o.rank) AS rule
-FROM (SELECT a AS record_key, rule FROM _id_edges UNION ALL SELECT b, rule FROM _id_edges) e
-JOIN _id_rule_order o USING (rule)
+FROM (SELECT a AS record_key, rule FROM stage.id_edges UNION ALL SELECT b, rule FROM stage.id_edges) e
+JOIN stage.id_rule_order o USING (rule)
 GROUP BY record_key;
 
 BEGIN TRANSACTION;
 
 INSERT INTO person_registry (person_id, created_at)
-SELECT person_id, $now FROM _id_assigned WHERE is_new;
+SELECT person_id, $now FROM stage.id_assigned WHERE is_new;
 
 -- Every id that stops being used is recorded with where its records went.
 INSERT INTO person_merges
@@ -69,7 +79,7 @@ SELECT DISTINCT
         || coalesce(' by ' || r.rules, ''),
     $now
 FROM _id_claims c
-JOIN _id_assigned a USING (label)
+JOIN stage.id_assigned a USING (label)
 LEFT JOIN _id_rules r USING (label)
 WHERE c.person_id <> a.person_id;
 
@@ -77,11 +87,11 @@ UPDATE person_registry AS reg
 SET retired_at = $now, merged_into = m.new_person_id
 FROM (
     SELECT c.person_id AS old_person_id, a.person_id AS new_person_id
-    FROM _id_claims c JOIN _id_assigned a USING (label)
+    FROM _id_claims c JOIN stage.id_assigned a USING (label)
     WHERE c.claim_rank = 1 AND c.person_id <> a.person_id
 ) m
 WHERE reg.person_id = m.old_person_id
-  AND reg.person_id NOT IN (SELECT person_id FROM _id_assigned);
+  AND reg.person_id NOT IN (SELECT person_id FROM stage.id_assigned);
 
 CREATE OR REPLACE TEMP TABLE _id_previous_links AS
 SELECT source, source_record_id, person_id, linked_at FROM person_sources;
@@ -96,16 +106,16 @@ SELECT
     r.row_number,
     coalesce(rr.rule, 'single') AS match_rule,
     CASE WHEN prev.person_id = a.person_id THEN prev.linked_at ELSE $now END AS linked_at
-FROM _id_records r
-JOIN _id_labels l USING (record_key)
-JOIN _id_assigned a USING (label)
+FROM stage.id_records r
+JOIN stage.id_labels l USING (record_key)
+JOIN stage.id_assigned a USING (label)
 LEFT JOIN _id_record_rules rr USING (record_key)
 LEFT JOIN _id_previous_links prev
     ON prev.source = r.source AND prev.source_record_id = r.source_record_id;
 
 DELETE FROM identity_links;
 INSERT INTO identity_links (record_a, record_b, rule, match_probability)
-SELECT a, b, rule, match_probability FROM _id_edges;
+SELECT a, b, rule, match_probability FROM stage.id_edges;
 
 -- The review queue keeps when each pair was first queued.
 CREATE OR REPLACE TEMP TABLE _id_review_before AS SELECT * FROM identity_review;
@@ -113,20 +123,20 @@ DELETE FROM identity_review;
 INSERT INTO identity_review
 SELECT r.a, r.b, pa.person_id, pb.person_id, r.match_probability, r.match_weight,
        coalesce(before.queued_at, $now)
-FROM _id_review r
-JOIN _id_labels la ON la.record_key = r.a JOIN _id_assigned pa ON pa.label = la.label
-JOIN _id_labels lb ON lb.record_key = r.b JOIN _id_assigned pb ON pb.label = lb.label
+FROM stage.id_review r
+JOIN stage.id_labels la ON la.record_key = r.a JOIN stage.id_assigned pa ON pa.label = la.label
+JOIN stage.id_labels lb ON lb.record_key = r.b JOIN stage.id_assigned pb ON pb.label = lb.label
 LEFT JOIN _id_review_before before ON before.record_a = r.a AND before.record_b = r.b;
 
 DELETE FROM identity_decisions;
 INSERT INTO identity_decisions
-SELECT a, b, decision, line_number, status, $now FROM _id_decisions;
+SELECT a, b, decision, line_number, status, $now FROM stage.id_decisions;
 
 DELETE FROM identity_conflicts;
 INSERT INTO identity_conflicts
-SELECT a, b, match_probability, records, emails, phones, names, 'split', $now FROM _id_cuts
+SELECT a, b, match_probability, records, emails, phones, names, 'split', $now FROM stage.id_cuts
 UNION ALL
 SELECT label, NULL, NULL, records, emails, phones, names, 'kept (deterministic links only)', $now
-FROM _id_conflicts;
+FROM stage.id_conflicts;
 
 COMMIT;

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from transforms import steps
 from transforms.identity_config import Probabilistic
 
 INPUT_VIEW = "_id_splink_input"
-SCORED = "_id_scored"
+SCORED = "stage.id_scored"
 # Enough random pairs for stable u estimates; about three seconds on two cores.
 U_MAX_PAIRS = 1_000_000
 # The most records a name, surname-and-postcode or address block may hold and still
@@ -210,7 +211,7 @@ def _input_table(con: duckdb.DuckDBPyConnection, name: str, where: str) -> None:
         "SELECT record_key, given_norm, given_key, given_fuzzy_key, family_norm, email_key, "
         "phone_key, postal_code, street_number, street_name, locality_key, "
         "is_name_and_address, "
-        f"{columns} FROM _id_records WHERE NOT is_empty AND {where}"
+        f"{columns} FROM stage.id_records WHERE NOT is_empty AND {where}"
     )
 
 
@@ -252,15 +253,18 @@ def _train(linker, settings: Probabilistic) -> dict:
 def score_pairs(
     con: duckdb.DuckDBPyConnection, settings: Probabilistic, log: Callable[[str], None]
 ) -> ScoringReport:
-    """Score candidate pairs of `_id_records` into TEMP table `_id_scored(a, b,
-    match_weight, match_probability)`, a < b, keeping pairs at or above the review
-    threshold. Too few records to train on, or scoring switched off: the table is empty
-    and the report says why."""
+    """Step identity_scoring: score candidate pairs of `stage.id_records` into
+    `stage.id_scored(a, b, match_weight, match_probability)`, a < b, keeping pairs at or
+    above the review threshold. Too few records to train on, or scoring switched off: the
+    table is empty and the report says why."""
+    steps.require(con, "identity_scoring")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {SCORED} "
+        f"CREATE OR REPLACE TABLE {SCORED} "
         "(a VARCHAR, b VARCHAR, match_weight DOUBLE, match_probability DOUBLE)"
     )
-    records = con.execute("SELECT count(*) FROM _id_records WHERE NOT is_empty").fetchall()[0][0]
+    records = con.execute("SELECT count(*) FROM stage.id_records WHERE NOT is_empty").fetchall()[0][
+        0
+    ]
     if not settings.enabled:
         return ScoringReport("skipped: switched off in the identity configuration")
     if records < settings.min_records:

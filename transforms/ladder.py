@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from transforms import sqlfiles
+from transforms import steps
 from transforms.config_sql import ConfigSandbox, error_kind, registered
 from transforms.ladder_config import (
     UNPLACED,
@@ -100,14 +100,15 @@ def _failing_rung(sandbox: ConfigSandbox, ladder: Ladder, kind: str) -> str:
         try:
             sandbox.check(f"SELECT count(*) FROM {INPUT} WHERE {rung.predicate()}")
         except duckdb.Error as exc:
-            where = f"{ladder.source}: rung '{rung.name}'"
-            return rule_failure(where, "where", rung.where, error_kind(exc))
+            at = f"{ladder.source}: rung '{rung.name}'"
+            return rule_failure(at, "where", rung.where, error_kind(exc))
     return rule_failure(f"{ladder.source}: the ladder", None, None, kind)
 
 
 def build_ladder(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) -> dict[str, int]:
-    """Each person on the first rung whose rule they meet (or `unplaced`); returns people
-    per rung, `unplaced` only when someone is on it."""
+    """Step ladder: each person on the first rung whose rule they meet (or `unplaced`);
+    returns people per rung, `unplaced` only when someone is on it."""
+    steps.require(con, "ladder")
     with prepare_input(con, ladder) as sandbox:
         placed = place(sandbox, ladder)
     with registered(con, "_ladder_placed", placed):
@@ -158,10 +159,11 @@ def build_movement(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> list[dict]
     ).fetchall()[0][0]
     if placed_nowhere:
         rungs.append((UNPLACED, len(rungs) + 1))
-    con.execute("CREATE OR REPLACE TEMP TABLE _ladder_rungs (rung VARCHAR, tier_rank INTEGER)")
-    con.executemany("INSERT INTO _ladder_rungs VALUES (?, ?)", rungs)
+    steps.require(con, "ladder_rungs")
+    con.execute("CREATE OR REPLACE TABLE stage.ladder_rungs (rung VARCHAR, tier_rank INTEGER)")
+    con.executemany("INSERT INTO stage.ladder_rungs VALUES (?, ?)", rungs)
     with transaction(con):
-        sqlfiles.run(con, "ladder_movement")
+        steps.run(con, "ladder_movement")
     rows = con.execute(
         f"""SELECT {", ".join(f'"{c}"' for c in MOVEMENT_COLUMNS)}, baseline_at
         FROM ladder_movement

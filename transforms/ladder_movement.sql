@@ -1,3 +1,9 @@
+-- step: ladder_movement
+-- reads: ladder_history, stage.ladder_rungs
+-- writes: ladder_movement
+-- params: -
+-- udfs: -
+
 -- Movement on the ladder: the latest run in ladder_history compared with three baselines,
 -- the run before it (last_run), and the latest run at or before 30 and 90 days earlier
 -- (30d, 90d). Per rung, counted on the rung people WERE on: stayed, moved_up (to a higher
@@ -5,9 +11,9 @@
 -- `unplaced`, below the bottom rung), left (no longer in the warehouse: erased or merged);
 -- and on the rung they are on NOW: arrived (not on the ladder at the baseline). conversion is
 -- moved_up / was. A period with no baseline run yet has NULL baseline_at and zero moves.
--- _ladder_rungs (rung, tier_rank): the configured rungs, so an empty rung still shows, and
+-- stage.ladder_rungs (rung, tier_rank): the configured rungs, so an empty rung still shows, and
 -- `unplaced` once anyone has been on it.
-CREATE OR REPLACE TEMP TABLE _movement AS
+CREATE OR REPLACE TEMP TABLE _movement_rows AS
 WITH cur_run AS (
     SELECT max(computed_at) AS run_at FROM ladder_history
 ), periods AS (
@@ -60,9 +66,9 @@ WITH cur_run AS (
     SELECT tier AS rung, count(*) AS now FROM cur GROUP BY tier
 ), rungs AS (
     -- The configured rungs, plus any rung only history still names (a rung since removed).
-    SELECT rung, tier_rank FROM _ladder_rungs
+    SELECT rung, tier_rank FROM stage.ladder_rungs
     UNION ALL
-    SELECT DISTINCT tier, NULL FROM base WHERE tier NOT IN (SELECT rung FROM _ladder_rungs)
+    SELECT DISTINCT tier, NULL FROM base WHERE tier NOT IN (SELECT rung FROM stage.ladder_rungs)
 )
 SELECT
     p.period,
@@ -87,4 +93,4 @@ WHERE (SELECT run_at FROM cur_run) IS NOT NULL;
 
 DELETE FROM ladder_movement;
 
-INSERT INTO ladder_movement BY NAME SELECT * FROM _movement;
+INSERT INTO ladder_movement BY NAME SELECT * FROM _movement_rows;

@@ -1,27 +1,34 @@
 """Nickname-canonical given names (Bill, Billy, Will -> william) from the `nicknames`
-package's names.csv, as the DuckDB temp table `name_canonical(name, canonical)`."""
+package's names.csv, as the warehouse table `stage.name_canonical(name, canonical)`
+(step nicknames)."""
 
 from __future__ import annotations
 
 import duckdb
 import nicknames
 
-from transforms import sqlfiles
+from transforms import steps
+
+
+def build(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build `stage.name_canonical` from the installed package (a few ms)."""
+    with nicknames.with_names_csv_path() as path:
+        steps.run(con, "nicknames", {"csv": str(path)})
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """Build `name_canonical` on this connection unless it already has it (a few ms)."""
+    """Build `stage.name_canonical` unless the warehouse already has it."""
     exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'name_canonical'"
-    ).fetchone()
-    if exists and exists[0]:
-        return
-    with nicknames.with_names_csv_path() as path:
-        sqlfiles.run(con, "nicknames", {"csv": str(path)})
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE schema_name = 'stage' AND table_name = 'name_canonical' AND NOT temporary"
+    ).fetchall()[0][0]
+    if not exists:
+        build(con)
 
 
 def canonical(con: duckdb.DuckDBPyConnection, name: str) -> str:
     """The canonical of one lower-case name (the name itself when it has none)."""
     ensure(con)
-    row = con.execute("SELECT canonical FROM name_canonical WHERE name = ?", [name]).fetchone()
-    return row[0] if row else name
+    rows = con.execute("SELECT canonical FROM stage.name_canonical WHERE name = ?", [name])
+    found = rows.fetchall()
+    return found[0][0] if found else name

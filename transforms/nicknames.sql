@@ -1,4 +1,10 @@
--- name_canonical(name, canonical): one canonical given name for every name the `nicknames`
+-- step: nicknames
+-- reads: -
+-- writes: stage.name_canonical
+-- params: $csv
+-- udfs: -
+
+-- stage.name_canonical(name, canonical): one canonical given name for every name the `nicknames`
 -- package knows, so Bill, Billy and Will all key as william. $csv is its names.csv.
 -- The data is many-to-many ('bill has_nickname william' sits beside 'william
 -- has_nickname bill'). A name with nicknames of its own is a canonical and maps to
@@ -90,7 +96,7 @@ SELECT p.name,
 FROM picked p
 LEFT JOIN _nick_overrides o USING (name);
 
-CREATE OR REPLACE TEMP TABLE name_canonical AS
+CREATE OR REPLACE TABLE stage.name_canonical AS
 WITH RECURSIVE walk(name, canonical, depth) AS (
     SELECT name, canonical, 0 FROM _nick_step
     UNION ALL

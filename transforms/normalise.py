@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from transforms import nicknames, phones, sqlfiles
+from transforms import nicknames, phones, steps
 from transforms.erasure import purge_suppressed
 from transforms.placeholders import DEFAULT, Placeholders
 from warehouse.load import transaction
@@ -43,9 +43,9 @@ def build_staging(
 
 def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Placeholders) -> None:
     phones.register(con, default_phone_region)
-    nicknames.ensure(con)
-    sqlfiles.run(con, "macros")
-    sqlfiles.run(
+    nicknames.build(con)
+    steps.run(con, "macros")
+    steps.run(
         con,
         "staging",
         {
@@ -61,7 +61,7 @@ def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Pl
 
 def _forgotten_by_name_and_address(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Suppress staged records carrying a forgotten person's name + postcode + street key
-    (suppressed_names.sql): form rows are deleted at once, platform records by their id in
+    (step suppressed_names): form rows are deleted at once, platform records by their id in
     the purge that follows. Returns the records found per source ({}: none)."""
     kept = con.execute(
         "SELECT count(*) FROM erasure_suppressions WHERE kind = 'name_address'"
@@ -69,9 +69,8 @@ def _forgotten_by_name_and_address(con: duckdb.DuckDBPyConnection) -> dict[str, 
     if not kept:
         return {}
     with transaction(con):
-        sqlfiles.run(con, "suppressed_names", {"now": datetime.now(UTC).replace(tzinfo=None)})
+        steps.run(con, "suppressed_names", {"now": datetime.now(UTC).replace(tzinfo=None)})
     counts = con.execute(
-        "SELECT source, count(*) FROM _suppressed_names GROUP BY source ORDER BY source"
+        "SELECT source, records FROM stage.suppressed_names_by_source ORDER BY source"
     ).fetchall()
-    con.execute("DROP TABLE _suppressed_names")
     return {source: int(n) for source, n in counts}

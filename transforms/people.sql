@@ -1,5 +1,12 @@
+-- step: people
+-- reads: stg_source_records, person_sources, person_registry, stage.source_priority,
+--     raw_action_network, raw_mailchimp
+-- writes: people
+-- params: -
+-- udfs: -
+
 -- The golden record: one row per person_id, best values by source priority (from the
--- identity configuration, in _source_priority) then recency, and consent per channel.
+-- identity configuration, in stage.source_priority) then recency, and consent per channel.
 --
 -- Consent, per person and channel (email, phone): the latest answer across sources
 -- decides, and a no wins a tie. Answers are a platform's status (subscribed: yes;
@@ -140,7 +147,7 @@ WITH src AS (
                            'spam complaint', 'previous spam complaint') AS email_opted_out
     FROM stg_source_records s
     JOIN person_sources ps USING (source, source_record_id)
-    LEFT JOIN _source_priority sp USING (source)
+    LEFT JOIN stage.source_priority sp USING (source)
 ), rolled AS (
     SELECT
         person_id,
@@ -204,6 +211,12 @@ FROM rolled r
 JOIN person_registry reg USING (person_id)
 LEFT JOIN _consent c USING (person_id);
 
+BEGIN TRANSACTION;
+DELETE FROM people;
+INSERT INTO people BY NAME SELECT * FROM _people;
+COMMIT;
+
+DROP TABLE _people;
 DROP TABLE _consent;
 DROP TABLE _consent_current;
 DROP TABLE _consent_since;

@@ -1,5 +1,13 @@
+-- step: referrals
+-- reads: stage.an_actions, stage.form_rows, person_sources, raw_action_network,
+--     stg_source_records, sync_ledger, clean_email(), email_key(), name_norm(),
+--     referral_code()
+-- writes: stage.referrals, stage.referral_stats
+-- params: -
+-- udfs: -
+
 -- Who recruited whom: each action that another person referred, with the recruiter.
--- Runs after activity_sources.sql (its _an_actions and _form_rows).
+-- Runs after activity_sources.sql (its stage.an_actions and stage.form_rows).
 --
 -- Action Network: an action's `action_network:referrer_data` carries a `source` (a free
 -- campaign code from ?source=) and a `referrer` code. Either may be a person's referral
@@ -15,18 +23,13 @@
 --
 -- Nobody recruits themselves: a person's own code on their own action is not a referral.
 
-CREATE OR REPLACE TEMP MACRO referral_code(s) AS CASE
-    WHEN regexp_full_match(lower(trim(s)), 'ref[-_][0-9a-z][0-9a-z_-]*')
-        THEN replace(lower(trim(s)), '_', '-')
-END;
-
 -- The referral codes in use, on actions and in form answers.
 CREATE OR REPLACE TEMP TABLE _codes_used AS
 SELECT DISTINCT code FROM (
-    SELECT referral_code(code_source) AS code FROM _an_actions
-    UNION ALL SELECT referral_code(code_referrer) FROM _an_actions
+    SELECT referral_code(code_source) AS code FROM stage.an_actions
+    UNION ALL SELECT referral_code(code_referrer) FROM stage.an_actions
     UNION ALL SELECT referral_code(regexp_extract(referred_by, '(?i)\bref[-_][0-9a-z][0-9a-z_-]*'))
-    FROM _form_rows WHERE referred_by IS NOT NULL
+    FROM stage.form_rows WHERE referred_by IS NOT NULL
 ) WHERE code IS NOT NULL;
 
 -- Each code in use and its owner (NULL when two people claim it or nobody does).
@@ -87,16 +90,16 @@ SELECT
     email_key(clean_email(regexp_extract(referred_by, '[^\s<>()\[\],;:"'']+@[^\s<>()\[\],;:"'']+'))) AS answer_email,
     referral_code(regexp_extract(referred_by, '(?i)\bref[-_][0-9a-z][0-9a-z_-]*')) AS answer_code,
     name_norm(referred_by) AS answer_name
-FROM _form_rows
+FROM stage.form_rows
 WHERE referred_by IS NOT NULL;
 
-CREATE OR REPLACE TEMP TABLE _referrals AS
+CREATE OR REPLACE TABLE stage.referrals AS
 WITH by_code AS (
     -- The `source` code first, then the `referrer` code.
     SELECT a.resource, a.record_id AS source_record_id, a.person_id,
            coalesce(cs.person_id, cr.person_id) AS recruiter,
            'referral code' AS method
-    FROM _an_actions a
+    FROM stage.an_actions a
     LEFT JOIN _referral_codes cs ON cs.code = referral_code(a.code_source)
     LEFT JOIN _referral_codes cr ON cr.code = referral_code(a.code_referrer)
     WHERE a.person_id IS NOT NULL
@@ -137,11 +140,11 @@ FROM by_answer
 WHERE recruiter IS NOT NULL AND recruiter <> person_id;
 
 -- Counts for the run's metadata (never personal data).
-CREATE OR REPLACE TEMP TABLE _referral_stats AS
+CREATE OR REPLACE TABLE stage.referral_stats AS
 SELECT
     (SELECT count(*) FROM _codes_used) AS referral_codes_seen,
     (SELECT count(*) FROM _referral_codes WHERE person_id IS NOT NULL) AS referral_codes_matched,
     (SELECT count(*) FROM _referral_codes WHERE people > 1) AS referral_codes_ambiguous,
-    (SELECT count(*) FROM _referrals WHERE source = 'action_network') AS referrals_by_code,
-    (SELECT count(*) FROM _referrals WHERE source = 'forms') AS referrals_by_form_answer,
+    (SELECT count(*) FROM stage.referrals WHERE source = 'action_network') AS referrals_by_code,
+    (SELECT count(*) FROM stage.referrals WHERE source = 'forms') AS referrals_by_form_answer,
     (SELECT count(*) FROM _form_referral_answers) AS form_referral_answers;

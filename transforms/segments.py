@@ -1,15 +1,16 @@
 """segment_members: every tier (`tier:<rung>`) and activation list (`list:<name>`) from
 `ladder.yaml`, each person with the reason they are on it.
 
-Lists are SQL predicates over `_list_input` (segments.sql): the columns of person_metrics,
+Lists are SQL predicates over `stage.list_input` (step list_input): the columns of person_metrics,
 `first_seen_date`, `last_action_date`, the person's `tier` and `tier_rank` now, and
 `tier_30d_ago` / `tier_rank_30d_ago` from ladder_history (NULL without history 30 days
 back, so a rule comparing them holds for nobody). A list for a channel only holds people
 that channel may reach: an opt-out on any platform has already suppressed it. The address
-channels, `post` and `door`, need an address (person_metrics.sql says which); an email or
+channels, `post` and `door`, need an address (person_metrics says which); an email or
 phone opt-out covers only its own channel, so it does not take anyone off them.
 
-Rules run in a config sandbox (transforms/config_sql.py) that sees only `_list_input`."""
+Rules run in a config sandbox (transforms/config_sql.py) that sees only a copy of it, named
+`_list_input` there."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from datetime import datetime
 
 import duckdb
 
-from transforms import sqlfiles
+from transforms import steps
 from transforms.config_sql import ConfigSandbox, error_kind, registered
 from transforms.ladder_config import (
     ActivationList,
@@ -29,8 +30,11 @@ from transforms.ladder_config import (
     template_sql,
     validate_lists,
 )
+from transforms.segment_keys import TIER_PREFIX, list_segment
 from warehouse.load import replace_contents
 
+# The rows lists read, in the warehouse (step list_input), and its name in the sandbox.
+LIST_TABLE = "stage.list_input"
 LIST_INPUT = "_list_input"
 HISTORY = "ladder_history"
 HISTORY_SHAPE = (
@@ -60,13 +64,17 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 def prepare_list_input(
     con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
 ) -> ConfigSandbox:
-    """Create `_list_input` and a config sandbox holding its shape, with every list checked
-    there (nothing is written); the caller closes the sandbox."""
+    """Steps list_history and list_input: `stage.list_input`, and a config sandbox holding
+    its shape as `_list_input`, with every list checked there (no list is written); the
+    caller closes the sandbox."""
+    steps.require(con, "list_history")
     source = f"SELECT person_id, tier, tier_rank, computed_at FROM {HISTORY}"
     if not has_table(con, HISTORY):
         source = HISTORY_SHAPE
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _ladder_history_source AS {source}")
-    sqlfiles.run(con, "segments", {"now": now})
+    con.execute(f"CREATE OR REPLACE VIEW stage.ladder_history_source AS {source}")
+    steps.run(con, "list_input", {"now": now})
+    # The sandbox copies a relation under its own name: a temp view of this file's.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {LIST_INPUT} AS SELECT * FROM {LIST_TABLE}")
     sandbox = ConfigSandbox(con, LIST_INPUT)
     try:
         validate_lists(sandbox.con, ladder, LIST_INPUT)
@@ -76,9 +84,9 @@ def prepare_list_input(
     return sandbox
 
 
-def members_sql(activation: ActivationList, columns: set[str], where: str) -> str:
+def members_sql(activation: ActivationList, columns: set[str], at: str) -> str:
     """The list's (segment, person_id, reason) over `_list_input`, in the sandbox."""
-    reason = template_sql(activation.reason, columns, where)
+    reason = template_sql(activation.reason, columns, at)
     top = ""
     if activation.limit is not None:
         top = (
@@ -86,7 +94,7 @@ def members_sql(activation: ActivationList, columns: set[str], where: str) -> st
             f"<= {int(activation.limit)}"
         )
     return f"""
-        SELECT {quote("list:" + activation.name)} AS segment, person_id, {reason} AS reason
+        SELECT {quote(list_segment(activation.name))} AS segment, person_id, {reason} AS reason
         FROM {LIST_INPUT}
         WHERE (\n{activation.where}\n) AND {CHANNEL_RULES[activation.channel]}
         {top}
@@ -104,7 +112,7 @@ def list_failure(
     """Which of a failing list's expressions (those named in `keys`, the ones the failing
     query ran) fails on the data over `relation`, tried one at a time; `kind` is told when
     none fails alone."""
-    where = f"{ladder.source}: list '{activation.name}'"
+    at = f"{ladder.source}: list '{activation.name}'"
     tries = [
         ("where", activation.where, f"SELECT count(*) FROM {relation} WHERE (\n{{}}\n)"),
         (
@@ -120,8 +128,8 @@ def list_failure(
         try:
             sandbox.check(sql.format(expression))
         except duckdb.Error as exc:
-            return rule_failure(where, key, expression, error_kind(exc))
-    return rule_failure(where, None, None, kind)
+            return rule_failure(at, key, expression, error_kind(exc))
+    return rule_failure(at, None, None, kind)
 
 
 def list_columns(ladder: Ladder) -> list[str]:
@@ -139,24 +147,25 @@ def list_columns(ladder: Ladder) -> list[str]:
 
 
 def build_segments(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) -> dict[str, int]:
-    """Replace segment_members with every tier and list; returns members per segment.
-    A broken list raises LadderConfigError before anything is written."""
+    """Step segments: replace segment_members with every tier and list; returns members per
+    segment. A broken list raises LadderConfigError before anything is written."""
     members = []
     with prepare_list_input(con, ladder, now) as sandbox:
+        steps.require(con, "segments")
         columns = set(sandbox.columns)
         expressions = [e for a in ladder.lists for e in (a.where, a.order_by) if e]
         sandbox.load_rows(expressions, list_columns(ladder))
         for activation in ladder.lists:
-            where = f"{ladder.source}: list '{activation.name}'"
+            at = f"{ladder.source}: list '{activation.name}'"
             failed = False
             try:
-                members.append(sandbox.query(members_sql(activation, columns, where)))
+                members.append(sandbox.query(members_sql(activation, columns, at)))
             except duckdb.Error:  # binds, but fails on the data (e.g. a bad cast)
                 failed = True
             if failed:  # raised outside the `except`: no trace of DuckDB's message
                 raise LadderConfigError(list_failure(sandbox, ladder, activation))
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _segments AS SELECT 'tier:' || tier AS segment, "
+        f"CREATE OR REPLACE TEMP TABLE _segments AS SELECT {quote(TIER_PREFIX)} || tier AS segment, "
         "person_id, reason, $now AS computed_at FROM ladder",
         {"now": now},
     )
@@ -168,6 +177,6 @@ def build_segments(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
             )
     replace_contents(con, "segment_members", "SELECT * FROM _segments")
     rows = con.execute("SELECT segment, count(*) FROM segment_members GROUP BY 1").fetchall()
-    counts = {f"list:{a.name}": 0 for a in ladder.lists}
+    counts = {list_segment(a.name): 0 for a in ladder.lists}
     counts.update({segment: int(n) for segment, n in rows})
     return counts

@@ -1,7 +1,16 @@
+-- step: staging
+-- reads: raw_action_network, raw_mailchimp, raw_forms, phone_parses, stg_source_records,
+--     stage.name_canonical, utc_ts(), form_ts(), clean_email(), email_key(), name_norm(),
+--     address_norm(), street_parts(), street_name_key(), current_taggings(),
+--     consent_answer()
+-- writes: stg_source_records, phone_parses
+-- params: $placeholder_emails, $placeholder_phones, $placeholder_names,
+--     $placeholder_addresses, $phone_region, $phone_parser
+-- udfs: phone_parts()
+
 -- One typed, normalised row per source record, its latest version, from every raw table,
--- with the keys identity matches on. Expects on the connection: the UDF
--- phone_parts(varchar) (transforms/phones.py) and the temp table name_canonical
--- (transforms/nicknames.py). Parameters: the placeholder lists $placeholder_emails,
+-- with the keys identity matches on. The UDF phone_parts(varchar) is registered by
+-- transforms/phones.py; stage.name_canonical is nicknames.sql's. Parameters: the placeholder lists $placeholder_emails,
 -- $placeholder_phones, $placeholder_names, $placeholder_addresses
 -- (transforms/placeholders.py), and $phone_region, $phone_parser naming the parses kept.
 
@@ -298,7 +307,7 @@ SELECT
     f.modified_at
 FROM flagged f
 LEFT JOIN _phones p USING (phone_raw)
-LEFT JOIN name_canonical n ON n.name = split_part(f.given_norm, ' ', 1);
+LEFT JOIN stage.name_canonical n ON n.name = split_part(f.given_norm, ' ', 1);
 
 -- Only rows that changed are swapped: replacing a million unchanged rows, and their
 -- primary key entries, costs far more than finding the few that differ.

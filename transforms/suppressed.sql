@@ -1,3 +1,12 @@
+-- step: suppressed
+-- reads: raw_action_network, raw_mailchimp, raw_forms, quarantine, erasure_suppressions,
+--     phone_parses, clean_email(), email_key(), erasure_email_hashes(),
+--     erasure_phone_text()
+-- writes: raw_action_network, raw_mailchimp, raw_forms, quarantine,
+--     stage.suppressed_by_source
+-- params: $since, $phone_region, $phone_parser
+-- udfs: phone_parts()
+
 -- Forgotten people landed again (still on a platform, in a new form export, or under
 -- another form of their address or phone): their raw rows are deleted before staging reads
 -- anything, so an erased person is never re-imported. Compared by hashes only
@@ -5,7 +14,6 @@
 -- folded, as identity joins) and as given; a phone by its E.164 number; a platform record
 -- by its id. A phone alone drops a record only when the record has no address of its own:
 -- households share phones, and identity never joins on a phone alone either.
--- Expects macros.sql, erasure_macros.sql and the phone_parts UDF (transforms/phones.py).
 -- $since: only rows landed after it are read (the rest were read against the same
 -- suppressions before), NULL for all. $phone_region, $phone_parser: the kept parses to reuse.
 
@@ -175,3 +183,8 @@ DROP TABLE _raw_addresses;
 DROP TABLE _raw_phones;
 DROP TABLE _raw_phones_suppressed;
 DROP TABLE _suppressed_counts;
+
+-- What the purge dropped, per source (counts only).
+CREATE OR REPLACE TABLE stage.suppressed_by_source AS
+SELECT source, count(*) AS records FROM _suppressed_records GROUP BY source;
+DROP TABLE _suppressed_records;

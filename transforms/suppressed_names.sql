@@ -1,3 +1,9 @@
+-- step: suppressed_names
+-- reads: stg_source_records, erasure_suppressions, raw_forms
+-- writes: stage.suppressed_names_by_source, erasure_suppressions, raw_forms
+-- params: $now
+-- udfs: -
+
 -- Forgotten people who come back under their name and address only (a typed-up paper
 -- sheet, a new platform record): staged records whose name + postcode + street number key
 -- (the deterministic identity rule's key, hashed as erasure_find.sql keeps it) is
@@ -19,3 +25,8 @@ WHERE source IN ('action_network', 'mailchimp');
 DELETE FROM raw_forms
 WHERE file_name || ':' || row_number IN (
     SELECT source_record_id FROM _suppressed_names WHERE source = 'forms');
+
+-- What was found, per source (counts only).
+CREATE OR REPLACE TABLE stage.suppressed_names_by_source AS
+SELECT source, count(*) AS records FROM _suppressed_names GROUP BY source;
+DROP TABLE _suppressed_names;

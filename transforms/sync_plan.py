@@ -9,7 +9,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from transforms import sqlfiles
+from transforms import steps
 from transforms.ladder_config import DESTINATIONS, Ladder, LadderConfigError
 from warehouse.load import append, replace_contents
 
@@ -109,7 +109,9 @@ def check_merge_field(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
 
 
 def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now: datetime) -> Plan:
-    """Compute the plan into `_sync_plan` (temporary) and evaluate the guard rails."""
+    """Steps sync_segments and sync_plan: the plan into `stage.sync_plan`, and the guard
+    rails evaluated."""
+    steps.require(con, "sync_segments")
     segments = pd.DataFrame(
         [
             (destination, segment, tag, journeys)
@@ -119,18 +121,18 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
         columns=["destination", "segment", "tag", "journeys"],
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _sync_segments (destination VARCHAR, segment VARCHAR, "
+        "CREATE OR REPLACE TABLE stage.sync_segments (destination VARCHAR, segment VARCHAR, "
         "tag VARCHAR, journeys BOOLEAN)"
     )
-    append(con, "_sync_segments", segments)
+    append(con, "stage.sync_segments", segments)
     sync = ladder.sync
     code_rungs = (
         [r.name for r in ladder.rungs if "action_network" in r.push]
         if sync.action_network.referral_code_rungs is None
         else list(sync.action_network.referral_code_rungs)
     )
-    sqlfiles.run(con, "macros")
-    sqlfiles.run(
+    steps.run(con, "macros")  # kept fresh: this asset may be run alone on an older warehouse
+    steps.run(
         con,
         "sync_plan",
         {
@@ -150,12 +152,12 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
     counts = {
         row[0]: dict(zip(COUNTS, (int(v) for v in row[1:]), strict=True))
         for row in con.execute(
-            f"SELECT destination, {', '.join(COUNTS)} FROM _sync_plan_counts"
+            f"SELECT destination, {', '.join(COUNTS)} FROM stage.sync_plan_counts"
         ).fetchall()
     }
     people, tag_people = con.execute(
         "SELECT count(DISTINCT person_id), count(DISTINCT person_id) FILTER (WHERE kind <> 'status') "
-        "FROM _sync_plan"
+        "FROM stage.sync_plan"
     ).fetchone()
     plan = Plan(run_id, counts, int(people), tag_people=int(tag_people))
     plan.violations = guard_rail_violations(con, plan, ladder)
@@ -170,7 +172,7 @@ def guard_rail_violations(con: duckdb.DuckDBPyConnection, plan: Plan, ladder: La
     sync = ladder.sync
     shrinking = con.execute(
         """
-        SELECT destination, segment, removes, pushed, remove_share FROM _sync_segment_changes
+        SELECT destination, segment, removes, pushed, remove_share FROM stage.sync_segment_changes
         WHERE pushed >= greatest($min_size, 1) AND remove_share > $max_share
         ORDER BY ALL
         """,
@@ -201,7 +203,9 @@ def guard_rail_violations(con: duckdb.DuckDBPyConnection, plan: Plan, ladder: La
 def save_plan(
     con: duckdb.DuckDBPyConnection, plan: Plan, status: str, now: datetime, message: str = ""
 ) -> None:
-    """Replace `sync_plan` with this plan and record it in `sync_runs`."""
+    """Step sync_plan_save: replace `sync_plan` with this plan and record it in
+    `sync_runs`."""
+    steps.require(con, "sync_plan_save")
     rows = pd.DataFrame(
         [
             {
@@ -218,7 +222,7 @@ def save_plan(
             for d, c in plan.counts.items()
         ]
     )
-    replace_contents(con, "sync_plan", "SELECT * FROM _sync_plan")
+    replace_contents(con, "sync_plan", "SELECT * FROM stage.sync_plan")
     append(con, "sync_runs", rows, or_replace=True)
 
 

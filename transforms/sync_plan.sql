@@ -1,8 +1,17 @@
+-- step: sync_plan
+-- reads: stage.sync_segments, ladder, people, person_metrics, person_sources,
+--     segment_members, stg_source_records, raw_action_network, raw_mailchimp, sync_cursors,
+--     sync_ledger, sync_rejections, utc_ts(), current_taggings()
+-- writes: stage.sync_plan, stage.sync_plan_counts, stage.sync_segment_changes
+-- params: $namespace, $run_id, $now, $retry_days, $merge_field, $mc_tiers, $code_field,
+--     $code_rungs, $mc_new, $an_new, $propagate
+-- udfs: -
+
 -- The sync plan: for each destination, what Groundswell wants on each contact (its
 -- namespaced tier and list tags, the tier merge field, the referral code field) minus
 -- what the ledger says the platform confirmed. Only changes are planned.
 --
--- Input: _sync_segments(destination, segment, tag, journeys), made from ladder.yaml;
+-- Input: stage.sync_segments(destination, segment, tag, journeys), made from ladder.yaml;
 -- the macros of macros.sql.
 -- Parameters: $namespace, $run_id, $now, $retry_days, $merge_field (NULL: none),
 -- $mc_tiers (rungs pushed to Mailchimp), $code_field (NULL: none), $code_rungs,
@@ -32,7 +41,7 @@ SELECT g.destination, g.segment, g.tag, g.journeys, sm.person_id,
        -- Fail closed: a person without metrics counts as not consenting.
        g.destination = 'mailchimp' AND coalesce(p.email_suppressed, true) AS no_consent
 FROM segment_members sm
-JOIN _sync_segments g USING (segment)
+JOIN stage.sync_segments g USING (segment)
 LEFT JOIN _sync_people p USING (person_id);
 
 -- New contacts, where configured: people with a usable address the destination lacks.
@@ -215,7 +224,7 @@ FROM _sync_drift_extra x
 LEFT JOIN (SELECT DISTINCT destination, member_key, person_id FROM _sync_members) m
        USING (destination, member_key)
 LEFT JOIN (SELECT destination, lower(tag) AS tag, any_value(segment) AS segment
-           FROM _sync_segments GROUP BY ALL) g
+           FROM stage.sync_segments GROUP BY ALL) g
        ON g.destination = x.destination AND g.tag = lower(x.item);
 
 -- Email opt-outs to carry to a person's contacts on the other platforms ($propagate): an
@@ -286,7 +295,7 @@ SELECT p.destination, p.member_key, coalesce(m.person_id, p.person_id), p.item, 
        coalesce(p.remote_id, tg.remote_id), p.drift
 FROM _sync_pushed p
 JOIN _sync_members m USING (destination, member_key)
-LEFT JOIN _sync_segments g ON g.destination = p.destination AND g.tag = p.item
+LEFT JOIN stage.sync_segments g ON g.destination = p.destination AND g.tag = p.item
 LEFT JOIN _sync_an_taggings tg ON p.destination = 'action_network'
      AND tg.member_key = p.member_key AND lower(tg.item) = lower(p.item)
 WHERE p.kind = 'tag'
@@ -315,7 +324,7 @@ SELECT destination, member_key, person_id, 'email_status', 'status', NULL, 'unsu
        'unsubscribed', false, email, NULL, false
 FROM _sync_unsubscribe;
 
-CREATE OR REPLACE TEMP TABLE _sync_plan AS
+CREATE OR REPLACE TABLE stage.sync_plan AS
 SELECT c.*, $run_id AS run_id
 FROM _sync_candidates c
 ANTI JOIN _sync_refused r USING (destination, member_key, item, op)
@@ -325,7 +334,7 @@ WHERE NOT EXISTS (SELECT 1 FROM _sync_refused x
                     AND x.item = 'member' AND x.op = 'create');
 
 -- Counts per destination for the plan's metadata and sync_runs.
-CREATE OR REPLACE TEMP TABLE _sync_plan_counts AS
+CREATE OR REPLACE TABLE stage.sync_plan_counts AS
 WITH dest AS (
     SELECT unnest(['action_network', 'mailchimp']) AS destination
 ), planned AS (
@@ -338,7 +347,7 @@ WITH dest AS (
            count(*) FILTER (WHERE op = 'unsubscribe') AS opt_outs_propagated,
            count(DISTINCT person_id) AS people,
            count(*) AS operations
-    FROM _sync_plan GROUP BY 1
+    FROM stage.sync_plan GROUP BY 1
 ), candidates AS (
     SELECT destination, count(*) AS operations FROM _sync_candidates GROUP BY 1
 ), unchanged AS (
@@ -374,7 +383,7 @@ LEFT JOIN unchanged u USING (destination)
 LEFT JOIN wanted w USING (destination);
 
 -- The guard rails, per destination and segment: how much of what was pushed would go.
-CREATE OR REPLACE TEMP TABLE _sync_segment_changes AS
+CREATE OR REPLACE TABLE stage.sync_segment_changes AS
 WITH pushed AS (
     SELECT destination, item, count(*) AS pushed FROM _sync_pushed
     WHERE kind = 'tag' GROUP BY ALL
@@ -382,7 +391,7 @@ WITH pushed AS (
     SELECT destination, item, segment,
            count(*) FILTER (WHERE op = 'add') AS adds,
            count(*) FILTER (WHERE op = 'remove') AS removes
-    FROM _sync_plan WHERE kind = 'tag' GROUP BY ALL
+    FROM stage.sync_plan WHERE kind = 'tag' GROUP BY ALL
 )
 SELECT p.destination, p.segment, p.item AS tag, coalesce(x.pushed, 0) AS pushed,
        p.adds, p.removes,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.migrate import migrate
+from warehouse.migrate import forget, migrate_once
 
 # DuckDB's words for a file it cannot read as a database (cut short, overwritten, damaged).
 DAMAGE_SIGNS = (
@@ -20,6 +20,10 @@ DAMAGE_SIGNS = (
     "serialization error",
     "failed to deserialize",
 )
+# A file cut short often still opens; reading a few rows of a table every warehouse has
+# shows it at once, as the first connection's migration check does (migrations are checked
+# once per process, warehouse/migrate.py). Cheaper than that check: no writes, no files.
+DAMAGE_PROBE = "SELECT version FROM schema_migrations"
 LOCK_SIGN = "could not set lock"
 # Another program holding the file: wait for it, as dagster-duckdb did (about 100 s).
 LOCK_WAITS = tuple(0.1 * 2**i for i in range(10))
@@ -71,7 +75,8 @@ def memory_limit_problem(limit: str) -> str | None:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, path: str | Path = "") -> duckdb.DuckDBPyConnection:
-    """Session settings every step relies on, then any pending migrations.
+    """Session settings every step relies on, then any pending migrations: checked once per
+    process for the file at `path` (warehouse/migrate.py), every time without a path.
     DUCKDB_MEMORY_LIMIT (e.g. 3GB) caps DuckDB's memory on a small machine: beyond it,
     large joins and sorts spill to disk instead of failing the run. A damaged file raises
     WarehouseError; each migration is one transaction, rolled back if it cannot finish."""
@@ -80,7 +85,8 @@ def prepare(con: duckdb.DuckDBPyConnection, path: str | Path = "") -> duckdb.Duc
     if limit:
         _set_memory_limit(con, limit)
     try:
-        migrate(con)
+        if migrate_once(con, path) is None:  # checked before: only look for damage
+            con.execute(DAMAGE_PROBE).fetchall()
     except duckdb.Error as exc:
         if is_damage(exc):
             keep_file_as_is(con)
@@ -104,6 +110,8 @@ def open_database(path: str | Path, config: dict | None = None) -> duckdb.DuckDB
     """A read-write connection, not yet migrated. A damaged or unopenable file raises
     WarehouseError at once; a file another program holds is waited for, then refused."""
     path = Path(path)
+    if not _holds_data(path):
+        forget(path)  # DuckDB makes a new file here: it has never been migrated
     for wait in (*LOCK_WAITS, None):
         try:
             return duckdb.connect(str(path), read_only=False, config=config or {})
@@ -131,6 +139,13 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     except BaseException:
         con.close()
         raise
+
+
+def _holds_data(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _unopenable_message(path: Path, exc: duckdb.Error) -> str:

@@ -91,12 +91,24 @@ def mark_vanished(
 
 
 def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
-    """Run a .sql file of several statements; `$name` parameters are bound by name."""
+    """Run a .sql file of several statements; `$name` parameters are bound by name. A
+    transaction the file begins is rolled back if one of its statements fails."""
     statements = [s for s in split_statements(path.read_text()) if s.strip()]
+    began = False
     for statement in statements:
         code = "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
         used = {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", code)}
-        con.execute(statement, used or None)
+        verb = code.strip().split(None, 1)[0].upper() if code.strip() else ""
+        try:
+            con.execute(statement, used or None)
+        except BaseException:
+            if began:
+                con.execute("ROLLBACK")
+            raise
+        if verb == "BEGIN":
+            began = True
+        elif verb in ("COMMIT", "ROLLBACK", "END"):
+            began = False
 
 
 def split_statements(sql: str) -> list[str]:

@@ -4,13 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.identity import stg_source_records
-from pipelines.assets.sources import (
-    action_network_actions,
-    action_network_tags,
-    form_exports,
-    mailchimp_campaigns,
-    mailchimp_members,
-)
+from pipelines.assets.sources import SOURCE_ASSETS
 from pipelines.resources import GroundswellSettings, open_warehouse
 from transforms.engagement import (
     DEFAULT_NAMESPACE,
@@ -28,16 +22,7 @@ from warehouse.load import utcnow
     group_name="engagement",
     kinds={"duckdb", "sql"},
     pool="warehouse",
-    deps=[
-        "people",
-        "person_sources",
-        stg_source_records,
-        action_network_actions,
-        action_network_tags,
-        mailchimp_members,
-        mailchimp_campaigns,
-        form_exports,
-    ],
+    deps=["people", "person_sources", stg_source_records, *SOURCE_ASSETS],
     description="One row per thing a person did, from every source: signatures, RSVPs, "
     "attendance, hosting, form submissions, volunteer sign-ups, donations, outreaches, email "
     "opens, clicks and bounces, unsubscribes, platform tags and referrals.",

@@ -3,16 +3,10 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.assets.sources import (
-    action_network_actions,
-    action_network_people,
-    action_network_tags,
-    form_exports,
-    mailchimp_members,
-)
-from pipelines.identity_files import read_decisions, write_review_file
+from pipelines.assets.sources import SOURCE_ASSETS
 from pipelines.resources import GroundswellSettings, open_warehouse
 from transforms.identity import resolve
+from transforms.identity_review_files import read_decisions, write_review_file
 from transforms.normalise import build_staging
 from warehouse.load import utcnow
 
@@ -21,13 +15,7 @@ from warehouse.load import utcnow
     group_name="identity",
     kinds={"duckdb", "sql"},
     pool="warehouse",
-    deps=[
-        action_network_people,
-        action_network_actions,
-        action_network_tags,
-        mailchimp_members,
-        form_exports,
-    ],
+    deps=SOURCE_ASSETS,
     description="The latest version of every source record, typed and normalised.",
 )
 def stg_source_records(
@@ -82,7 +70,7 @@ def stg_source_records(
             deps=[stg_source_records],
             kinds={"duckdb", "csv"},
             description="Pairs the model was unsure of, waiting for a person's decision; "
-            "written side by side to the review file (see README).",
+            "written side by side to the review file (see docs/identity.md).",
         ),
     ],
 )

@@ -10,20 +10,14 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from connectors.errors import PlatformError
+from connectors.platform import Platform
+from connectors.push import PushReport
+from connectors.registry import PLATFORMS
 from pipelines.assets.engagement import _ladder_or_fail
-from pipelines.push import PushReport
-from pipelines.push.action_network import push_action_network
-from pipelines.push.mailchimp import push_mailchimp
-from pipelines.push.reconcile import reconcile_action_network, reconcile_mailchimp
-from pipelines.resources import (
-    ActionNetworkResource,
-    GroundswellSettings,
-    MailchimpResource,
-    open_warehouse,
-)
+from pipelines.assets.sources import SOURCE_ASSETS
+from pipelines.resources import GroundswellSettings, PlatformResource, open_warehouse
 from transforms.exports import ExportsFolderError, write_list_exports
 from transforms.ladder_config import LadderConfigError
-from transforms.outbound import forget_settled_intents, unsettled_intents
 from transforms.sync_plan import (
     COUNTS,
     PLATFORM_NAMES,
@@ -34,6 +28,7 @@ from transforms.sync_plan import (
     pending_operations,
     save_plan,
 )
+from warehouse.ledger import forget_settled_intents, unsettled_intents
 from warehouse.load import append, utcnow
 
 
@@ -45,6 +40,7 @@ class SyncPlanConfig(dg.Config):
 
 
 GUARD_RAILS = "within_guard_rails"
+PUSHING = [p for p in PLATFORMS if p.push is not None]
 INTENT_HISTORY_DAYS = 30  # settled intents kept this long, for inspection
 
 
@@ -57,8 +53,7 @@ INTENT_HISTORY_DAYS = 30  # settled intents kept this long, for inspection
         "ladder",
         "person_metrics",
         "person_sources",
-        "action_network_tags",
-        "mailchimp_audience",
+        *SOURCE_ASSETS,  # what each platform holds now: its tags, fields and members
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -72,22 +67,16 @@ INTENT_HISTORY_DAYS = 30  # settled intents kept this long, for inspection
     ],
     description="What each destination should change: desired tags and fields from the "
     "ladder and lists minus the ledger of confirmed pushes. A dry run stops here.",
+    required_resource_keys={"warehouse", "groundswell", *(p.name for p in PUSHING)},
 )
-def sync_plan(
-    context: dg.AssetExecutionContext,
-    config: SyncPlanConfig,
-    warehouse: DuckDBResource,
-    groundswell: GroundswellSettings,
-    mailchimp: MailchimpResource,
-    action_network: ActionNetworkResource,
-) -> dg.MaterializeResult:
-    ladder = _ladder_or_fail(groundswell)
+def sync_plan(context: dg.AssetExecutionContext, config: SyncPlanConfig) -> dg.MaterializeResult:
+    ladder = _ladder_or_fail(context.resources.groundswell)
     now = utcnow()
     try:
-        with open_warehouse(warehouse) as con:
+        with open_warehouse(context.resources.warehouse) as con:
             # Writes an interrupted run left unsettled are checked on the platforms first,
             # so the plan neither repeats confirmed work nor drops lost work.
-            reconcile(context, con, mailchimp, action_network)
+            reconcile(context, con)
             check_namespace(con, ladder)
             check_merge_field(con, ladder)
             plan = build_plan(con, ladder, context.run.run_id, now)
@@ -138,42 +127,23 @@ def sync_plan(
     )
 
 
-def reconcile(
-    context: dg.AssetExecutionContext,
-    con,
-    mailchimp: MailchimpResource,
-    action_network: ActionNetworkResource,
-) -> None:
+def reconcile(context: dg.AssetExecutionContext, con) -> None:
     """Settle the writes earlier runs left unsettled, on every configured platform (reads
     only). A platform that is not configured, or cannot be read now, keeps them held back
     from the plan's sending until a later run can check them."""
     run_id = context.run.run_id
     forget_settled_intents(con, utcnow() - timedelta(days=INTENT_HISTORY_DAYS))
-    steps = []
-    if mailchimp.configured:
-        steps.append(
-            (
-                "mailchimp",
-                lambda: reconcile_mailchimp(con, mailchimp.client(), run_id, context.log.info),
-            )
-        )
-    if action_network.configured:
-        steps.append(
-            (
-                "action_network",
-                lambda: reconcile_action_network(
-                    con, action_network.client(), run_id, context.log.info
-                ),
-            )
-        )
-    for destination, step in steps:
+    for declared in PUSHING:
+        platform: PlatformResource = getattr(context.resources, declared.name)
+        if not platform.configured:
+            continue
         try:
-            step()
+            declared.push.settle(con, platform.client(), run_id, context.log.info)
         except PlatformError as exc:
             context.log.warning(
-                f"{PLATFORM_NAMES[destination]}: the writes an earlier run left unconfirmed "
-                f"could not be checked now ({exc}); they are held back, neither sent again "
-                "nor dropped, until a later run can read them"
+                f"{declared.title}: the writes an earlier run left unconfirmed could not be "
+                f"checked now ({exc}); they are held back, neither sent again nor dropped, "
+                "until a later run can read them"
             )
 
 
@@ -292,68 +262,45 @@ def _push(
     return result
 
 
-@dg.asset(
-    group_name="outbound",
-    kinds={"python", "mailchimp"},
-    pool="warehouse",
-    deps=[sync_plan],
-    output_required=False,
-    description="Sends the plan's Mailchimp changes (namespaced tags, the tier merge field, "
-    "new members where configured); only what changed since the last confirmed push.",
-)
-def mailchimp_sync(
-    context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
-    mailchimp: MailchimpResource,
-    groundswell: GroundswellSettings,
-):
-    if not mailchimp.configured:
-        context.log.info("Mailchimp: MAILCHIMP_API_KEY is not set, so nothing is pushed.")
-        return
-    ladder = _ladder_or_fail(groundswell)
-    client = mailchimp.client()
+def _push_asset(declared: Platform) -> dg.AssetsDefinition:
+    """The push of one platform that declares one: only what changed since its last
+    confirmed push; nothing when it has no key."""
+    push = declared.push
+    assert push is not None
 
-    def send(con, ops: pd.DataFrame) -> PushReport:
-        return push_mailchimp(
-            con, client, ops, ladder.sync.mailchimp, context.run.run_id, context.log.info
-        )
+    @dg.asset(
+        name=f"{declared.name}_sync",
+        group_name="outbound",
+        kinds={"python", declared.name.replace("_", "")},
+        pool="warehouse",
+        deps=[sync_plan],
+        output_required=False,
+        description=push.description,
+        required_resource_keys={"warehouse", "groundswell", declared.name},
+    )
+    def _asset(context: dg.AssetExecutionContext):
+        platform: PlatformResource = getattr(context.resources, declared.name)
+        if not platform.configured:
+            context.log.info(f"{declared.title}: {declared.secret} is not set; nothing is pushed.")
+            return
+        ladder = _ladder_or_fail(context.resources.groundswell)
+        client = platform.client()
+        run_id = context.run.run_id
 
-    def settle(con) -> PushReport:
-        return reconcile_mailchimp(con, client, context.run.run_id, context.log.info)
+        def send(con, ops: pd.DataFrame) -> PushReport:
+            return push.send(con, client, ops, ladder.sync, run_id, context.log.info)
 
-    result = _push(context, warehouse, "mailchimp", send, settle)
-    if result is not None:
-        yield result
+        def settle(con) -> PushReport:
+            return push.settle(con, client, run_id, context.log.info)
+
+        result = _push(context, context.resources.warehouse, declared.name, send, settle)
+        if result is not None:
+            yield result
+
+    return _asset
 
 
-@dg.asset(
-    group_name="outbound",
-    kinds={"python", "actionnetwork"},
-    pool="warehouse",
-    deps=[sync_plan],
-    output_required=False,
-    description="Sends the plan's Action Network changes (namespaced tags, created when "
-    "missing; the referral code field); only what changed since the last confirmed push.",
-)
-def action_network_sync(
-    context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
-    action_network: ActionNetworkResource,
-):
-    if not action_network.configured:
-        context.log.info("Action Network: ACTION_NETWORK_API_KEY is not set; nothing is pushed.")
-        return
-    client = action_network.client()
-
-    def send(con, ops: pd.DataFrame) -> PushReport:
-        return push_action_network(con, client, ops, context.run.run_id, context.log.info)
-
-    def settle(con) -> PushReport:
-        return reconcile_action_network(con, client, context.run.run_id, context.log.info)
-
-    result = _push(context, warehouse, "action_network", send, settle)
-    if result is not None:
-        yield result
+PUSH_ASSETS = [_push_asset(declared) for declared in PUSHING]
 
 
 @dg.asset(

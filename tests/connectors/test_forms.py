@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.forms import FormExportError, list_exports, read_form_export
+from connectors.forms.reader import FormExportError, list_exports, read_form_export
 
 GOOGLE = (
     "Timestamp,Email address,First name,Last name,Phone number,Postcode,How did you hear about us?\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.forms import FORM_FIELDS, read_form_export, recognise
-from pipelines.landing import land_form_exports
+from connectors.forms.landing import land_form_exports
+from connectors.forms.reader import FORM_FIELDS, read_form_export, recognise
 from pipelines.resources import GroundswellSettings
 
 GOOGLE = (
@@ -190,7 +190,9 @@ def test_column_maps_name_the_consent_fields(tmp_path):
     assert maps["x.csv"] == {"email": "Correo", "consent_email": "Noticias"}
     # A misspelt field is refused with the fields it may use.
     config.write_text("column_maps:\n  'x.csv': {email: Correo, consnet: Noticias}\n")
-    with pytest.raises(ValueError, match=r"unknown field\(s\) consnet; known: .*consent_email"):
+    with pytest.raises(
+        ValueError, match=r"consnet: unknown field; allowed fields: .*consent_email"
+    ):
         GroundswellSettings(forms_config=str(config)).column_maps()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.forms import FormExportError, read_form_export
+from connectors.forms.reader import FormExportError, read_form_export
 
 HEADER = "First name,Last name,Email\n"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from connectors.forms import FormExportError, read_form_export
-from connectors.spreadsheets import read_workbook
-from pipelines.landing import land_form_exports
+from connectors.forms.landing import land_form_exports
+from connectors.forms.reader import FormExportError, read_form_export
+from connectors.forms.spreadsheets import read_workbook
 from transforms.normalise import build_staging
 
 PAPER = (

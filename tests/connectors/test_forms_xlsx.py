@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from connectors.forms import FormExportError, list_exports
-from connectors.spreadsheets import open_workbook, read_workbook
+from connectors.forms.reader import FormExportError, list_exports
+from connectors.forms.spreadsheets import open_workbook, read_workbook
 
 HEADER = ["Timestamp", "Email address", "First name", "Last name", "Phone number", "Postcode"]
 # Values that must never appear in a message.

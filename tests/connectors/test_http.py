@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from connectors.action_network import ActionNetworkClient
+from connectors.action_network.client import ActionNetworkClient
 from connectors.errors import (
     AnswerLostError,
     AuthError,
@@ -15,7 +15,7 @@ from connectors.errors import (
     RetryableError,
 )
 from connectors.http import HttpClient
-from connectors.mailchimp import MailchimpClient
+from connectors.mailchimp.client import MailchimpClient
 from connectors.ratelimit import TokenBucket
 from sandbox import start_sandbox
 from tests.support.scripted_server import ScriptedServer

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from connectors.action_network import ActionNetworkClient, person_uuid
+from connectors.action_network.client import ActionNetworkClient, person_uuid
 from connectors.errors import AuthError, PlatformError
-from connectors.mailchimp import MailchimpClient, base_url_for_key, subscriber_hash
+from connectors.mailchimp.client import MailchimpClient, base_url_for_key, subscriber_hash
 from sandbox import start_sandbox
 
 

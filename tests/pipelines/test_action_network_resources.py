@@ -4,13 +4,13 @@ object gone, and nothing landed is dropped."""
 
 import pytest
 
-from connectors.action_network import ActionNetworkClient
-from connectors.errors import NotFoundPageError
-from pipelines.landing import (
+from connectors.action_network.client import ActionNetworkClient
+from connectors.action_network.landing import (
     land_action_network_actions,
     land_action_network_people,
     land_action_network_whole,
 )
+from connectors.errors import NotFoundPageError
 from sandbox import start_sandbox
 from sandbox.httpserver import Response
 from transforms.normalise import build_staging

@@ -13,16 +13,20 @@ import duckdb
 import pandas as pd
 import pytest
 
-from connectors.action_network import ActionNetworkClient
+from connectors.action_network.client import ActionNetworkClient
+from connectors.action_network.landing import land_action_network_people
 from connectors.errors import AuthError, BadResponseError, NotFoundError, NotFoundPageError
-from connectors.mailchimp import MailchimpClient
-from pipelines.assets.sources import AN_SETTINGS, MC_SETTINGS, _platform_failure
-from pipelines.landing import land_action_network_people, land_mailchimp_members
+from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.landing import land_mailchimp_members
+from connectors.registry import platform
+from pipelines.assets.sources import _platform_failure
 from sandbox import start_sandbox
 from tests.support.pipeline import configure
 from transforms.normalise import build_staging
 
 ROOT = Path(__file__).resolve().parents[2]
+AN_SETTINGS = platform("action_network").named_in_failures
+MC_SETTINGS = platform("mailchimp").named_in_failures
 
 
 @pytest.fixture
@@ -156,8 +160,8 @@ def test_bad_key_fails_fast_without_retries(con, sandbox):
 
 KILLED_RUN = """
 import sys
-from connectors.action_network import ActionNetworkClient
-from pipelines.landing import land_action_network_people
+from connectors.action_network.client import ActionNetworkClient
+from connectors.action_network.landing import land_action_network_people
 from warehouse.connection import connect
 con = connect(sys.argv[1])
 client = ActionNetworkClient(sys.argv[2], sys.argv[3], requests_per_second=0)

@@ -5,7 +5,7 @@ import codecs
 import json
 import zipfile
 
-from pipelines.landing import land_form_exports
+from connectors.forms.landing import land_form_exports
 from transforms.normalise import build_staging
 
 GOOD = "First name,Last name,Email\nAna,Lima,ana@example.org\nBo,Ng,bo@example.org\n"

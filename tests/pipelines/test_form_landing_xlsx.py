@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import openpyxl
 
-from pipelines.landing import land_form_exports
+from connectors.forms.landing import land_form_exports
 from tests.support.pipeline import configure, logged_text, run_job
 
 NEVER_SAID = (

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.landing import land_form_exports
+from connectors.forms.landing import land_form_exports
 from pipelines.resources import GroundswellSettings
 
 
@@ -21,8 +21,11 @@ def test_column_map_by_file_pattern_loads_an_unknown_layout(con, tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("column_maps: [1, 2]", "must map a file name pattern"),
-        ("column_maps:\n  'x.csv': {shoe_size: Size}\n", "unknown field"),
+        ("column_maps: [1, 2]", "column_maps: must be a mapping of file name pattern"),
+        (
+            "column_maps:\n  'x.csv': {shoe_size: Size}\n",
+            r"column_maps\['x.csv'\].shoe_size: unknown field; allowed fields: ",
+        ),
         ("column_maps: {unclosed", "not valid YAML"),
     ],
 )

@@ -2,10 +2,10 @@
 
 import pytest
 
-from pipelines.identity_files import DecisionsFileError, read_decisions, write_review_file
 from tests.support.raw import NOW, an_person, land
 from transforms.identity import resolve
 from transforms.identity_config import parse_identity_config
+from transforms.identity_review_files import DecisionsFileError, read_decisions, write_review_file
 from transforms.normalise import build_staging
 
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from connectors.errors import NotFoundPageError
-from connectors.mailchimp import MailchimpClient
-from pipelines.landing import (
+from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.landing import (
     land_mailchimp_audience,
     land_mailchimp_campaigns,
     land_mailchimp_members,

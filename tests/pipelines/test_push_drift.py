@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.action_network import ActionNetworkClient
-from connectors.mailchimp import MailchimpClient
-from pipelines.summary import summarise
+from connectors.action_network.client import ActionNetworkClient
+from connectors.mailchimp.client import MailchimpClient
 from sandbox import start_sandbox
 from tests.support.pipeline import configure, run_job
 from tests.support.sync import clear_writes as _clear
 from tests.support.sync import ladder_with_sync, run_counts
 from tests.support.sync import platform_writes as _writes
 from tests.support.sync import read_sql as _sql
+from transforms.summary import summarise
 
 NAMESPACE = "groundswell:"
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from connectors.action_network import ActionNetworkClient
-from connectors.mailchimp import MailchimpClient
-from pipelines.push.failpoints import ENV, EXIT_CODE
-from pipelines.summary import summarise
+from connectors.action_network.client import ActionNetworkClient
+from connectors.failpoints import ENV, EXIT_CODE
+from connectors.mailchimp.client import MailchimpClient
 from sandbox import start_sandbox
 from tests.support.pipeline import ROOT, configure, run_job
 from tests.support.sync import clear_writes as _clear
 from tests.support.sync import ladder_with_sync, run_counts
 from tests.support.sync import platform_writes as _writes
 from tests.support.sync import read_sql as _sql
+from transforms.summary import summarise
 from transforms.sync_config import SyncConfigError, parse_sync
 
 SEED, PEOPLE = 13, 200
@@ -223,8 +223,8 @@ def test_the_setting_is_off_by_default_and_must_be_true_or_false():
 # failpoint ends as `kill -9` would.
 PUSH = """
 import os, sys
-from connectors.mailchimp import MailchimpClient
-from pipelines.push.mailchimp import push_mailchimp
+from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.push import push_mailchimp
 from transforms.sync_config import MailchimpSync
 from transforms.sync_plan import pending_operations
 from warehouse.connection import connect

@@ -9,7 +9,7 @@ import pytest
 import requests
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources import MailchimpResource, open_warehouse
+from pipelines.resources import PlatformResource, open_warehouse
 from sandbox import start_sandbox
 from tests.support.pipeline import configure, run_job
 from warehouse.connection import connect
@@ -91,15 +91,26 @@ def test_a_bad_memory_limit_fails_the_step_once(tmp_path, monkeypatch):
 
 
 def test_a_mailchimp_key_without_its_data_centre_is_not_retried():
-    resource = MailchimpResource(api_key="0123456789abcdef", list_id="abc123")
+    settings = {"MAILCHIMP_LIST_ID": "abc123"}
+    resource = PlatformResource(platform="mailchimp", api_key="0123456789abcdef", settings=settings)
     with pytest.raises(dg.Failure) as raised:
         resource.client()
     assert raised.value.allow_retries is False
     assert "MAILCHIMP_API_KEY" in raised.value.description
     assert "0123456789abcdef" not in raised.value.description
-    assert MailchimpResource(
-        api_key="0123456789abcdef", list_id="abc123", base_url="https://us6.api.mailchimp.com/3.0"
+    assert PlatformResource(
+        platform="mailchimp",
+        api_key="0123456789abcdef",
+        settings={**settings, "MAILCHIMP_BASE_URL": "https://us6.api.mailchimp.com/3.0"},
     ).client()
+
+
+def test_a_mailchimp_audience_without_its_list_id_is_not_retried():
+    resource = PlatformResource(platform="mailchimp", api_key="0123456789abcdef-us6")
+    with pytest.raises(dg.Failure) as raised:
+        resource.client()
+    assert raised.value.allow_retries is False
+    assert "MAILCHIMP_LIST_ID is not set" in raised.value.description
 
 
 @pytest.fixture

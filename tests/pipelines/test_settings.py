@@ -162,11 +162,11 @@ def test_a_folder_holding_the_project_or_its_configuration_is_refused(project, m
     [
         (
             "probabilistic:\n  link_threshold: high\n",
-            "link_threshold must be a number between 0 and 1",
+            "probabilistic.link_threshold: must be a number between 0 and 1",
         ),
-        ("source_priority: forms\n", "source_priority must be a list of source names"),
-        ("probabilistic:\n  enabled: maybe\n", "enabled must be true or false"),
-        ("review:\n  decisions_file: [a, b]\n", "decisions_file must be a file path"),
+        ("source_priority: forms\n", "source_priority: must be a list of source names"),
+        ("probabilistic:\n  enabled: maybe\n", "probabilistic.enabled: must be true or false"),
+        ("review:\n  decisions_file: [a, b]\n", "review.decisions_file: must be a file path"),
     ],
 )
 def test_identity_yaml_mistakes_are_named(project, monkeypatch, text, named):
@@ -184,7 +184,7 @@ def test_unreadable_configuration_files_are_named(project, monkeypatch):
     forms.write_text("column_maps: [not, a, mapping]\n")
     lines = _problems(monkeypatch, LADDER_CONFIG=str(ladder), FORMS_CONFIG=str(forms))
     assert len(lines) == 2
-    assert f"LADDER_CONFIG={ladder} is not UTF-8 text" in lines[0]
+    assert f"{ladder}: not UTF-8 text; save it as UTF-8" in lines[0]
     assert str(forms) in lines[1] and "column_maps" in lines[1]
 
 

@@ -12,7 +12,7 @@ import requests
 from parsons import ActionNetwork
 from requests.exceptions import HTTPError
 
-from connectors.action_network import ActionNetworkClient
+from connectors.action_network.client import ActionNetworkClient
 from sandbox import start_sandbox
 
 # These tests create people, tags, events and petitions themselves: not a sync's writes.

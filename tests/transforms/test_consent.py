@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.landing import land_form_exports
+from connectors.forms.landing import land_form_exports
 from tests.support.raw import NOW, an_person, land, mc_member
 from transforms.engagement import build_activities, build_person_metrics
 from transforms.identity import resolve
@@ -428,13 +428,13 @@ def test_add_new_people_relies_on_a_form_yes(con):
     build_plan(con, ladder, "run-1", NOW)
     creates = dict(
         con.execute(
-            "SELECT m.email, p.value FROM _sync_plan p JOIN person_metrics m USING (person_id) "
+            "SELECT m.email, p.value FROM stage.sync_plan p JOIN person_metrics m USING (person_id) "
             "WHERE p.destination = 'mailchimp' AND p.op = 'create'"
         ).fetchall()
     )
     assert creates == {"yes@example.org": "subscribed", "blank@example.org": "pending"}
     dee = con.execute(
-        "SELECT list(DISTINCT p.op), list(DISTINCT p.kind) FROM _sync_plan p "
+        "SELECT list(DISTINCT p.op), list(DISTINCT p.kind) FROM stage.sync_plan p "
         "JOIN person_metrics m USING (person_id) WHERE m.email = 'dee@example.org'"
     ).fetchone()
     assert dee == (["add"], ["tag"]), "only Groundswell's tags, never a member or a status"

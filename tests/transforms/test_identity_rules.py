@@ -194,9 +194,10 @@ def test_golden_record_follows_configured_source_priority(con):
 def test_guard_rail_cuts_the_weakest_link_between_conflicting_people(con):
     # Two people, each with an email, a mobile and a first name of their own, joined only
     # by probabilistic links; the weakest of them is cut and recorded.
+    con.execute("CREATE SCHEMA IF NOT EXISTS stage")
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE _id_records AS
+        CREATE OR REPLACE TABLE stage.id_records AS
         SELECT * FROM (VALUES
             ('r1', 'ana@example.org', '+12025550101', 'mobile', 'ana'),
             ('r2', 'ana@example.org', '+12025550101', 'mobile', 'ana'),
@@ -207,7 +208,7 @@ def test_guard_rail_cuts_the_weakest_link_between_conflicting_people(con):
     )
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE _id_edges AS
+        CREATE OR REPLACE TABLE stage.id_edges AS
         SELECT * FROM (VALUES
             ('r1', 'r2', 'email', NULL::DOUBLE),
             ('r3', 'r4', 'email', NULL),
@@ -217,10 +218,10 @@ def test_guard_rail_cuts_the_weakest_link_between_conflicting_people(con):
         """
     )
     _cluster_with_guard_rails(con)
-    labels = dict(con.execute("SELECT record_key, label FROM _id_labels").fetchall())
+    labels = dict(con.execute("SELECT record_key, label FROM stage.id_labels").fetchall())
     assert labels["r1"] == labels["r2"] and labels["r3"] == labels["r4"]
     assert labels["r1"] != labels["r3"]
-    cuts = con.execute("SELECT a, b FROM _id_cuts ORDER BY match_probability").fetchall()
+    cuts = con.execute("SELECT a, b FROM stage.id_cuts ORDER BY match_probability").fetchall()
     assert cuts == [("r2", "r3"), ("r1", "r4")]
 
 

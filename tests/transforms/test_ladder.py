@@ -230,11 +230,17 @@ LIST = {"name": "l", "where": "true"}
         ),
         (
             {"namespace": "gs:", "rungs": [A], "lists": [{"name": "", "where": "true"}]},
-            "list 1: name '' must be lower case",
+            "lists\\[1\\].name: must be lower case",
         ),
         ({"namespace": "gs:", "rungs": [A], "sync": {"max_remove_share": 2}}, "between 0 and 1"),
-        ({"namespace": "gs:", "rungs": [A], "sync": {"max_people": "lots"}}, "must be a number"),
-        ({"namespace": "gs:", "rungs": [A], "sync": {"dry_run": True}}, "unknown setting"),
+        (
+            {"namespace": "gs:", "rungs": [A], "sync": {"max_people": "lots"}},
+            "sync.max_people: must be a whole number",
+        ),
+        (
+            {"namespace": "gs:", "rungs": [A], "sync": {"dry_run": True}},
+            "sync.dry_run: unknown key; allowed keys: max_remove_share",
+        ),
         (
             {"namespace": "gs:", "rungs": [A], "sync": {"mailchimp": {"tier_merge_field": "tier"}}},
             "not a Mailchimp merge tag",
@@ -253,7 +259,7 @@ LIST = {"name": "l", "where": "true"}
         ),
         (
             {"namespace": "gs:", "rungs": [A], "lists": [{**LIST, "start_journeys": "on"}]},
-            "'start_journeys' must be true or false",
+            "lists.l.start_journeys: must be true or false",
         ),
     ],
 )

@@ -4,16 +4,15 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.action_network import ActionNetworkClient
-from connectors.mailchimp import MailchimpClient
-from pipelines.landing import (
+from connectors.action_network.client import ActionNetworkClient
+from connectors.action_network.landing import (
     land_action_network_actions,
     land_action_network_people,
     land_action_network_whole,
-    land_form_exports,
-    land_mailchimp_campaigns,
-    land_mailchimp_members,
 )
+from connectors.forms.landing import land_form_exports
+from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.landing import land_mailchimp_campaigns, land_mailchimp_members
 from sandbox import start_sandbox
 from tests.support.metrics_rows import put_metrics
 from tests.support.raw import NOW

@@ -12,9 +12,11 @@ import duckdb
 import pytest
 import yaml
 
-from connectors.action_network import ActionNetworkClient
-from connectors.mailchimp import MailchimpClient
-from pipelines.landing import land_action_network_people, land_form_exports, land_mailchimp_members
+from connectors.action_network.client import ActionNetworkClient
+from connectors.action_network.landing import land_action_network_people
+from connectors.forms.landing import land_form_exports
+from connectors.mailchimp.client import MailchimpClient
+from connectors.mailchimp.landing import land_mailchimp_members
 from sandbox import start_sandbox
 from tests.support.metrics_rows import put_metrics
 from tests.support.raw import NOW, an_person, land

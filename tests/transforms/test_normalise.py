@@ -95,16 +95,16 @@ def test_names_lose_case_accents_and_punctuation(con):
 
 def test_name_canonical_is_deterministic_and_settled(con):
     nicknames.ensure(con)
-    nicknames.ensure(con)  # once per connection: a second call keeps the table
-    assert con.execute("SELECT count(*) = count(DISTINCT name) FROM name_canonical").fetchone() == (
-        True,
-    )
+    nicknames.ensure(con)  # a second call keeps the table
+    assert con.execute(
+        "SELECT count(*) = count(DISTINCT name) FROM stage.name_canonical"
+    ).fetchone() == (True,)
     # A canonical maps to itself, so a key never moves again.
     assert con.execute(
-        "SELECT count(*) FROM name_canonical a JOIN name_canonical b ON b.name = a.canonical "
+        "SELECT count(*) FROM stage.name_canonical a JOIN stage.name_canonical b ON b.name = a.canonical "
         "WHERE b.canonical <> a.canonical"
     ).fetchone() == (0,)
-    picks = dict(con.execute("SELECT name, canonical FROM name_canonical").fetchall())
+    picks = dict(con.execute("SELECT name, canonical FROM stage.name_canonical").fetchall())
     for name, canonical in {
         "bill": "william",
         "willy": "william",
@@ -125,8 +125,8 @@ def test_name_canonical_is_deterministic_and_settled(con):
     try:
         nicknames.ensure(other)
         assert (
-            other.execute("SELECT * FROM name_canonical ORDER BY name").fetchall()
-            == con.execute("SELECT * FROM name_canonical ORDER BY name").fetchall()
+            other.execute("SELECT * FROM stage.name_canonical ORDER BY name").fetchall()
+            == con.execute("SELECT * FROM stage.name_canonical ORDER BY name").fetchall()
         )
     finally:
         other.close()

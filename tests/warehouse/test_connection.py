@@ -7,7 +7,7 @@ import sys
 import duckdb
 import pytest
 
-from warehouse import connection
+from warehouse import connection, migrate
 from warehouse.connection import WarehouseBusyError, WarehouseError, connect
 
 
@@ -49,8 +49,12 @@ def test_a_damaged_warehouse_is_named_with_what_to_do_and_left_as_it_was(tmp_pat
     with pytest.raises(duckdb.Error):  # DuckDB itself cannot open it: the case is real
         duckdb.connect(str(copy))
     shutil.rmtree(copy.parent)
+    checks = migrate.checks
     with pytest.raises(WarehouseError) as raised:
         connect(path)
+    # Named at once although this process checked the file's migrations before: the cheap
+    # damage probe, not a second migration check, found it.
+    assert migrate.checks == checks
     message = str(raised.value)
     assert str(path) in message and "is damaged" in message
     assert "backup of it over the file" in message and "move it aside" in message

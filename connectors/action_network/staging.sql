@@ -1,0 +1,63 @@
+-- step: stage_action_network
+-- reads: raw_action_network, utc_ts(), current_taggings()
+-- writes: stage.stg_action_network
+-- params: -
+-- udfs: -
+
+-- Action Network's part of stg_source_records: the latest version of every person, in the
+-- columns every platform's staging view gives (docs/architecture.md, "Adding a platform");
+-- transforms/staging.sql types, normalises and keys them. A view: it costs nothing until
+-- staging reads it.
+CREATE OR REPLACE VIEW stage.stg_action_network AS
+WITH an_tags AS (
+    -- Tags as of the last complete read of the taggings (deleted ones are gone from it).
+    SELECT person_uuid, list(DISTINCT tag ORDER BY tag) AS tags
+    FROM current_taggings()
+    GROUP BY 1
+), an AS (
+    SELECT record_id, payload, modified_at
+    FROM raw_action_network
+    WHERE resource = 'people'
+    QUALIFY row_number() OVER (
+        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+), an_typed AS (
+    SELECT
+        record_id,
+        payload,
+        modified_at,
+        from_json(payload -> '$.email_addresses',
+            '[{"primary":"BOOLEAN","address":"VARCHAR","status":"VARCHAR"}]') AS emails,
+        from_json(payload -> '$.phone_numbers',
+            '[{"primary":"BOOLEAN","number":"VARCHAR","status":"VARCHAR"}]') AS phones,
+        from_json(payload -> '$.postal_addresses',
+            '[{"primary":"BOOLEAN","address_lines":["VARCHAR"],"locality":"VARCHAR","region":"VARCHAR","postal_code":"VARCHAR"}]') AS addresses
+    FROM an
+), an_rows AS (
+    SELECT
+        'action_network' AS source,
+        record_id AS source_record_id,
+        NULL::VARCHAR AS file_name,
+        NULL::INTEGER AS row_number,
+        payload ->> '$.given_name' AS given_name,
+        payload ->> '$.family_name' AS family_name,
+        coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).address AS email_raw,
+        coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).number AS phone_raw,
+        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).address_lines[1] AS address_line,
+        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).locality AS locality,
+        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).region AS region,
+        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).postal_code AS postal_code,
+        NULL::VARCHAR AS alt_email_raw,
+        lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status) AS email_status,
+        lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status) AS phone_status,
+        NULL::VARCHAR AS email_consent,
+        NULL::VARCHAR AS sms_consent,
+        coalesce(an_tags.tags, []::VARCHAR[]) AS platform_tags,
+        -- Every id the platform lists for the person (its own uuid among them), sorted.
+        list_sort(list_distinct(list_concat(['action_network:' || record_id],
+            coalesce(payload ->> '$.identifiers[*]', []::VARCHAR[])))) AS platform_ids,
+        utc_ts(payload ->> '$.created_date') AS created_at,
+        modified_at
+    FROM an_typed
+    LEFT JOIN an_tags ON an_tags.person_uuid = an_typed.record_id
+)
+SELECT * FROM an_rows;

@@ -1,0 +1,452 @@
+"""The SQL steps of the warehouse build, declared once and in order: what each reads and
+writes, and which Dagster asset runs it. A step reads named warehouse tables, `stage.`
+tables or views (the intermediates, in the warehouse's `stage` schema), macros (`name()`)
+written by an earlier step, and UDFs registered in Python; temporary objects never leave
+the file that makes them. `run` executes a step by name after checking its inputs exist.
+
+A SQL step's file starts with the same declaration as a header (see `header`):
+
+    -- step: identity_edges
+    -- reads: stg_source_records, stage.name_canonical
+    -- writes: stage.id_records, stage.id_rule_order, stage.id_edges
+    -- params: -
+    -- udfs: -
+
+A Python step (`file` None) is a function that calls `require` before it reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from warehouse.load import run_sql_file
+
+HERE = Path(__file__).parent
+STAGE = "stage"
+HEADER_KEYS = ("step", "reads", "writes", "params", "udfs")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    group: str  # the Dagster asset (or operation) that runs it
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()  # `$name`s bound by the caller
+    udfs: tuple[str, ...] = ()  # Python functions registered on the connection
+    file: str | None = None  # transforms/<file>; None: the Python function `runs`
+    runs: str = ""  # for a Python step: module:function
+
+    @property
+    def path(self) -> Path | None:
+        return HERE / self.file if self.file else None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "-")
+
+
+def sql(name: str, group: str, reads: str, writes: str, params: str = "", udfs: str = "") -> Step:
+    """A step run from transforms/<name>.sql."""
+    return Step(
+        name, group, _names(reads), _names(writes), _names(params), _names(udfs), f"{name}.sql"
+    )
+
+
+def python(name: str, group: str, runs: str, reads: str, writes: str) -> Step:
+    """A step done in Python (clustering, scoring, rules run in the config sandbox)."""
+    return Step(name, group, _names(reads), _names(writes), runs=runs)
+
+
+CONSENT_MACROS = (
+    "consent_text(), consent_refused(), consent_yes_words(), consent_yes_rest(), "
+    "consent_names(), consent_qualified(), consent_answer()"
+)
+VALUE_MACROS = (
+    "utc_ts(), form_ts(), clean_email(), email_key(), name_norm(), address_norm(), "
+    "street_parts(), street_name_key(), current_taggings(), " + CONSENT_MACROS + ", "
+    "answer_norm(), says_yes(), attended_answer(), referral_code()"
+)
+RAW = "raw_action_network, raw_mailchimp, raw_forms"
+ID_TABLES = "identity_links, identity_review, identity_decisions, identity_conflicts"
+
+# The order the pipeline runs them in. Groups are contiguous and follow the asset graph
+# (tests/pipelines/test_step_order.py); `forget` is `make forget`, outside the graph.
+STEPS: tuple[Step, ...] = (
+    # -- stg_source_records: transforms/normalise.py
+    sql("macros", "stg_source_records", "-", VALUE_MACROS),
+    sql(
+        "erasure_macros",
+        "stg_source_records",
+        "clean_email(), email_key()",
+        "erasure_email_hashes(), erasure_phone_text()",
+    ),
+    sql(
+        "suppressed",
+        "stg_source_records",
+        f"{RAW}, quarantine, erasure_suppressions, phone_parses, clean_email(), email_key(), "
+        "erasure_email_hashes(), erasure_phone_text()",
+        f"{RAW}, quarantine, stage.suppressed_by_source",
+        "$since, $phone_region, $phone_parser",
+        "phone_parts()",
+    ),
+    sql("nicknames", "stg_source_records", "-", "stage.name_canonical", "$csv"),
+    sql(
+        "staging",
+        "stg_source_records",
+        f"{RAW}, phone_parses, stg_source_records, stage.name_canonical, "
+        "utc_ts(), form_ts(), "
+        "clean_email(), email_key(), name_norm(), address_norm(), street_parts(), "
+        "street_name_key(), current_taggings(), consent_answer()",
+        "stg_source_records, phone_parses",
+        "$placeholder_emails, $placeholder_phones, $placeholder_names, "
+        "$placeholder_addresses, $phone_region, $phone_parser",
+        "phone_parts()",
+    ),
+    sql(
+        "suppressed_names",
+        "stg_source_records",
+        "stg_source_records, erasure_suppressions, raw_forms",
+        "stage.suppressed_names_by_source, erasure_suppressions, raw_forms",
+        "$now",
+    ),
+    # -- people (the identity multi-asset): transforms/identity.py
+    sql(
+        "identity_edges",
+        "people",
+        "stg_source_records, stage.name_canonical",
+        "stage.id_records, stage.id_rule_order, stage.id_edges",
+    ),
+    python(
+        "identity_decisions_in",
+        "people",
+        "transforms.identity:load_decisions",
+        "-",
+        "stage.id_decisions_in",
+    ),
+    python(
+        "identity_scoring",
+        "people",
+        "transforms.identity_scoring:score_pairs",
+        "stage.id_records",
+        "stage.id_scored",
+    ),
+    sql(
+        "identity_links",
+        "people",
+        "stage.id_records, stage.id_edges, stage.id_scored, stage.id_decisions_in",
+        "stage.id_decisions, stage.id_scored, stage.id_edges",
+        "$link, $review",
+    ),
+    # identity_components and identity_conflicts repeat until no link is cut.
+    python(
+        "identity_components",
+        "people",
+        "transforms.identity:connected_components",
+        "stage.id_records, stage.id_edges",
+        "stage.id_labels, stage.id_cuts",
+    ),
+    sql(
+        "identity_conflicts",
+        "people",
+        "stage.id_records, stage.id_edges, stage.id_labels, stage.id_cuts",
+        "stage.id_conflicts, stage.id_cut, stage.id_cuts, stage.id_edges",
+    ),
+    sql(
+        "identity_review",
+        "people",
+        "stage.id_decisions, stage.id_labels, stage.id_scored",
+        "stage.id_review",
+        "$link",
+    ),
+    sql(
+        "identity_assign",
+        "people",
+        "stage.id_records, stage.id_edges, stage.id_rule_order, stage.id_labels, "
+        "stage.id_cuts, stage.id_conflicts, stage.id_decisions, stage.id_review, "
+        f"person_registry, person_merges, person_sources, {ID_TABLES}",
+        f"person_registry, person_merges, person_sources, {ID_TABLES}, stage.id_assigned",
+        "$now",
+    ),
+    python(
+        "source_priority",
+        "people",
+        "transforms.identity:source_priority",
+        "-",
+        "stage.source_priority",
+    ),
+    sql(
+        "people",
+        "people",
+        "stg_source_records, person_sources, person_registry, stage.source_priority, "
+        "raw_action_network, raw_mailchimp",
+        "people",
+    ),
+    # -- activities: transforms/engagement.py
+    sql(
+        "activity_sources",
+        "activities",
+        f"{RAW}, stg_source_records, person_sources, utc_ts(), current_taggings(), answer_norm()",
+        "stage.an_objects, stage.an_actions, stage.mc_events, stage.platform_tags, stage.form_rows",
+        "$namespace",
+    ),
+    sql(
+        "referrals",
+        "activities",
+        "stage.an_actions, stage.form_rows, person_sources, raw_action_network, "
+        "stg_source_records, sync_ledger, clean_email(), email_key(), name_norm(), "
+        "referral_code()",
+        "stage.referrals, stage.referral_stats",
+    ),
+    sql(
+        "activities",
+        "activities",
+        "stage.an_objects, stage.an_actions, stage.mc_events, stage.platform_tags, "
+        "stage.form_rows, stage.referrals, stg_source_records, person_sources, says_yes(), "
+        "attended_answer(), referral_code()",
+        "activities, stage.activity_stats",
+    ),
+    # -- person_metrics: the declared metrics (transforms/engagement.py)
+    python(
+        "person_metrics",
+        "person_metrics",
+        "transforms.metrics:build_person_metrics",
+        "activities, people, person_sources, stg_source_records",
+        "person_metrics",
+    ),
+    # -- ladder: rules from ladder.yaml, run in the config sandbox
+    python(
+        "ladder",
+        "ladder",
+        "transforms.ladder:build_ladder",
+        "person_metrics, ladder_history",
+        "ladder, ladder_history",
+    ),
+    # -- ladder_movement
+    python(
+        "ladder_rungs",
+        "ladder_movement",
+        "transforms.ladder:build_movement",
+        "-",
+        "stage.ladder_rungs",
+    ),
+    sql(
+        "ladder_movement",
+        "ladder_movement",
+        "ladder_history, stage.ladder_rungs",
+        "ladder_movement",
+    ),
+    # -- segment_members: transforms/segments.py
+    python(
+        "list_history",
+        "segment_members",
+        "transforms.segments:prepare_list_input",
+        "-",
+        "stage.ladder_history_source",
+    ),
+    sql(
+        "list_input",
+        "segment_members",
+        "stage.ladder_history_source, person_metrics, ladder",
+        "stage.rung_30d_ago, stage.list_input",
+        "$now",
+    ),
+    python(
+        "segments",
+        "segment_members",
+        "transforms.segments:build_segments",
+        "stage.list_input, ladder",
+        "segment_members",
+    ),
+    # -- sync_plan: transforms/sync_plan.py
+    python(
+        "sync_segments",
+        "sync_plan",
+        "transforms.sync_plan:build_plan",
+        "-",
+        "stage.sync_segments",
+    ),
+    sql(
+        "sync_plan",
+        "sync_plan",
+        "stage.sync_segments, ladder, people, person_metrics, person_sources, "
+        "segment_members, stg_source_records, raw_action_network, raw_mailchimp, "
+        "sync_cursors, sync_ledger, sync_rejections, utc_ts(), current_taggings()",
+        "stage.sync_plan, stage.sync_plan_counts, stage.sync_segment_changes",
+        "$namespace, $run_id, $now, $retry_days, $merge_field, $mc_tiers, $code_field, "
+        "$code_rungs, $mc_new, $an_new, $propagate",
+    ),
+    python(
+        "sync_plan_save",
+        "sync_plan",
+        "transforms.sync_plan:save_plan",
+        "stage.sync_plan",
+        "sync_plan, sync_runs",
+    ),
+    # -- activation_exports: transforms/exports.py (list_input again, at its own time)
+    python(
+        "exports",
+        "activation_exports",
+        "transforms.exports:write_list_exports",
+        "stage.list_input, segment_members",
+        "-",
+    ),
+    # -- forget (`make forget`): transforms/erasure.py; runs macros, erasure_macros and
+    # suppressed again first.
+    sql(
+        "erasure_find",
+        "forget",
+        "stg_source_records, person_sources, person_merges, people, "
+        "erasure_email_hashes(), erasure_phone_text()",
+        "stage.forget_people, stage.forget_records, stage.forget_keys, "
+        "stage.forget_match_keys, stage.forget_phones",
+        "$hash, $phone_hash, $person_id",
+    ),
+    sql(
+        "erasure",
+        "forget",
+        "stage.forget_people, stage.forget_records, stage.forget_keys, "
+        "stage.forget_match_keys, stage.forget_phones",
+        f"{RAW}, phone_parses, stg_source_records, person_sources, {ID_TABLES}, "
+        "missing_records, person_merges, person_registry, people, activities, person_metrics, "
+        "ladder, ladder_history, segment_members, sync_plan, sync_ledger, sync_rejections, "
+        "sync_batch_operations, sync_intents, erasure_suppressions",
+        "$now",
+    ),
+)
+BY_NAME = {step.name: step for step in STEPS}
+
+
+class MissingInput(RuntimeError):
+    """A step's input is not in the warehouse: names it and the step that writes it."""
+
+
+def writer_of(name: str, before: str | None = None) -> Step | None:
+    """The last step before `before` (all steps when None) that writes `name`."""
+    found = None
+    for step in STEPS:
+        if step.name == before:
+            break
+        if name in step.writes:
+            found = step
+    return found
+
+
+def missing(con: duckdb.DuckDBPyConnection, step: Step) -> list[str]:
+    """The inputs of `step` the warehouse lacks (tables, views, macros, UDFs)."""
+    relations = {
+        (schema, name)
+        for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary "
+            "UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
+            "WHERE NOT temporary AND NOT internal"
+        ).fetchall()
+    }
+    wanted = [*step.reads, *step.udfs]
+    called = [n[:-2] for n in wanted if n.endswith("()")]
+    functions = set()
+    if called:
+        # Macros are kept in the warehouse; UDFs registered from Python list as internal.
+        functions = {
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT function_name FROM duckdb_functions() "
+                "WHERE list_contains(?, function_name)",
+                [called],
+            ).fetchall()
+        }
+    lacking = []
+    for name in wanted:
+        if name.endswith("()"):
+            present = name[:-2] in functions
+        else:
+            schema, _, table = name.rpartition(".")
+            present = (schema or "main", table) in relations
+        if not present:
+            lacking.append(name)
+    return lacking
+
+
+def require(con: duckdb.DuckDBPyConnection, name: str) -> Step:
+    """The step, once every input it reads exists; else MissingInput naming what to run."""
+    step = BY_NAME[name]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGE}")
+    lacking = missing(con, step)
+    if not lacking:
+        return step
+    what = lacking[0]
+    if what in step.udfs:
+        hint = "a Python function the caller registers (transforms/phones.py register)"
+    elif (writer := writer_of(what, step.name)) is not None:
+        hint = f"written by step '{writer.name}' ({writer.file or writer.runs}): run it first"
+    else:
+        hint = "a warehouse table: open the warehouse with warehouse.connection.connect"
+    more = f" (and {len(lacking) - 1} more: {', '.join(lacking[1:])})" if len(lacking) > 1 else ""
+    raise MissingInput(f"step '{step.name}' reads {what}, which is missing; {hint}{more}")
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> None:
+    """Run SQL step `name` (transforms/<name>.sql) after checking its inputs exist;
+    `$param`s are bound by name."""
+    step = require(con, name)
+    if step.path is None:
+        raise ValueError(f"step '{name}' is done in Python ({step.runs}), not from a file")
+    run_sql_file(con, step.path, params)
+
+
+def clear_stage(con: duckdb.DuckDBPyConnection) -> int:
+    """Drop every table and view in the `stage` schema (they hold copies of people's data;
+    erasure calls this); returns how many were dropped."""
+    found = con.execute(
+        "SELECT 'VIEW', view_name FROM duckdb_views() WHERE schema_name = ? AND NOT temporary "
+        "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() "
+        "WHERE schema_name = ? AND NOT temporary ORDER BY 1 DESC, 2",
+        [STAGE, STAGE],
+    ).fetchall()
+    for kind, name in found:
+        con.execute(f'DROP {kind} IF EXISTS {STAGE}."{name}"')
+    return len(found)
+
+
+def header(path: Path) -> dict[str, tuple[str, ...]]:
+    """The declaration at the top of a step file: `-- key: a, b` lines (`-` for none),
+    continued on lines that start with `--` and four or more spaces."""
+    found: dict[str, list[str]] = {}
+    key = None
+    for line in path.read_text().splitlines():
+        keyed = re.match(r"--\s*(\w+):\s*(.*)$", line)
+        if keyed and keyed.group(1) in HEADER_KEYS:
+            key = keyed.group(1)
+            found[key] = list(_names(keyed.group(2)))
+        elif key and re.match(r"--\s{4,}\S", line):
+            found[key].extend(_names(line[2:]))
+        else:
+            break
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def header_text(step: Step, width: int = 92) -> str:
+    """The header a step's file should start with (wrapped at `width`)."""
+    lines = [f"-- step: {step.name}"]
+    for key in HEADER_KEYS[1:]:
+        items = list(getattr(step, key)) or ["-"]
+        line = f"-- {key}:"
+        for i, item in enumerate(items):
+            piece = f" {item}" + ("," if i < len(items) - 1 else "")
+            if len(line) + len(piece) > width:
+                lines.append(line)
+                line = "--    "
+            line += piece
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def group_steps() -> dict[str, list[str]]:
+    """Asset (or operation) name -> its steps, in order."""
+    groups: dict[str, list[str]] = {}
+    for step in STEPS:
+        groups.setdefault(step.group, []).append(step.name)
+    return groups
