@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import connectors.registry  # noqa: E402, F401  (registers each platform's staging SQL)
 from connectors.forms.landing import land_form_exports  # noqa: E402
 from connectors.landing import raw_frame  # noqa: E402
 from sandbox.action_network import person_json  # noqa: E402

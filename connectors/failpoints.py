@@ -1,12 +1,12 @@
 """A test hook, the only one in product code: GROUNDSWELL_FAILPOINT=<point>:<n> ends the
 process, as `kill -9` would, the n-th time a push reaches <point> (for example
-`mailchimp.after_send:3`). Unset, as in every real run, it does nothing.
+`<destination>.after_send:3`). Unset, as in every real run, it does nothing.
 
 Points: <destination>.before_send (the intent is recorded, the request not yet sent),
 <destination>.after_send (the platform answered; the answer is not yet recorded),
-<destination>.mid_ledger (inside the transaction that records answers), and for
-Mailchimp batches mailchimp.batch_before_send / mailchimp.batch_after_send, for Action
-Network tags action_network.tag_after_send."""
+<destination>.mid_ledger (inside the transaction that records answers), and where a
+platform's push has them, <destination>.batch_before_send / .batch_after_send (batches)
+and <destination>.tag_after_send (tag creations)."""
 
 from __future__ import annotations
 

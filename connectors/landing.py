@@ -63,6 +63,21 @@ def raw_frame(
 
 
 PASS = "#pass"
+# The shape of a platform's raw table (migration 001 made the first two); a platform added
+# later gets its own on its first landing.
+RAW_COLUMNS = (
+    "resource VARCHAR NOT NULL, record_id VARCHAR NOT NULL, modified_at TIMESTAMP, "
+    "payload JSON NOT NULL, batch_id VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL"
+)
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A platform's raw table, created on its first landing when no migration made it."""
+    if not table.replace("_", "").isalnum():
+        raise ValueError(f"not a table name: {table!r}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({RAW_COLUMNS})")
+
+
 PageSource = Callable[[datetime | None, int], Iterable[list[dict]]]
 
 
@@ -83,6 +98,7 @@ def land_pages(
     a run killed mid-pass resumes at the next page with the same filter. The watermark
     moves only when a pass is complete: these collections are not ordered by change."""
     cursor = cursor or resource
+    ensure_raw_table(con, table)
     checkpoint = get_cursor(con, source, cursor + PASS)
     if checkpoint:
         state = json.loads(checkpoint)
@@ -252,6 +268,7 @@ def land_whole(
     batch becomes `<resource>#current_batch`, so the last complete read is the current
     state and anything gone from it is gone."""
     counts: dict[str, int] = {}
+    ensure_raw_table(con, table)
     with transaction(con):
         for resource, records in resources.items():
             kept = [r for r in records if record_id(r)]

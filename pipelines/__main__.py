@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from connectors.registry import PLATFORMS
 from pipelines import runs, settings
 from pipelines.sandbox_process import SandboxProcess, sandbox_args
 
@@ -169,7 +170,7 @@ def forget(email: str = "", force: bool = False, phone: str = "", person_id: str
     )
     for entry in instance.all_logs(result.run_id):
         if entry.step_key == "forget_person_op" and entry.user_message.startswith(
-            ("Forgot", "mailchimp", "action_network")
+            ("Forgot", *(p.name for p in PLATFORMS))
         ):
             print(entry.user_message)
     if not result.success:

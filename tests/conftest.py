@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
+import connectors.registry  # noqa: F401  (registers each platform's staging SQL)
 import sandbox
 from warehouse.connection import connect
 

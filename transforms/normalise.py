@@ -10,6 +10,7 @@ import duckdb
 from transforms import nicknames, phones, steps
 from transforms.erasure import purge_suppressed
 from transforms.placeholders import DEFAULT, Placeholders
+from warehouse import platform_sql
 from warehouse.load import transaction
 
 
@@ -45,6 +46,7 @@ def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Pl
     phones.register(con, default_phone_region)
     nicknames.build(con)
     steps.run(con, "macros")
+    stage_platforms(con)
     steps.run(
         con,
         "staging",
@@ -57,6 +59,22 @@ def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Pl
             "phone_parser": phones.PARSER,
         },
     )
+
+
+def stage_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Each registered platform's staging view (its own step file, checked by its header),
+    then `stage.stg_platforms`, all of them as one; returns the platforms staged."""
+    files = platform_sql.staging_files()
+    for platform, path in files.items():
+        steps.run_file(con, path)
+        wanted = f"{steps.STAGE}.stg_{platform}"
+        if wanted not in steps.header(path).get("writes", ()):
+            raise ValueError(f"{path}: a platform's staging SQL writes the view {wanted}")
+    union = " UNION ALL BY NAME ".join(
+        f"SELECT * FROM {steps.STAGE}.stg_{platform}" for platform in files
+    )
+    con.execute(f"CREATE OR REPLACE VIEW {steps.STAGE}.stg_platforms AS {union}")
+    return list(files)
 
 
 def _forgotten_by_name_and_address(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -1,14 +1,13 @@
 -- step: staging
--- reads: raw_action_network, raw_mailchimp, raw_forms, phone_parses, stg_source_records,
---     stage.name_canonical, utc_ts(), form_ts(), clean_email(), email_key(), name_norm(),
---     address_norm(), street_parts(), street_name_key(), current_taggings(),
---     consent_answer()
+-- reads: stage.stg_platforms, phone_parses, stg_source_records, stage.name_canonical,
+--     clean_email(), email_key(), name_norm(), address_norm(), street_parts(),
+--     street_name_key()
 -- writes: stg_source_records, phone_parses
 -- params: $placeholder_emails, $placeholder_phones, $placeholder_names,
 --     $placeholder_addresses, $phone_region, $phone_parser
 -- udfs: phone_parts()
 
--- One typed, normalised row per source record, its latest version, from every raw table,
+-- One typed, normalised row per source record, its latest version, from every platform,
 -- with the keys identity matches on. The UDF phone_parts(varchar) is registered by
 -- transforms/phones.py; stage.name_canonical is nicknames.sql's. Parameters: the placeholder lists $placeholder_emails,
 -- $placeholder_phones, $placeholder_names, $placeholder_addresses
@@ -56,140 +55,25 @@ SELECT DISTINCT address_norm(v) AS line,
 FROM unnest($placeholder_addresses::VARCHAR[]) AS t(v)
 WHERE address_norm(v) IS NOT NULL;
 
+-- Every platform's records (its staging view, connectors/<platform>/staging.sql), with the
+-- consent answers a platform gives instead of a status (form exports) turned into one: a
+-- no is an opt-out of that channel, a yes a subscription only when the row holds an
+-- address (a phone) to subscribe, never a placeholder.
 CREATE OR REPLACE TEMP TABLE _stg_union AS
-WITH an_tags AS (
-    -- Tags as of the last complete read of the taggings (deleted ones are gone from it).
-    SELECT person_uuid, list(DISTINCT tag ORDER BY tag) AS tags
-    FROM current_taggings()
-    GROUP BY 1
-), an AS (
-    SELECT record_id, payload, modified_at
-    FROM raw_action_network
-    WHERE resource = 'people'
-    QUALIFY row_number() OVER (
-        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
-), an_typed AS (
-    SELECT
-        record_id,
-        payload,
-        modified_at,
-        from_json(payload -> '$.email_addresses',
-            '[{"primary":"BOOLEAN","address":"VARCHAR","status":"VARCHAR"}]') AS emails,
-        from_json(payload -> '$.phone_numbers',
-            '[{"primary":"BOOLEAN","number":"VARCHAR","status":"VARCHAR"}]') AS phones,
-        from_json(payload -> '$.postal_addresses',
-            '[{"primary":"BOOLEAN","address_lines":["VARCHAR"],"locality":"VARCHAR","region":"VARCHAR","postal_code":"VARCHAR"}]') AS addresses
-    FROM an
-), an_rows AS (
-    SELECT
-        'action_network' AS source,
-        record_id AS source_record_id,
-        NULL::VARCHAR AS file_name,
-        NULL::INTEGER AS row_number,
-        payload ->> '$.given_name' AS given_name,
-        payload ->> '$.family_name' AS family_name,
-        coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).address AS email_raw,
-        coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).number AS phone_raw,
-        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).address_lines[1] AS address_line,
-        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).locality AS locality,
-        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).region AS region,
-        coalesce(list_filter(addresses, lambda x: x."primary")[1], addresses[1]).postal_code AS postal_code,
-        NULL::VARCHAR AS alt_email_raw,
-        lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status) AS email_status,
-        lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status) AS phone_status,
-        coalesce(an_tags.tags, []::VARCHAR[]) AS platform_tags,
-        -- Every id the platform lists for the person (its own uuid among them), sorted.
-        list_sort(list_distinct(list_concat(['action_network:' || record_id],
-            coalesce(payload ->> '$.identifiers[*]', []::VARCHAR[])))) AS platform_ids,
-        utc_ts(payload ->> '$.created_date') AS created_at,
-        modified_at
-    FROM an_typed
-    LEFT JOIN an_tags ON an_tags.person_uuid = an_typed.record_id
-), mc AS (
-    SELECT record_id, payload, modified_at
-    FROM raw_mailchimp
-    WHERE resource = 'members'
-    QUALIFY row_number() OVER (
-        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
-), mc_rows AS (
-    SELECT
-        'mailchimp' AS source,
-        record_id AS source_record_id,
-        NULL::VARCHAR AS file_name,
-        NULL::INTEGER AS row_number,
-        nullif(payload ->> '$.merge_fields.FNAME', '') AS given_name,
-        nullif(payload ->> '$.merge_fields.LNAME', '') AS family_name,
-        payload ->> '$.email_address' AS email_raw,
-        nullif(payload ->> '$.merge_fields.PHONE', '') AS phone_raw,
-        nullif(payload ->> '$.merge_fields.ADDRESS.addr1', '') AS address_line,
-        nullif(payload ->> '$.merge_fields.ADDRESS.city', '') AS locality,
-        nullif(payload ->> '$.merge_fields.ADDRESS.state', '') AS region,
-        nullif(payload ->> '$.merge_fields.ADDRESS.zip', '') AS postal_code,
-        NULL::VARCHAR AS alt_email_raw,
-        lower(payload ->> '$.status') AS email_status,
-        NULL::VARCHAR AS phone_status,
-        coalesce(list_transform(
-            from_json(payload -> '$.tags', '[{"name":"VARCHAR"}]'), lambda t: t.name), []) AS platform_tags,
-        ['mailchimp:' || record_id] AS platform_ids,
-        coalesce(utc_ts(payload ->> '$.timestamp_signup'), utc_ts(payload ->> '$.timestamp_opt'),
-                 modified_at) AS created_at,
-        modified_at
-    FROM mc
-    -- Gone from the audience at the last reconciliation: no longer a source of anything.
-    WHERE payload ->> '$.status' IS DISTINCT FROM 'deleted'
-), latest_files AS (
-    -- A corrected export under the same name replaces the rows of the earlier one.
-    SELECT file_name, arg_max(file_hash, loaded_at) AS file_hash
-    FROM raw_forms GROUP BY file_name
-), fm AS (
-    SELECT r.file_name, r.row_number, r.payload, r.loaded_at,
-           nullif(trim(r.payload ->> '$.fields.full_name'), '') AS full_name
-    FROM raw_forms r JOIN latest_files USING (file_name, file_hash)
-), fm_rows AS (
-    SELECT
-        'forms' AS source,
-        file_name || ':' || row_number AS source_record_id,
-        file_name,
-        row_number,
-        coalesce(nullif(payload ->> '$.fields.given_name', ''),
-                 CASE WHEN full_name IS NOT NULL THEN split_part(full_name, ' ', 1) END) AS given_name,
-        coalesce(nullif(payload ->> '$.fields.family_name', ''),
-                 CASE WHEN strpos(full_name, ' ') > 0
-                      THEN trim(substr(full_name, strpos(full_name, ' ') + 1)) END) AS family_name,
-        nullif(payload ->> '$.fields.email', '') AS email_raw,
-        -- A second Email column's address (connectors/forms.py keeps it as alt_email).
-        nullif(payload ->> '$.fields.alt_email', '') AS alt_email_raw,
-        nullif(payload ->> '$.fields.phone', '') AS phone_raw,
-        nullif(payload ->> '$.fields.address', '') AS address_line,
-        nullif(payload ->> '$.fields.locality', '') AS locality,
-        nullif(payload ->> '$.fields.region', '') AS region,
-        nullif(payload ->> '$.fields.postal_code', '') AS postal_code,
-        -- Consent answers (consent_answer, macros.sql), dated by the submission: a no is
-        -- an opt-out of that channel, a yes a subscription only when the row holds an
-        -- address (a phone) to subscribe; rows landed before issue 12 have `consent`.
-        CASE consent_answer(coalesce(nullif(trim(payload ->> '$.fields.consent_email'), ''),
-                                     payload ->> '$.fields.consent'), 'email')
-            WHEN 'no' THEN 'unsubscribed'
-            WHEN 'yes' THEN CASE
-                WHEN clean_email(payload ->> '$.fields.email') IS NOT NULL
-                 AND NOT _placeholder_email(clean_email(payload ->> '$.fields.email'),
-                                            email_key(clean_email(payload ->> '$.fields.email')))
-                THEN 'subscribed' END
-        END AS email_status,
-        CASE consent_answer(payload ->> '$.fields.consent_sms', 'sms')
-            WHEN 'no' THEN 'unsubscribed'
-            WHEN 'yes' THEN CASE WHEN regexp_matches(payload ->> '$.fields.phone', '[0-9]')
-                                 THEN 'subscribed' END
-        END AS phone_status,
-        []::VARCHAR[] AS platform_tags,
-        []::VARCHAR[] AS platform_ids,
-        coalesce(form_ts(payload ->> '$.fields.submitted_at'), loaded_at) AS created_at,
-        coalesce(form_ts(payload ->> '$.fields.submitted_at'), loaded_at) AS modified_at
-    FROM fm
+SELECT * EXCLUDE (email_consent, sms_consent) REPLACE (
+    coalesce(email_status, CASE email_consent
+        WHEN 'no' THEN 'unsubscribed'
+        WHEN 'yes' THEN CASE
+            WHEN clean_email(email_raw) IS NOT NULL
+             AND NOT _placeholder_email(clean_email(email_raw), email_key(clean_email(email_raw)))
+            THEN 'subscribed' END
+    END) AS email_status,
+    coalesce(phone_status, CASE sms_consent
+        WHEN 'no' THEN 'unsubscribed'
+        WHEN 'yes' THEN CASE WHEN regexp_matches(phone_raw, '[0-9]') THEN 'subscribed' END
+    END) AS phone_status
 )
-SELECT * FROM an_rows
-UNION ALL BY NAME SELECT * FROM mc_rows
-UNION ALL BY NAME SELECT * FROM fm_rows;
+FROM stage.stg_platforms;
 
 -- Phone parsing is the one step SQL cannot do (about 25 µs a number): call it once per
 -- distinct number, and only for numbers the last run did not parse already with the same

@@ -94,13 +94,19 @@ STEPS: tuple[Step, ...] = (
         "phone_parts()",
     ),
     sql("nicknames", "stg_source_records", "-", "stage.name_canonical", "$csv"),
+    python(
+        "platform_staging",
+        "stg_source_records",
+        "transforms.normalise:stage_platforms",
+        "-",
+        "stage.stg_platforms",
+    ),
     sql(
         "staging",
         "stg_source_records",
-        f"{RAW}, phone_parses, stg_source_records, stage.name_canonical, "
-        "utc_ts(), form_ts(), "
+        "stage.stg_platforms, phone_parses, stg_source_records, stage.name_canonical, "
         "clean_email(), email_key(), name_norm(), address_norm(), street_parts(), "
-        "street_name_key(), current_taggings(), consent_answer()",
+        "street_name_key()",
         "stg_source_records, phone_parses",
         "$placeholder_emails, $placeholder_phones, $placeholder_names, "
         "$placeholder_addresses, $phone_region, $phone_parser",
@@ -395,6 +401,28 @@ def run(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -
     if step.path is None:
         raise ValueError(f"step '{name}' is done in Python ({step.runs}), not from a file")
     run_sql_file(con, step.path, params)
+
+
+def run_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = None) -> None:
+    """Run a step file declared by its own header (a platform's, outside this list) after
+    checking its inputs exist."""
+    declared = header(path)
+    step = Step(
+        declared.get("step", (path.stem,))[0],
+        "platform",
+        declared.get("reads", ()),
+        declared.get("writes", ()),
+        declared.get("params", ()),
+        declared.get("udfs", ()),
+    )
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGE}")
+    absent = missing(con, step)
+    if absent:
+        raise MissingInput(
+            f"{path}: step '{step.name}' reads {', '.join(absent)}, which "
+            f"{'is' if len(absent) == 1 else 'are'} missing"
+        )
+    run_sql_file(con, path, params)
 
 
 def clear_stage(con: duckdb.DuckDBPyConnection) -> int:

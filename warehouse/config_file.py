@@ -1,6 +1,6 @@
 """YAML configuration files read into pydantic models, with ONE message a volunteer can act
 on: the file, the path inside it (`rungs[2].where`, `lists.new_joiners.order_by`,
-`sync.mailchimp.journeys`) and what is allowed there. No value from the file is repeated
+`probabilistic.link_threshold`) and what is allowed there. No value from the file is repeated
 (a config file can hold addresses), only its keys and the names of rungs and lists.
 
 Shared by every layer that reads a config file, so it imports nothing of ours."""
