@@ -42,7 +42,7 @@ forget: setup
 ##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially
 TEST_WORKERS ?= 3
 test: setup lint
-	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/python -m pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 ## lint: ruff, and the layer rules of DESIGN.md as import-linter contracts (pyproject.toml)
 lint: setup

@@ -15,6 +15,8 @@ PLATFORMS: tuple[Platform, ...] = (
 
 for _declared in PLATFORMS:
     platform_sql.register_staging(_declared.name, _declared.staging_sql)
+    if _declared.activities_sql.exists():
+        platform_sql.register_activities(_declared.name, _declared.activities_sql)
 
 
 def platform(name: str) -> Platform:

@@ -1,7 +1,7 @@
 """The steps in docs/architecture.md "Adding a platform", walked through for a fourth,
 hypothetical platform: one new folder under connectors/ and one line in the registry, in a
 copy of the project. The whole Dagster job then lands its people over HTTP, stages them,
-and unifies them with nobody else's code changed."""
+unifies them and maps their activities with nobody else's code changed."""
 
 from __future__ import annotations
 
@@ -174,6 +174,22 @@ FILES = {
                modified_at AS created_at, modified_at
         FROM latest;
     """,
+    "activities.sql": """
+        -- step: activities_example
+        -- reads: stg_source_records, person_sources
+        -- writes: stage.activities_example
+        -- params: -
+        -- udfs: -
+        CREATE OR REPLACE TABLE stage.activities_example AS
+        SELECT ps.person_id, s.source, s.source_record_id,
+               'petition_signature' AS activity_type, s.modified_at AS occurred_at,
+               'Example petition' AS object, NULL::VARCHAR AS object_id, 'web' AS channel,
+               NULL::DECIMAL(12, 2) AS amount, NULL::BOOLEAN AS recurring,
+               NULL::VARCHAR AS detail, true AS referable
+        FROM stg_source_records s
+        JOIN person_sources ps USING (source, source_record_id)
+        WHERE s.source = 'example';
+    """,
 }
 REGISTRATION = "    example.PLATFORM,\n"
 
@@ -189,6 +205,10 @@ assert dg.AssetKey("example_people") in graph.get_all_asset_keys()
 result = defs.get_job_def(JOB_NAME).execute_in_process(instance=dg.DagsterInstance.ephemeral())
 assert result.success
 con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute(
+    "SELECT count(*), count(DISTINCT person_id) FROM activities "
+    "WHERE source = 'example' AND activity_type = 'petition_signature'"
+).fetchone())
 print(con.execute(
     "SELECT count(DISTINCT person_id) FROM person_sources WHERE source = 'example'"
 ).fetchone()[0])
@@ -274,4 +294,7 @@ def test_a_fourth_platform_is_one_folder_and_one_registration_line(tmp_path, api
         timeout=400,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.strip().splitlines()[-1] == str(len(PEOPLE))
+    signed, placed = run.stdout.strip().splitlines()[-2:]
+    # Its activities.sql, registered by the same line: one signature per person.
+    assert signed == str((len(PEOPLE), len(PEOPLE)))
+    assert placed == str(len(PEOPLE))
