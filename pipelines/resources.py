@@ -14,7 +14,6 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from connectors import registry
-from connectors.forms.config import load_column_maps
 from connectors.platform import Platform, PlatformSettingError
 from pipelines import settings
 from transforms.identity_config import IdentityConfig, load_identity_config
@@ -57,12 +56,10 @@ class PlatformResource(dg.ConfigurableResource):
 
 
 class GroundswellSettings(dg.ConfigurableResource):
-    """Where files live and how data is read."""
+    """Where files live and how data is read (the forms inbox is the `forms` platform's)."""
 
-    forms_inbox: str = settings.DEFAULTS["FORMS_INBOX"]
     exports_dir: str = settings.DEFAULTS["EXPORTS_DIR"]
     ladder_config: str = settings.DEFAULTS["LADDER_CONFIG"]
-    forms_config: str = settings.DEFAULTS["FORMS_CONFIG"]
     identity_config: str = settings.DEFAULTS["IDENTITY_CONFIG"]
     default_phone_region: str = settings.DEFAULTS["DEFAULT_PHONE_REGION"]
 
@@ -72,10 +69,6 @@ class GroundswellSettings(dg.ConfigurableResource):
     def identity(self) -> IdentityConfig:
         """`identity.yaml` (or IDENTITY_CONFIG); defaults when the file is absent."""
         return load_identity_config(self.identity_config)
-
-    def column_maps(self) -> dict[str, dict[str, str]]:
-        """`column_maps` from the forms configuration (connectors/forms/config.py)."""
-        return load_column_maps(self.forms_config)
 
 
 @contextmanager
@@ -131,10 +124,8 @@ def build_resources() -> dict[str, object]:
             for p in registry.PLATFORMS
         },
         "groundswell": GroundswellSettings(
-            forms_inbox=settings.get("FORMS_INBOX"),
             exports_dir=settings.get("EXPORTS_DIR"),
             ladder_config=settings.get("LADDER_CONFIG"),
-            forms_config=settings.get("FORMS_CONFIG"),
             identity_config=settings.get("IDENTITY_CONFIG"),
             default_phone_region=settings.get("DEFAULT_PHONE_REGION"),
         ),

@@ -8,8 +8,9 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.forms.reader import list_exports
+from connectors.forms.settings import FormsSettings
 from pipelines import runs
-from pipelines.resources import GroundswellSettings
+from pipelines.resources import PlatformResource
 
 forms_sync = dg.define_asset_job(
     "forms_sync",
@@ -34,8 +35,8 @@ def inbox_state(inbox: Path) -> dict[str, str]:
     description="Starts forms_sync when a CSV or .xlsx workbook arrives in (or changes in) "
     "FORMS_INBOX.",
 )
-def forms_inbox_sensor(context: dg.SensorEvaluationContext, groundswell: GroundswellSettings):
-    state = inbox_state(Path(groundswell.forms_inbox))
+def forms_inbox_sensor(context: dg.SensorEvaluationContext, forms: PlatformResource):
+    state = inbox_state(Path(FormsSettings.of(forms.settings).FORMS_INBOX))
     previous = json.loads(context.cursor) if context.cursor else {}
     changed = sorted(name for name, stamp in state.items() if previous.get(name) != stamp)
     context.update_cursor(json.dumps(state, sort_keys=True))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.forms.config import load_column_maps
 from connectors.forms.landing import land_form_exports
 from connectors.forms.reader import FORM_FIELDS, read_form_export, recognise
-from pipelines.resources import GroundswellSettings
 
 GOOGLE = (
     "Timestamp,Email address,First name,Last name,Phone number,Postcode,"
@@ -182,18 +182,18 @@ def test_column_maps_name_the_consent_fields(tmp_path):
     config.write_text(
         "column_maps:\n  'x.csv': {email: Correo, consent_email: Noticias, consent_sms: SMS}\n"
     )
-    maps = GroundswellSettings(forms_config=str(config)).column_maps()
+    maps = load_column_maps(str(config))
     assert maps["x.csv"]["consent_sms"] == "SMS"
     # An old map naming 'consent' still works: it meant email consent.
     config.write_text("column_maps:\n  'x.csv': {email: Correo, consent: Noticias}\n")
-    maps = GroundswellSettings(forms_config=str(config)).column_maps()
+    maps = load_column_maps(str(config))
     assert maps["x.csv"] == {"email": "Correo", "consent_email": "Noticias"}
     # A misspelt field is refused with the fields it may use.
     config.write_text("column_maps:\n  'x.csv': {email: Correo, consnet: Noticias}\n")
     with pytest.raises(
         ValueError, match=r"consnet: unknown field; allowed fields: .*consent_email"
     ):
-        GroundswellSettings(forms_config=str(config)).column_maps()
+        load_column_maps(str(config))
 
 
 def test_a_consent_header_over_email_addresses_gives_them_to_the_email(tmp_path):

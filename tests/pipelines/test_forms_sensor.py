@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.resources import GroundswellSettings
+from pipelines.resources import PlatformResource
 from pipelines.sensors import forms_inbox_sensor
 
 EXPORT = "First name,Last name,Email\nAna,Lima,ana@example.org\n"
@@ -10,7 +10,10 @@ EXPORT = "First name,Last name,Email\nAna,Lima,ana@example.org\n"
 
 def evaluate(inbox, cursor):
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"groundswell": GroundswellSettings(forms_inbox=str(inbox))}
+        cursor=cursor,
+        resources={
+            "forms": PlatformResource(platform="forms", settings={"FORMS_INBOX": str(inbox)})
+        },
     )
     result = forms_inbox_sensor(context)
     return result, context.cursor
