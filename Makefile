@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: run test lint format ui sandbox setup clean bench bench-push quality forget
+.PHONY: run test lint format ui sandbox setup clean bench bench-push quality forget browser
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -38,11 +38,39 @@ forget: setup
 	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" --phone "$(PHONE)" \
 		--person-id "$(PERSON_ID)" $(if $(FORCE),--force)
 
+## portal: the organiser portal on http://127.0.0.1:8000 (PORTAL_HOST, PORTAL_PORT; it reads
+##         the snapshot each run publishes, so it never waits for a run); Ctrl-C stops it
+portal: setup
+	$(BIN)/python -m portal serve
+
+## invite: a single-use link (valid 7 days) for EMAIL=... to set a password; an organiser's
+##         teams come from teams.yaml; ROLE=hq for HQ; AGAIN=1 for an address already active
+invite: setup
+	@$(BIN)/python -m portal invite "$(EMAIL)" $(if $(ROLE),--role $(ROLE)) $(if $(AGAIN),--again)
+
+## revoke: end EMAIL=...'s access at once: every session signed out, the account deactivated
+revoke: setup
+	@$(BIN)/python -m portal revoke "$(EMAIL)"
+
+.PHONY: portal invite revoke
+
 ## test: lint, then the whole test suite, spread over TEST_WORKERS processes (a file each
 ##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially
 TEST_WORKERS ?= 3
-test: setup lint
+test: setup lint browser
 	$(BIN)/python -m pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+
+## browser: Debian's chromium for the portal's browser tests, installed when it is missing and
+##          the machine allows (root with apt-get); otherwise those tests say skipped and why
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq chromium >/dev/null 2>&1 || \
+				{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+				echo "could not install chromium: the browser tests will be skipped"; \
+		else echo "chromium is missing and cannot be installed here: the browser tests will be skipped"; fi; }
 
 ## lint: ruff, and the layer rules of DESIGN.md as import-linter contracts (pyproject.toml)
 lint: setup

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import duckdb
 import pandas as pd
 
+from warehouse import platform_sql
 from warehouse.env_settings import EnvSettings
 
 
@@ -77,12 +78,11 @@ class Platform:
         """The names of its settings other than its key, given to connect and land."""
         return tuple(n for n in self.settings_model.model_fields if n != self.secret)
 
-    @property
-    def staging_sql(self) -> Path:
-        """The SQL that stages its raw records into its part of stg_source_records."""
-        return self.folder / "staging.sql"
-
-    @property
-    def activities_sql(self) -> Path:
-        """The SQL that maps its raw records to activities."""
-        return self.folder / "activities.sql"
+    def sql_files(self) -> dict[str, Path]:
+        """Its SQL by role (warehouse/platform_sql.py ROLES): `<role>.sql` in its folder;
+        staging is required, the others only when it has them."""
+        found = {role: self.folder / f"{role}.sql" for role in platform_sql.ROLES}
+        for role in platform_sql.REQUIRED:
+            if not found[role].is_file():
+                raise FileNotFoundError(f"{found[role]}: platform {self.name} has no {role} SQL")
+        return {role: path for role, path in found.items() if path.is_file()}

@@ -14,9 +14,9 @@ PLATFORMS: tuple[Platform, ...] = (
 )
 
 for _declared in PLATFORMS:
-    platform_sql.register_staging(_declared.name, _declared.staging_sql)
-    if _declared.activities_sql.exists():
-        platform_sql.register_activities(_declared.name, _declared.activities_sql)
+    platform_sql.register_title(_declared.name, _declared.title)
+    for _role, _path in _declared.sql_files().items():
+        platform_sql.register(_role, _declared.name, _path)
 
 
 def platform(name: str) -> Platform:

@@ -18,6 +18,7 @@ from connectors.platform import Platform, PlatformSettingError
 from pipelines import settings
 from transforms.identity_config import IdentityConfig, load_identity_config
 from transforms.ladder_config import Ladder, load
+from transforms.teams_config import Teams, load_teams
 from warehouse.connection import (
     WarehouseBusyError,
     WarehouseError,
@@ -61,6 +62,7 @@ class GroundswellSettings(dg.ConfigurableResource):
     exports_dir: str = settings.DEFAULTS["EXPORTS_DIR"]
     ladder_config: str = settings.DEFAULTS["LADDER_CONFIG"]
     identity_config: str = settings.DEFAULTS["IDENTITY_CONFIG"]
+    teams_config: str = settings.DEFAULTS["TEAMS_CONFIG"]
     default_phone_region: str = settings.DEFAULTS["DEFAULT_PHONE_REGION"]
 
     def ladder(self) -> Ladder:
@@ -69,6 +71,10 @@ class GroundswellSettings(dg.ConfigurableResource):
     def identity(self) -> IdentityConfig:
         """`identity.yaml` (or IDENTITY_CONFIG); defaults when the file is absent."""
         return load_identity_config(self.identity_config)
+
+    def teams(self) -> Teams:
+        """`teams.yaml` (or TEAMS_CONFIG); no teams when the file is absent."""
+        return load_teams(self.teams_config)
 
 
 @contextmanager
@@ -127,6 +133,7 @@ def build_resources() -> dict[str, object]:
             exports_dir=settings.get("EXPORTS_DIR"),
             ladder_config=settings.get("LADDER_CONFIG"),
             identity_config=settings.get("IDENTITY_CONFIG"),
+            teams_config=settings.get("TEAMS_CONFIG"),
             default_phone_region=settings.get("DEFAULT_PHONE_REGION"),
         ),
     }

@@ -17,6 +17,7 @@ from typing import Annotated
 from dotenv import load_dotenv
 
 from connectors.registry import PLATFORMS
+from portal.settings import PortalSettings
 from transforms.settings import TransformSettings
 from warehouse.env_settings import EnvSettings, choice, given, number
 from warehouse.settings import WarehouseSettings
@@ -89,6 +90,7 @@ LAYERS: tuple[type[EnvSettings], ...] = (
     RunSettings,
     TransformSettings,
     WarehouseSettings,
+    PortalSettings,
 )
 # Each setting's default, where it has one (the models hold them; this is a view).
 DEFAULTS: dict[str, str] = {
@@ -232,7 +234,10 @@ def _default(name: str) -> str:
 def _holding_the_project(places: dict[str, Path]) -> Iterator[str]:
     """A folder that holds the project (and its .env and configuration) is refused."""
     project = Path.cwd().resolve()
-    configs = [Path(get(n)).resolve() for n in ("LADDER_CONFIG", "IDENTITY_CONFIG", "FORMS_CONFIG")]
+    configs = [
+        Path(get(n)).resolve()
+        for n in ("LADDER_CONFIG", "IDENTITY_CONFIG", "FORMS_CONFIG", "TEAMS_CONFIG")
+    ]
     for name in (n for n in FOLDERS if n in places):
         folder = places[name]
         if folder == project or folder in project.parents:
@@ -242,21 +247,24 @@ def _holding_the_project(places: dict[str, Path]) -> Iterator[str]:
             )
         elif any(folder in config.parents for config in configs):
             yield (
-                f"{name}={get(name)} holds a configuration file (ladder, identity or forms): "
+                f"{name}={get(name)} holds a configuration file (ladder, identity, forms or "
+                "teams): "
                 f"{HOLDS[name]}, so give it a folder of its own (default {DEFAULTS[name]})."
             )
 
 
 def _config_file_problems() -> Iterator[str]:
-    """The ladder, identity and forms files load, or their error is named."""
+    """The ladder, identity, forms and teams files load, or their error is named."""
     from connectors.forms.config import load_column_maps
     from transforms.identity_config import load_identity_config
     from transforms.ladder_config import load
+    from transforms.teams_config import load_teams
 
     checks: tuple[tuple[str, Callable[[str], object]], ...] = (
         ("LADDER_CONFIG", load),
         ("IDENTITY_CONFIG", load_identity_config),
         ("FORMS_CONFIG", load_column_maps),
+        ("TEAMS_CONFIG", load_teams),
     )
     for name, check in checks:
         path = get(name)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("connectors", "pipelines", "transforms", "warehouse", "sandbox")
+COPIED = ("connectors", "pipelines", "transforms", "warehouse", "sandbox", "portal")
 PEOPLE = [
     {
         "id": "p1",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("connectors", "pipelines", "transforms", "warehouse", "sandbox")
+PACKAGES = ("connectors", "pipelines", "transforms", "warehouse", "sandbox", "portal")
 LINT = Path(sys.executable).parent / "lint-imports"
 
 
@@ -54,6 +54,8 @@ def test_the_layer_contracts_hold():
         ("pipelines/runs.py", "import sandbox", "Nothing but tests and benchmarks imports"),
         ("sandbox/clock.py", "import warehouse.load", "The sandbox imports nothing of ours"),
         ("connectors/mailchimp/push.py", "import connectors.forms.reader", "stands alone"),
+        ("portal/auth.py", "import dagster", "portal imports no dagster"),
+        ("portal/auth.py", "import connectors.http", "portal imports no dagster, connectors"),
     ],
 )
 def test_a_broken_layer_rule_fails_lint_naming_its_contract(tree, module, line, contract):

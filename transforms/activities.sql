@@ -6,29 +6,8 @@
 
 -- One row per thing a person did, from every source: what each platform's activities.sql
 -- maps (stage.activities_platforms, all of them as one; see connectors/<platform>/), the
--- rules every platform shares, and referrals. Runs after referrals.sql. Types (see the
--- README, "Activities"):
---   joined               a platform first knew them (Action Network created_date,
---                        Mailchimp signup); not an action
---   petition_signature   Action Network signature
---   event_rsvp           Action Network attendance not declined; a form row registering
---                        for an event (attendance column "Attending", "Registered")
---   event_attended       Action Network attendance marked attended / checked in; a form
---                        row checked in (sign-in sheets, Eventbrite "Checked In"); dated
---                        by the event's start when the event gives one
---   event_hosted         the organizer (else the creator) an Action Network event names,
---                        dated by the event's start, else its creation
---   form_submission      Action Network submission; every form export row
---   volunteer_signup     a form row whose volunteer question is answered with anything
---                        but a refusal
---   donation             Action Network donation: amount, recurring
---   outreach             Action Network advocacy outreach
---   email_open, email_click, email_bounce   Mailchimp email activity, one row per event
---   unsubscribe          email status unsubscribed (or spam complaint on Action Network),
---                        channel email; phone status unsubscribed, channel phone; dated by
---                        the record's last change
---   tag_added            a platform tag outside Groundswell's namespace
---   referral             the person's action was referred by another (referred_by_person_id)
+-- rules every platform shares, and referrals. Runs after referrals.sql. The activity types,
+-- and which platform maps each: docs/user-guide.md, "Activities".
 -- Actions (what person_metrics counts as one) also carry referred_by_person_id when referred.
 
 CREATE OR REPLACE TEMP TABLE _activities_base AS

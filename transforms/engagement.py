@@ -6,7 +6,7 @@ from datetime import datetime
 
 import duckdb
 
-from transforms import steps
+from transforms import platform_parts, steps
 from warehouse import platform_sql
 
 # Tags Groundswell itself pushes start with this; they are not a person's activity.
@@ -58,24 +58,15 @@ def activities_platforms(
     """Each registered platform's activities SQL (its own step file, checked by its header),
     then `stage.activities_platforms`, `stage.referral_candidates`, `stage.referral_claims`
     and `stage.activity_stats`, each all platforms' parts as one; returns the platforms."""
-    files = platform_sql.activities_files()
-    written: dict[str, list[str]] = {part: [] for part in PLATFORM_PARTS}
-    for platform, path in files.items():
-        declared = steps.header(path)
-        wanted = f"{steps.STAGE}.activities_{platform}"
-        if wanted not in declared.get("writes", ()):
-            raise ValueError(f"{path}: a platform's activities SQL writes {wanted}")
-        params = {"namespace": namespace or DEFAULT_NAMESPACE}
-        steps.run_file(
-            con, path, {k: v for k, v in params.items() if f"${k}" in declared.get("params", ())}
-        )
-        for part in PLATFORM_PARTS:
-            if f"{steps.STAGE}.{part}_{platform}" in declared.get("writes", ()):
-                written[part].append(f"{steps.STAGE}.{part}_{platform}")
+    written = platform_parts.run_role(
+        con,
+        "activities",
+        PLATFORM_PARTS,
+        {"namespace": namespace or DEFAULT_NAMESPACE},
+        required="activities",
+    )
     for part, shape in PLATFORM_PARTS.items():
-        union = " UNION ALL BY NAME ".join(
-            [f"SELECT {shape} WHERE false", *(f"SELECT * FROM {name}" for name in written[part])]
-        )
+        union = platform_parts.union_sql(shape, written[part])
         target = (
             f"{steps.STAGE}.activities_platforms"
             if part == "activities"
@@ -92,7 +83,7 @@ def activities_platforms(
             )
         else:
             con.execute(f"CREATE OR REPLACE VIEW {target} AS {union}")
-    return list(files)
+    return list(platform_sql.files("activities"))
 
 
 def activity_stats(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

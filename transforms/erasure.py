@@ -12,20 +12,33 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from transforms import phones, steps
+from transforms import destinations, phones, platform_parts, steps
 from transforms.placeholders import DEFAULT_PHONES
+from warehouse import platform_sql
 from warehouse.load import get_cursor, set_cursor, split_statements, transaction
 
 # Where the purge of re-landed rows keeps how far it read (sync_cursors).
 CURSOR = "erasure"
 
+# What each platform's contacts.sql lists (connectors/<platform>/contacts.sql): every
+# address ('email'), phone ('phone') and record key ('record_key', `<platform>:<id>`) a raw
+# row carries, the record it belongs to, when the row landed, and whether the row is a
+# link (it points at a contact record: dropped alone when it carries a suppressed key).
+CONTACTS_SHAPE = (
+    "NULL::VARCHAR AS source, NULL::VARCHAR AS record, NULL::VARCHAR AS kind, "
+    "NULL::VARCHAR AS value, NULL::TIMESTAMP AS loaded_at, NULL::BOOLEAN AS link"
+)
+LANDED_SHAPE = "NULL::TIMESTAMP AS loaded_at"
+
 # The outbound items Groundswell holds for a contact: each becomes a removal (tags) or a
 # reset to empty (fields) on the platform before the warehouse forgets the person.
 UNDO_SQL = """
 WITH taggings AS (
-    -- Action Network tagging ids, for people without email.
-    SELECT person_uuid AS member_key, tag AS item, any_value(tagging_id) AS remote_id
-    FROM current_taggings()
+    -- The platform's ids of tags read apart from the contacts (a removal by id, for people
+    -- a destination knows without an address).
+    SELECT destination, member_key, tag AS item, any_value(remote_id) AS remote_id
+    FROM stage.destination_taggings
+    WHERE remote_id IS NOT NULL
     GROUP BY ALL
 )
 SELECT l.destination, l.member_key, l.person_id, l.item, l.kind, l.segment,
@@ -39,7 +52,7 @@ FROM sync_ledger l
 LEFT JOIN stg_source_records s
        ON s.source = l.destination AND s.source_record_id = l.member_key
 LEFT JOIN people p ON p.person_id = l.person_id
-LEFT JOIN taggings t ON l.destination = 'action_network' AND t.member_key = l.member_key
+LEFT JOIN taggings t ON t.destination = l.destination AND t.member_key = l.member_key
      AND t.item = l.item
 WHERE ((l.kind = 'tag' AND l.state = 'active') OR (l.kind = 'field' AND l.state <> ''))
   AND (l.person_id IN (SELECT person_id FROM stage.forget_people)
@@ -188,9 +201,24 @@ def find(con: duckdb.DuckDBPyConnection, target: str | Target) -> Erasure:
     steps.run(con, "macros")
     steps.run(con, "erasure_macros")
     steps.run(con, "erasure_find", target.params)
+    _destination_taggings(con)
     people = con.execute("SELECT count(*) FROM stage.forget_people").fetchall()[0][0]
     records = con.execute("SELECT count(*) FROM stage.forget_records").fetchall()[0][0]
     return Erasure(int(people), int(records), con.execute(UNDO_SQL).fetchdf())
+
+
+def _destination_taggings(con: duckdb.DuckDBPyConnection) -> None:
+    """What each destination holds now (UNDO_SQL reads the tags' ids); a warehouse never
+    staged holds no destination's state, so nothing is known to take off by id."""
+    try:
+        destinations.read_state(con)
+    except steps.MissingInput:
+        platform_parts.union_view(
+            con,
+            f"{steps.STAGE}.destination_taggings",
+            destinations.PARTS["destination_taggings"],
+            [],
+        )
 
 
 def forget(
@@ -207,6 +235,7 @@ def forget(
     found = find(con, target)
     with transaction(con):
         steps.run(con, "erasure", {"now": now})
+        purge_named(con)  # their raw records and what points at them
         _purge(con, region, None)  # every landed row, against the new keys
         steps.clear_stage(con)
     con.execute("CHECKPOINT")  # write the deletions through to the database file
@@ -239,14 +268,66 @@ def _register_phones(con: duckdb.DuckDBPyConnection, default_phone_region: str |
     return region
 
 
+def contacts_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Each registered platform's contacts views (connectors/<platform>/contacts.sql), then
+    `stage.contacts_platforms` and `stage.landed_platforms`, all of them as one; returns
+    the platforms listed (a platform without contacts SQL is not purged)."""
+    purges = platform_sql.files("purge")
+    for platform, path in platform_sql.files("contacts").items():
+        if platform not in purges:
+            # Its records would be counted as dropped and stay.
+            raise ValueError(
+                f"{path}: platform {platform} lists contacts for the suppression purge but has "
+                f"no purge.sql next to it to delete its rows of them"
+            )
+    written = platform_parts.run_role(
+        con, "contacts", {"contacts": CONTACTS_SHAPE, "landed": LANDED_SHAPE}, required="contacts"
+    )
+    platform_parts.union_view(
+        con, f"{steps.STAGE}.contacts_platforms", CONTACTS_SHAPE, written["contacts"]
+    )
+    platform_parts.union_view(
+        con, f"{steps.STAGE}.landed_platforms", LANDED_SHAPE, written["landed"]
+    )
+    return [name.rsplit("contacts_", 1)[1] for name in written["contacts"]]
+
+
+def purge_platforms(con: duckdb.DuckDBPyConnection, since: datetime | None) -> list[str]:
+    """Each registered platform's purge.sql: deletes its raw rows of the records in
+    `stage.purge_records` and the rows pointing at them, and rows landed after `since` (None:
+    every row) that carry a suppressed record key; then drops `stage.purge_records` (it
+    names forgotten people's records). Returns the platforms that purged."""
+    purged = []
+    for platform, path in platform_sql.files("purge").items():
+        if not steps.header(path).get("writes"):
+            raise ValueError(
+                f"{path}: a platform's purge SQL declares what it deletes from in its header "
+                "(`-- writes: raw_<platform>`)"
+            )
+        purged.append(platform)
+    platform_parts.run_role(con, "purge", params={"since": since})
+    con.execute(f"DROP TABLE IF EXISTS {steps.STAGE}.purge_records")
+    return purged
+
+
+def purge_named(con: duckdb.DuckDBPyConnection) -> None:
+    """Delete the platforms' raw rows of the records named in `stage.purge_records` (and
+    the rows pointing at them) only: no other row is compared with the suppressions."""
+    contacts_platforms(con)
+    purge_platforms(con, _landed_through(con))  # nothing landed after: no other row
+
+
 def _purge(con: duckdb.DuckDBPyConnection, region: str, since: datetime | None) -> dict[str, int]:
-    """Run suppressed.sql over rows landed from `since` (None: all), then record how far it
-    read; returns the records it dropped per source."""
+    """Run suppressed.sql over rows landed from `since` (None: all), then each platform's
+    purge of the records it found, then record how far it read; returns the records it
+    dropped per source."""
+    contacts_platforms(con)
     steps.run(
         con,
         "suppressed",
         {"since": since, "phone_region": region, "phone_parser": phones.PARSER},
     )
+    purge_platforms(con, since)
     counts = con.execute(
         "SELECT source, records FROM stage.suppressed_by_source ORDER BY source"
     ).fetchall()
@@ -272,11 +353,10 @@ def _suppressions_signature(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _landed_through(con: duckdb.DuckDBPyConnection) -> datetime:
-    """The latest landing time of any row the purge could read."""
+    """The latest landing time of any row the purge could read (each platform's, from its
+    contacts.sql, and the quarantine's)."""
     return con.execute(
-        """SELECT coalesce(greatest(
-               (SELECT max(loaded_at) FROM raw_action_network),
-               (SELECT max(loaded_at) FROM raw_mailchimp),
-               (SELECT max(loaded_at) FROM raw_forms),
+        f"""SELECT coalesce(greatest(
+               (SELECT max(loaded_at) FROM {steps.STAGE}.landed_platforms),
                (SELECT max(recorded_at) FROM quarantine)), TIMESTAMP '1970-01-01')"""
     ).fetchall()[0][0]

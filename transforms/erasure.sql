@@ -1,12 +1,11 @@
 -- step: erasure
 -- reads: stage.forget_people, stage.forget_records, stage.forget_keys,
 --     stage.forget_match_keys, stage.forget_phones
--- writes: raw_action_network, raw_mailchimp, raw_forms, phone_parses, stg_source_records,
---     person_sources, identity_links, identity_review, identity_decisions,
---     identity_conflicts, missing_records, person_merges, person_registry, people,
---     activities, person_metrics, ladder, ladder_history, segment_members, sync_plan,
---     sync_ledger, sync_rejections, sync_batch_operations, sync_intents,
---     erasure_suppressions
+-- writes: stage.purge_records, phone_parses, stg_source_records, person_sources,
+--     identity_links, identity_review, identity_decisions, identity_conflicts,
+--     missing_records, person_merges, person_registry, people, activities, person_metrics,
+--     ladder, ladder_history, segment_members, team_members, sync_plan, sync_ledger,
+--     sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions
 -- params: $now
 -- udfs: -
 
@@ -15,20 +14,10 @@
 -- record carrying one of their keys. $now. Leaves only the SHA-256 of their match keys
 -- (stage.forget_match_keys), in erasure_suppressions.
 
--- Raw landing: their records and everything that points at them.
-DELETE FROM raw_action_network
-WHERE record_id IN (SELECT source_record_id FROM stage.forget_records WHERE source = 'action_network')
-   OR payload ->> '$."action_network:person_id"' IN (
-        SELECT source_record_id FROM stage.forget_records WHERE source = 'action_network')
-   OR payload ->> '$."groundswell:person_id"' IN (
-        SELECT source_record_id FROM stage.forget_records WHERE source = 'action_network');
-DELETE FROM raw_mailchimp
-WHERE record_id IN (SELECT source_record_id FROM stage.forget_records WHERE source = 'mailchimp')
-   OR payload ->> '$.email_id' IN (
-        SELECT source_record_id FROM stage.forget_records WHERE source = 'mailchimp');
-DELETE FROM raw_forms
-WHERE file_name || ':' || row_number IN (
-    SELECT source_record_id FROM stage.forget_records WHERE source = 'forms');
+-- Raw landing: their records and everything that points at them, deleted next by each
+-- platform's purge.sql (transforms/erasure.py runs them in this transaction).
+CREATE OR REPLACE TABLE stage.purge_records AS
+SELECT source, source_record_id AS record, 'forgotten' AS part FROM stage.forget_records;
 -- The phone parse cache, at once: by number, whatever its format (quarantined rows and
 -- raw rows carrying their addresses go in suppressed.sql, run next).
 DELETE FROM phone_parses
@@ -52,7 +41,7 @@ WHERE record_a IN (SELECT record_key FROM stage.forget_keys)
 DELETE FROM identity_conflicts
 WHERE record_a IN (SELECT record_key FROM stage.forget_keys)
    OR record_b IN (SELECT record_key FROM stage.forget_keys);
--- Review decisions name record keys (a Mailchimp key is a hash of the address).
+-- Review decisions name record keys (some platforms' keys are a hash of the address).
 DELETE FROM identity_decisions
 WHERE record_a IN (SELECT record_key FROM stage.forget_keys)
    OR record_b IN (SELECT record_key FROM stage.forget_keys);
@@ -71,6 +60,7 @@ DELETE FROM person_metrics WHERE person_id IN (SELECT person_id FROM stage.forge
 DELETE FROM ladder WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM ladder_history WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM segment_members WHERE person_id IN (SELECT person_id FROM stage.forget_people);
+DELETE FROM team_members WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM sync_plan
 WHERE person_id IN (SELECT person_id FROM stage.forget_people)
    OR destination || ':' || member_key IN (SELECT record_key FROM stage.forget_keys);

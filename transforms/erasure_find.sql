@@ -55,7 +55,7 @@ SELECT source || ':' || source_record_id AS record_key FROM stage.forget_records
 
 -- The hashes to keep: every email and phone match key staging gave their records
 -- (placeholders have none, so a shared 'none@none.com' or '5555555555' is never
--- suppressed), every platform id they carry ('action_network:<uuid>', 'mailchimp:<id>':
+-- suppressed), every platform id they carry ('<platform>:<id>', their record keys:
 -- their later actions point at these), and an address's hash as given, when not one of
 -- them already (a phone's is always one of them: it is the hash of a phone_key).
 CREATE OR REPLACE TABLE stage.forget_match_keys AS

@@ -1,5 +1,6 @@
 """Organiser downloads: for every activation list a CSV and an XLSX per group (region, a
-postal code prefix, any expression in the list's `group_by`), with only the list's
+postal code prefix, any expression in the list's `group_by`, or `team`: one per team in
+teams.yaml, a person in two teams in both, people in none in `no-team`), with only the list's
 columns, only people its channel may reach, safe to open in a spreadsheet, and an
 `index.html` beside them. The whole folder is built beside EXPORTS_DIR and swapped in at
 once: a failure leaves the previous exports as they were. Groundswell marks the folders it
@@ -17,25 +18,28 @@ import shutil
 import tempfile
 import unicodedata
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import duckdb
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
+import pyarrow as pa
 
+from transforms import xlsx
 from transforms.config_sql import ConfigSandbox, error_kind, referenced_columns
 from transforms.ladder_config import ActivationList, Ladder, LadderConfigError, quote
 from transforms.segment_keys import list_segment
 from transforms.segments import (
     CHANNEL_RULES,
     LIST_TABLE,
+    TEAM,
     list_failure,
     prepare_list_input,
+    team_column,
 )
+from transforms.teams_config import NO_TEAM
 from warehouse.load import utcnow
 
 # A cell starting with one of these is run as a formula by Excel and its kin.
@@ -43,8 +47,12 @@ FORMULA_START = r"^[=+\-@\t\r]"
 # Except a plain signed number such as a phone number, `+44 20 7946 0958`: evaluated, it is
 # only itself, so it stays as it is (and in XLSX it is stored as text anyway).
 PLAIN_NUMBER = r"^[+\-]?[0-9][0-9 .]*$"
+_FORMULA, _PLAIN, _FORMULA_FIRST = re.compile(FORMULA_START), re.compile(PLAIN_NUMBER), "=+-@\t\r"
 UNGROUPED = "all"
 NO_GROUP = "unassigned"  # people whose group is empty; no group's own file takes the name
+# `group_by: team`: one part per team (a person in two teams is in both), and people in no
+# team in a part of their own.
+NO_TEAM_FILE = NO_TEAM.replace(" ", "-")
 # In every folder Groundswell makes for exports: only a folder holding it (or an export
 # folder from before the mark, see `_made_by_groundswell`) is ever replaced or removed.
 MARKER = ".groundswell-exports"
@@ -93,14 +101,19 @@ class ExportReport:
         return [p for item in self.files for p in (item.csv, item.xlsx)]
 
 
-def neutralised(expression: str, alias: str) -> str:
-    """The value as text, prefixed with a quote where a spreadsheet would evaluate it."""
+def formula_guard(expression: str) -> str:
+    """SQL: the value as text, prefixed with a quote where a spreadsheet would evaluate it."""
     text = f"CAST({expression} AS VARCHAR)"
     return (
         f"CASE WHEN regexp_matches({text}, '{FORMULA_START}') "
         f"AND NOT regexp_matches({text}, '{PLAIN_NUMBER}') THEN '''' || {text} "
-        f"ELSE {text} END AS {alias}"
+        f"ELSE {text} END"
     )
+
+
+def neutralised(expression: str, alias: str) -> str:
+    """The value as text, prefixed with a quote where a spreadsheet would evaluate it."""
+    return f"{formula_guard(expression)} AS {alias}"
 
 
 def safe_name(value: str | None) -> str:
@@ -134,7 +147,7 @@ def list_rows(
     table = con.sql(
         f"""
         SELECT {columns} FROM (
-            SELECT i.*, s.reason
+            SELECT i.*, {team_column("i")}, s.reason
             FROM segment_members s
             JOIN {LIST_TABLE} i USING (person_id)
             WHERE s.segment = {quote(list_segment(activation.name))}
@@ -144,9 +157,10 @@ def list_rows(
     sandbox.add(LIST_ROWS, table)
 
 
-def list_query(activation: ActivationList) -> str:
+def list_query(activation: ActivationList, keyed: bool = False) -> str:
     """The list's rows from `_list_rows` (its members with their reason): only its
-    columns, neutralised, plus `__group` (NULL when blank), in its order."""
+    columns, neutralised, plus `__group` (NULL when blank), in its order; `keyed` adds
+    `__person_id` and `__position` after `__group` (the portal splits the rows by team)."""
     selected = []
     for column in activation.columns:
         source = column
@@ -154,11 +168,15 @@ def list_query(activation: ActivationList) -> str:
             source = f"CASE WHEN {column}_suppressed THEN NULL ELSE {column} END"
         selected.append(neutralised(source, f'"{column}"'))
     group = "NULL"
-    if activation.group_by is not None:
+    if by_team(activation):
+        # One row per team the person is in; NULL (their own part) for people in none.
+        group = f"unnest(CASE WHEN len({TEAM}) = 0 THEN [NULL::VARCHAR] ELSE {TEAM} END)"
+    elif activation.group_by is not None:
         group = f"nullif(trim(CAST((\n{activation.group_by}\n) AS VARCHAR)), '')"
     order = activation.order_by or DEFAULT_ORDER
+    keys = ", person_id AS __person_id, __position" if keyed else ""
     return f"""
-        SELECT {", ".join(selected)}, {group} AS __group
+        SELECT {", ".join(selected)}, {group} AS __group{keys}
         FROM (
             -- Ordered here, on the typed columns: the outer names are the text cells.
             SELECT *, row_number() OVER (ORDER BY {order}\n, person_id) AS __position
@@ -167,6 +185,34 @@ def list_query(activation: ActivationList) -> str:
         )
         ORDER BY __position
     """
+
+
+def list_export_rows(
+    con: duckdb.DuckDBPyConnection,
+    sandbox: ConfigSandbox,
+    ladder: Ladder,
+    activation: ActivationList,
+) -> pa.Table:
+    """Every row of the list's downloads, exactly as the exports write them (its columns,
+    neutralised, only people its channel may reach), with `__group`, `__person_id` and
+    `__position` (its order); `sandbox` from `prepare_list_input`. A grouping or order
+    that fails on the data raises LadderConfigError naming the list, never a value."""
+    list_rows(con, sandbox, activation)
+    failed = False
+    try:
+        table = sandbox.query(list_query(activation, keyed=True))
+    except duckdb.Error as exc:
+        failed, kind = True, error_kind(exc)
+    if failed:  # raised outside the `except`: no trace of DuckDB's message
+        raise LadderConfigError(
+            list_failure(sandbox, ladder, activation, LIST_ROWS, kind, ("order_by", "group_by"))
+        )
+    return table
+
+
+def by_team(activation: ActivationList) -> bool:
+    """`group_by: team`: the list is split by the teams in teams.yaml."""
+    return (activation.group_by or "").strip().lower() == TEAM
 
 
 def write_list_exports(
@@ -238,7 +284,7 @@ def _write_list(
     if activation.group_by is None or not groups:  # an empty list still gets its files
         named = {UNGROUPED: groups.get(None, [])}
     else:
-        named = _name_groups(groups)
+        named = _name_groups(groups, NO_TEAM_FILE if by_team(activation) else NO_GROUP)
     written = []
     for name, rows in named.items():
         _write_csv(folder / f"{name}.csv", header, rows)
@@ -255,16 +301,18 @@ def _write_list(
     return written
 
 
-def _name_groups(groups: dict[str | None, list[tuple]]) -> dict[str, list[tuple]]:
+def _name_groups(
+    groups: dict[str | None, list[tuple]], no_group: str = NO_GROUP
+) -> dict[str, list[tuple]]:
     """Each group under a readable, distinct file name. People with no group get
-    `unassigned`, which no group's own value takes; values that clean to the same name
-    (`North East`, `north-east`) or to none (`★`) are told apart by a short hash of the
-    value, the first in sorted order keeping the plain name: the same values always get
-    the same names."""
+    `no_group` (`unassigned`; `no-team` for a list split by team), which no group's own
+    value takes; values that clean to the same name (`North East`, `north-east`) or to
+    none (`★`) are told apart by a short hash of the value, the first in sorted order
+    keeping the plain name: the same values always get the same names."""
     named: dict[str, list[tuple]] = {}
     if None in groups:
-        named[NO_GROUP] = groups[None]
-    taken = {NO_GROUP, "index"}
+        named[no_group] = groups[None]
+    taken = {no_group, "index"}
     for value in sorted(v for v in groups if v is not None):
         base = safe_name(value)
         name = base if base and base not in taken else f"{base or 'group'}-{_short_hash(value)}"
@@ -277,42 +325,57 @@ def _name_groups(groups: dict[str | None, list[tuple]]) -> dict[str, list[tuple]
     return named
 
 
-def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+def write_csv(target: Path | IO[str], header: list[str], rows: Iterable[Sequence]) -> None:
+    """A list's CSV: the header, then the rows (already neutralised text), to a path or an
+    open text handle (opened with newline="")."""
+    if not isinstance(target, Path):
+        writer = csv.writer(target)
         writer.writerow(header)
         writer.writerows(rows)
+        return
+    with open(target, "w", newline="", encoding="utf-8") as handle:
+        write_csv(handle, header, rows)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
+    write_csv(path, header, rows)
 
 
 def _cell(value: object) -> object:
     if not isinstance(value, str):
         return value
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters xlsx cannot hold
-    # Already neutralised in SQL; kept here so nothing reaches openpyxl as a formula.
-    if re.match(FORMULA_START, value) and not re.match(PLAIN_NUMBER, value):
+    if not value or value[0] not in _FORMULA_FIRST:
+        return value
+    # Already neutralised in SQL; kept here so no cell is ever a formula.
+    if _FORMULA.match(value) and not _PLAIN.match(value):
         value = "'" + value
     return value
 
 
 def _write_xlsx(path: Path, title: str, header: list[str], rows: list[tuple]) -> None:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.freeze_panes = "A2"
-    bold = []
-    for name in header:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = Font(bold=True)
-        bold.append(cell)
-    sheet.append(bold)
-    for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=_cell(value))
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text, never a formula
-            cells.append(cell)
-        sheet.append(cells)
-    workbook.save(path)
+    write_xlsx(path, title, header, rows)
+
+
+def xlsx_rows_sql(cells: str, number: str, width: int) -> str:
+    """SQL rendering a row of `cells` (a VARCHAR[] of `width` list cells) as the XML
+    `write_xlsx` writes, formula guard included: for `write_xlsx_rendered`."""
+    return xlsx.rows_sql(cells, number, width, formula_guard)
+
+
+def write_xlsx_rendered(
+    target: Path | IO[bytes], title: str, header: list[str], rows: Iterable[str]
+) -> None:
+    """The workbook of `write_xlsx` from rows rendered by `xlsx_rows_sql`."""
+    xlsx.write_rendered(target, title, header, rows)
+
+
+def write_xlsx(
+    target: Path | IO[bytes], title: str, header: list[str], rows: Iterable[Sequence]
+) -> None:
+    """A list's workbook: one sheet named after the list, a bold frozen header, and every
+    cell text, never a formula (control characters xlsx cannot hold are dropped); to a
+    path or an open binary handle."""
+    xlsx.write(target, title, header, ([_cell(v) for v in row] for row in rows))
 
 
 def index_html(ladder: Ladder, report: ExportReport) -> str:

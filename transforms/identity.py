@@ -15,6 +15,7 @@ import pandas as pd
 from transforms import nicknames, steps
 from transforms.identity_config import IdentityConfig
 from transforms.identity_scoring import score_pairs
+from transforms.status_history import stage_status_history
 
 MAX_ROUNDS = 64
 # Each pass cuts one link per conflicting component; real conflicts settle in one or two.
@@ -50,6 +51,7 @@ def resolve(
     steps.run(con, "identity_assign", {"now": now})
     step("stable person ids")
     source_priority(con, config)
+    stage_status_history(con)
     steps.run(con, "people")
     people = _count(con, "people")
     step("golden records")

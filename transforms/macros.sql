@@ -1,10 +1,9 @@
 -- step: macros
 -- reads: -
 -- writes: utc_ts(), form_ts(), clean_email(), email_key(), name_norm(), address_norm(),
---     street_parts(), street_name_key(), current_taggings(), consent_text(),
---     consent_refused(), consent_yes_words(), consent_yes_rest(), consent_names(),
---     consent_qualified(), consent_answer(), answer_norm(), says_yes(), attended_answer(),
---     referral_code()
+--     street_parts(), street_name_key(), consent_text(), consent_refused(),
+--     consent_yes_words(), consent_yes_rest(), consent_names(), consent_qualified(),
+--     consent_answer(), answer_norm(), says_yes(), attended_answer(), referral_code()
 -- params: -
 -- udfs: -
 
@@ -88,21 +87,6 @@ CREATE OR REPLACE MACRO street_name_key(s) AS nullif(array_to_string(list_transf
         WHEN 'CIRCLE' THEN 'CIR' WHEN 'SQUARE' THEN 'SQ' WHEN 'CRESCENT' THEN 'CRES'
         WHEN 'NORTH' THEN 'N' WHEN 'SOUTH' THEN 'S' WHEN 'EAST' THEN 'E' WHEN 'WEST' THEN 'W'
         ELSE w END), ' '), '');
-
--- Action Network taggings as of the last complete read of them (a tagging removed on the
--- platform is gone from it): the person's uuid, the tag's name, the tagging's id and record.
-CREATE OR REPLACE MACRO current_taggings() AS TABLE
-SELECT t.payload ->> '$."groundswell:person_id"' AS person_uuid,
-       tg.payload ->> '$.name' AS tag,
-       t.record_id AS tagging_id,
-       t.payload
-FROM raw_action_network t
-JOIN raw_action_network tg
-  ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
- AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
-WHERE t.resource = 'taggings'
-  AND t.batch_id = (SELECT cursor_value FROM sync_cursors
-                    WHERE source = 'action_network' AND resource = 'taggings#current_batch');
 
 -- Consent answers on forms ("Keep me updated by email?", "Can we text you?"), read as
 -- 'yes', 'no' or NULL (blank or unclear: changes nothing). The text is compared in lower

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from transforms import nicknames, phones, steps
-from transforms.erasure import purge_suppressed
+from transforms import nicknames, phones, platform_parts, steps
+from transforms.erasure import purge_named, purge_suppressed
 from transforms.placeholders import DEFAULT, Placeholders
 from warehouse import platform_sql
 from warehouse.load import transaction
@@ -26,13 +26,14 @@ def build_staging(
     listed = placeholders or DEFAULT
     dropped = purge_suppressed(con, default_phone_region)
     _stage(con, default_phone_region, listed)
-    found = _forgotten_by_name_and_address(con)
+    found, deleted = _forgotten_by_name_and_address(con)
     if found:
         # Rare (a forgotten person came back by name and address only): drop them as any
         # other suppressed record, then stage again without them.
         for source, n in purge_suppressed(con, default_phone_region).items():
             dropped[source] = dropped.get(source, 0) + n
-        dropped["forms"] = dropped.get("forms", 0) + found.get("forms", 0)
+        for source, n in deleted.items():
+            dropped[source] = dropped.get(source, 0) + n
         _stage(con, default_phone_region, listed)
     rows = con.execute(
         "SELECT source, count(*) FROM stg_source_records GROUP BY source ORDER BY source"
@@ -64,31 +65,31 @@ def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Pl
 def stage_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Each registered platform's staging view (its own step file, checked by its header),
     then `stage.stg_platforms`, all of them as one; returns the platforms staged."""
-    files = platform_sql.staging_files()
-    for platform, path in files.items():
-        steps.run_file(con, path)
-        wanted = f"{steps.STAGE}.stg_{platform}"
-        if wanted not in steps.header(path).get("writes", ()):
-            raise ValueError(f"{path}: a platform's staging SQL writes the view {wanted}")
-    union = " UNION ALL BY NAME ".join(
-        f"SELECT * FROM {steps.STAGE}.stg_{platform}" for platform in files
-    )
+    written = platform_parts.run_role(con, "staging", {"stg": ""}, required="stg")
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {name}" for name in written["stg"])
     con.execute(f"CREATE OR REPLACE VIEW {steps.STAGE}.stg_platforms AS {union}")
-    return list(files)
+    return list(platform_sql.staging_files())
 
 
-def _forgotten_by_name_and_address(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _forgotten_by_name_and_address(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, int], dict[str, int]]:
     """Suppress staged records carrying a forgotten person's name + postcode + street key
-    (step suppressed_names): form rows are deleted at once, platform records by their id in
-    the purge that follows. Returns the records found per source ({}: none)."""
+    (step suppressed_names): records without a record key of their own (form rows) are
+    deleted at once by their platform's purge, the others by their id in the purge that
+    follows. Returns the records found per source ({}: none), and those deleted at once."""
     kept = con.execute(
         "SELECT count(*) FROM erasure_suppressions WHERE kind = 'name_address'"
     ).fetchall()[0][0]
     if not kept:
-        return {}
+        return {}, {}
     with transaction(con):
         steps.run(con, "suppressed_names", {"now": datetime.now(UTC).replace(tzinfo=None)})
+        deleted = con.execute(
+            f"SELECT source, count(*) FROM {steps.STAGE}.purge_records GROUP BY source"
+        ).fetchall()
+        purge_named(con)
     counts = con.execute(
         "SELECT source, records FROM stage.suppressed_names_by_source ORDER BY source"
     ).fetchall()
-    return {source: int(n) for source, n in counts}
+    return {source: int(n) for source, n in counts}, {source: int(n) for source, n in deleted}

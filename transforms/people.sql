@@ -1,6 +1,6 @@
 -- step: people
 -- reads: stg_source_records, person_sources, person_registry, stage.source_priority,
---     raw_action_network, raw_mailchimp
+--     stage.status_history
 -- writes: people
 -- params: -
 -- udfs: -
@@ -9,49 +9,33 @@
 -- identity configuration, in stage.source_priority) then recency, and consent per channel.
 --
 -- Consent, per person and channel (email, phone): the latest answer across sources
--- decides, and a no wins a tie. Answers are a platform's status (subscribed: yes;
--- unsubscribed or a spam complaint: no) and a form's consent question (staging.sql,
--- consent_answer), dated by the form's submission. A yes counts only on a record with the
--- address (phone) it subscribes. Platforms do not say when a status was given, and a
--- record's last change may be anything (a merge field Groundswell sets), which must never
--- make an old status look new: a platform status counts from the first landed version that
--- showed it after another status; one shown since the first read counts, for a yes, from
--- when the platform first had the person, for a no, from that read's last change.
--- Deliverability failures (Mailchimp cleaned, bouncing, previous bounce) are not answers:
--- they suppress the channel whatever was answered.
+-- decides, and a no wins a tie. Answers are a record's status (subscribed: yes;
+-- unsubscribed or a spam complaint: no), including the consent answers a platform gives
+-- instead of a status (staging.sql turns them into one). A yes counts only on a record
+-- with the address (phone) it subscribes. Platforms do not say when a status was given,
+-- and a record's last change may be anything (a merge field Groundswell sets), which must
+-- never make an old status look new. So a platform that keeps a status history
+-- (stage.status_history: each landed version's statuses, connectors/<platform>/
+-- status_history.sql) dates a status from the first landed version that showed it after
+-- another status. A status shown since the first read, or on a record without a history,
+-- counts, for a yes, from when the platform first had the person, for a no, from the
+-- record's last change (for a record that is a form row, both are its submission).
+-- Deliverability failures (cleaned, bouncing, previous bounce) are not answers: they
+-- suppress the channel whatever was answered.
 CREATE OR REPLACE TEMP MACRO _consent_status(s) AS CASE
     WHEN s = 'subscribed' THEN 'yes'
     WHEN s IN ('unsubscribed', 'spam complaint', 'previous spam complaint') THEN 'no'
 END;
 
--- The platform records whose current status is an answer, and every landed version of
--- them (raw tables are append-only), with the statuses staging reads.
+-- The records whose current status is an answer; those of a platform with a status
+-- history find their versions there (the join below keeps only them).
 CREATE OR REPLACE TEMP TABLE _consent_current AS
 SELECT source, source_record_id, email_status, phone_status
 FROM stg_source_records
-WHERE source IN ('mailchimp', 'action_network')
-  AND (_consent_status(email_status) IS NOT NULL OR _consent_status(phone_status) IS NOT NULL);
+WHERE _consent_status(email_status) IS NOT NULL OR _consent_status(phone_status) IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE _consent_since AS
-WITH versions AS (
-    SELECT 'mailchimp' AS source, record_id AS source_record_id, modified_at,
-           lower(payload ->> '$.status') AS email_status, NULL::VARCHAR AS phone_status
-    FROM raw_mailchimp
-    WHERE resource = 'members'
-    UNION ALL
-    SELECT 'action_network', record_id, modified_at,
-           lower(coalesce(list_filter(emails, lambda x: x."primary")[1], emails[1]).status),
-           lower(coalesce(list_filter(phones, lambda x: x."primary")[1], phones[1]).status)
-    FROM (
-        SELECT record_id, modified_at,
-               from_json(payload -> '$.email_addresses',
-                         '[{"primary":"BOOLEAN","status":"VARCHAR"}]') AS emails,
-               from_json(payload -> '$.phone_numbers',
-                         '[{"primary":"BOOLEAN","status":"VARCHAR"}]') AS phones
-        FROM raw_action_network
-        WHERE resource = 'people'
-    )
-), seen AS (
+WITH seen AS (
     -- Per record and channel: the last version showing another status, and the versions
     -- showing the current one.
     SELECT v.source, v.source_record_id,
@@ -63,7 +47,7 @@ WITH versions AS (
                AS phone_other_at,
            list(v.modified_at) FILTER (WHERE v.phone_status IS NOT DISTINCT FROM c.phone_status)
                AS phone_same
-    FROM versions v
+    FROM stage.status_history v
     JOIN _consent_current c USING (source, source_record_id)
     GROUP BY ALL
 )
@@ -97,8 +81,7 @@ WITH records AS (
        OR (_consent_status(phone_status) = 'yes' AND phone IS NOT NULL)
 ), answers AS (
     SELECT person_id, source, channel, answer,
-           CASE WHEN source = 'forms' THEN modified_at
-                WHEN coalesce(changed, false) THEN since
+           CASE WHEN coalesce(changed, false) THEN since
                 WHEN answer = 'yes' THEN coalesce(created_at, since, modified_at)
                 ELSE coalesce(since, modified_at)
            END AS answered_at

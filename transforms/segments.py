@@ -4,7 +4,8 @@
 Lists are SQL predicates over `stage.list_input` (step list_input): the columns of person_metrics,
 `first_seen_date`, `last_action_date`, the person's `tier` and `tier_rank` now, and
 `tier_30d_ago` / `tier_rank_30d_ago` from ladder_history (NULL without history 30 days
-back, so a rule comparing them holds for nobody). A list for a channel only holds people
+back, so a rule comparing them holds for nobody), and `team`, the list of the person's
+teams (team_members; empty in none), which `group_by: team` splits a list's downloads by. A list for a channel only holds people
 that channel may reach: an opt-out on any platform has already suppressed it. The address
 channels, `post` and `door`, need an address (person_metrics says which); an email or
 phone opt-out covers only its own channel, so it does not take anyone off them.
@@ -37,6 +38,9 @@ from warehouse.load import replace_contents
 LIST_TABLE = "stage.list_input"
 LIST_INPUT = "_list_input"
 HISTORY = "ladder_history"
+# Teams (transforms/teams.py): each person's teams are the list column `team`.
+TEAM = "team"
+TEAM_MEMBERS = "team_members"
 HISTORY_SHAPE = (
     "SELECT NULL::VARCHAR AS person_id, NULL::VARCHAR AS tier, NULL::INTEGER AS tier_rank, "
     "NULL::TIMESTAMP AS computed_at WHERE false"
@@ -61,20 +65,38 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def prepare_list_input(
-    con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
-) -> ConfigSandbox:
-    """Steps list_history and list_input: `stage.list_input`, and a config sandbox holding
-    its shape as `_list_input`, with every list checked there (no list is written); the
-    caller closes the sandbox."""
+def build_list_input(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """Steps list_history and list_input: `stage.list_input`, the person columns lists (and
+    teams' rules) are written over."""
     steps.require(con, "list_history")
     source = f"SELECT person_id, tier, tier_rank, computed_at FROM {HISTORY}"
     if not has_table(con, HISTORY):
         source = HISTORY_SHAPE
     con.execute(f"CREATE OR REPLACE VIEW stage.ladder_history_source AS {source}")
     steps.run(con, "list_input", {"now": now})
+
+
+def team_column(alias: str = "i") -> str:
+    """`team`: the names of the person's teams (team_members), sorted; empty in none. Lists
+    may read it (`list_contains(team, 'North Austin')`); `group_by: team` splits by it."""
+    return (
+        f"coalesce((SELECT list(tm.team ORDER BY tm.team) FROM {TEAM_MEMBERS} tm "
+        f"WHERE tm.person_id = {alias}.person_id), []::VARCHAR[]) AS {TEAM}"
+    )
+
+
+def prepare_list_input(
+    con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
+) -> ConfigSandbox:
+    """Steps list_history and list_input: `stage.list_input`, and a config sandbox holding
+    its shape (with each person's `team`s) as `_list_input`, with every list checked there
+    (no list is written); the caller closes the sandbox."""
+    build_list_input(con, now)
     # The sandbox copies a relation under its own name: a temp view of this file's.
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {LIST_INPUT} AS SELECT * FROM {LIST_TABLE}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {LIST_INPUT} AS SELECT i.*, {team_column()} "
+        f"FROM {LIST_TABLE} i"
+    )
     sandbox = ConfigSandbox(con, LIST_INPUT)
     try:
         validate_lists(sandbox.con, ladder, LIST_INPUT)

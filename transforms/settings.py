@@ -20,6 +20,7 @@ class TransformSettings(EnvSettings):
     EXPORTS_DIR: str = "data/exports"  # rewritten on every run
     LADDER_CONFIG: str = "ladder.yaml"
     IDENTITY_CONFIG: str = "identity.yaml"  # optional: all defaults when absent
+    TEAMS_CONFIG: str = "teams.yaml"  # optional: no teams when absent
     DEFAULT_PHONE_REGION: Annotated[
         str, choice(lambda text: text.upper() in phonenumbers.SUPPORTED_REGIONS, _region_message)
     ] = "US"

@@ -68,10 +68,9 @@ CONSENT_MACROS = (
 )
 VALUE_MACROS = (
     "utc_ts(), form_ts(), clean_email(), email_key(), name_norm(), address_norm(), "
-    "street_parts(), street_name_key(), current_taggings(), " + CONSENT_MACROS + ", "
+    "street_parts(), street_name_key(), " + CONSENT_MACROS + ", "
     "answer_norm(), says_yes(), attended_answer(), referral_code()"
 )
-RAW = "raw_action_network, raw_mailchimp, raw_forms"
 ID_TABLES = "identity_links, identity_review, identity_decisions, identity_conflicts"
 
 # The order the pipeline runs them in. Groups are contiguous and follow the asset graph
@@ -85,14 +84,31 @@ STEPS: tuple[Step, ...] = (
         "clean_email(), email_key()",
         "erasure_email_hashes(), erasure_phone_text()",
     ),
+    # The suppression purge (transforms/erasure.py): each platform's contacts.sql lists what
+    # its raw rows carry, suppressed finds the records to drop, each platform's purge.sql
+    # deletes its raw rows of them (also run after suppressed_names and erasure).
+    python(
+        "platform_contacts",
+        "stg_source_records",
+        "transforms.erasure:contacts_platforms",
+        "-",
+        "stage.contacts_platforms, stage.landed_platforms",
+    ),
     sql(
         "suppressed",
         "stg_source_records",
-        f"{RAW}, quarantine, erasure_suppressions, phone_parses, clean_email(), email_key(), "
-        "erasure_email_hashes(), erasure_phone_text()",
-        f"{RAW}, quarantine, stage.suppressed_by_source",
+        "stage.contacts_platforms, quarantine, erasure_suppressions, phone_parses, "
+        "clean_email(), email_key(), erasure_email_hashes(), erasure_phone_text()",
+        "quarantine, stage.purge_records, stage.suppressed_by_source",
         "$since, $phone_region, $phone_parser",
         "phone_parts()",
+    ),
+    python(
+        "platform_purge",
+        "stg_source_records",
+        "transforms.erasure:purge_platforms",
+        "stage.purge_records, erasure_suppressions",
+        "-",
     ),
     sql("nicknames", "stg_source_records", "-", "stage.name_canonical", "$csv"),
     python(
@@ -116,8 +132,8 @@ STEPS: tuple[Step, ...] = (
     sql(
         "suppressed_names",
         "stg_source_records",
-        "stg_source_records, erasure_suppressions, raw_forms",
-        "stage.suppressed_names_by_source, erasure_suppressions, raw_forms",
+        "stg_source_records, erasure_suppressions",
+        "stage.suppressed_names_by_source, erasure_suppressions, stage.purge_records",
         "$now",
     ),
     # -- people (the identity multi-asset): transforms/identity.py
@@ -185,11 +201,18 @@ STEPS: tuple[Step, ...] = (
         "-",
         "stage.source_priority",
     ),
+    python(
+        "platform_status",
+        "people",
+        "transforms.status_history:stage_status_history",
+        "-",
+        "stage.status_history",
+    ),
     sql(
         "people",
         "people",
         "stg_source_records, person_sources, person_registry, stage.source_priority, "
-        "raw_action_network, raw_mailchimp",
+        "stage.status_history",
         "people",
     ),
     # -- activities: transforms/engagement.py
@@ -244,6 +267,21 @@ STEPS: tuple[Step, ...] = (
         "ladder_history, stage.ladder_rungs",
         "ladder_movement",
     ),
+    # -- teams: teams.yaml's rules, run in the config sandbox over list_input (made first,
+    # as segments does), then the per-team figures: transforms/teams.py
+    python(
+        "teams",
+        "teams",
+        "transforms.teams:build_teams",
+        "person_metrics, ladder, ladder_history",
+        "stage.ladder_history_source, stage.rung_30d_ago, stage.list_input, teams, team_members",
+    ),
+    sql(
+        "team_figures",
+        "teams",
+        "teams, team_members, ladder_history, stage.ladder_rungs",
+        "team_ladder, team_movement",
+    ),
     # -- segment_members: transforms/segments.py
     python(
         "list_history",
@@ -274,12 +312,21 @@ STEPS: tuple[Step, ...] = (
         "-",
         "stage.sync_segments",
     ),
+    python(
+        "destination_state",
+        "sync_plan",
+        "transforms.destinations:read_state",
+        "-",
+        "stage.destinations, stage.destination_seen, stage.destination_taggings, "
+        "stage.destination_tag_reads, stage.destination_tags, stage.destination_fields",
+    ),
     sql(
         "sync_plan",
         "sync_plan",
-        "stage.sync_segments, ladder, people, person_metrics, person_sources, "
-        "segment_members, stg_source_records, raw_action_network, raw_mailchimp, "
-        "sync_cursors, sync_ledger, sync_rejections, utc_ts(), current_taggings()",
+        "stage.sync_segments, stage.destinations, stage.destination_seen, "
+        "stage.destination_taggings, stage.destination_tag_reads, ladder, people, "
+        "person_metrics, person_sources, segment_members, stg_source_records, sync_ledger, "
+        "sync_rejections",
         "stage.sync_plan, stage.sync_plan_counts, stage.sync_segment_changes",
         "$namespace, $run_id, $now, $retry_days, $merge_field, $mc_tiers, $code_field, "
         "$code_rungs, $mc_new, $an_new, $propagate",
@@ -299,8 +346,25 @@ STEPS: tuple[Step, ...] = (
         "stage.list_input, segment_members",
         "-",
     ),
-    # -- forget (`make forget`): transforms/erasure.py; runs macros, erasure_macros and
-    # suppressed again first.
+    # -- portal_snapshot: transforms/portal_lists.py, then warehouse/snapshot.py publishes
+    python(
+        "portal_lists",
+        "portal_snapshot",
+        "transforms.portal_lists:build_portal_lists",
+        "stage.list_input, segment_members, team_members",
+        "stage.portal_rungs, stage.portal_lists, stage.portal_list_rows",
+    ),
+    python(
+        "portal_snapshot",
+        "portal_snapshot",
+        "warehouse.snapshot:publish",
+        "person_metrics, ladder, ladder_history, activities, segment_members, teams, "
+        "team_members, team_ladder, stage.portal_rungs, stage.portal_lists, "
+        "stage.portal_list_rows",
+        "-",
+    ),
+    # -- forget (`make forget`): transforms/erasure.py; runs macros and erasure_macros first,
+    # and after erasure each platform's purge.sql, then the whole suppression purge again.
     sql(
         "erasure_find",
         "forget",
@@ -315,10 +379,10 @@ STEPS: tuple[Step, ...] = (
         "forget",
         "stage.forget_people, stage.forget_records, stage.forget_keys, "
         "stage.forget_match_keys, stage.forget_phones",
-        f"{RAW}, phone_parses, stg_source_records, person_sources, {ID_TABLES}, "
+        f"stage.purge_records, phone_parses, stg_source_records, person_sources, {ID_TABLES}, "
         "missing_records, person_merges, person_registry, people, activities, person_metrics, "
-        "ladder, ladder_history, segment_members, sync_plan, sync_ledger, sync_rejections, "
-        "sync_batch_operations, sync_intents, erasure_suppressions",
+        "ladder, ladder_history, segment_members, team_members, sync_plan, sync_ledger, "
+        "sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions",
         "$now",
     ),
 )

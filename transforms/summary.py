@@ -36,6 +36,7 @@ def _summary(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
         ).fetchall():
             lines.append(f"  {tier:<16} {n:>9,}")
         lines.extend(_movement(con))
+        lines.extend(_teams(con))
         lines.extend(_sync(con, run_id))
         lines.append("Exports:")
         for path in exports:
@@ -60,6 +61,22 @@ def _movement(con: duckdb.DuckDBPyConnection) -> list[str]:
     for rung, *counts, _ in rows:
         lines.append(f"  {rung:<16} " + " ".join(f"{n:>7,}" for n in counts))
     return lines
+
+
+def _teams(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """How many teams, and people in a team or in none (teams.yaml; counts only)."""
+    try:
+        teams, in_team, in_none = con.execute(
+            """SELECT (SELECT count(*) FROM teams),
+                      (SELECT count(DISTINCT person_id) FROM team_members),
+                      (SELECT count(*) FROM people p WHERE NOT EXISTS (
+                           SELECT 1 FROM team_members m WHERE m.person_id = p.person_id))"""
+        ).fetchone()
+    except duckdb.CatalogException:  # a warehouse from before teams
+        return []
+    if not teams:
+        return ["Teams:               none (no teams in TEAMS_CONFIG)"]
+    return [f"{'Teams:':<21}{teams:,}, people in a team {in_team:,}, in none {in_none:,}"]
 
 
 def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:

@@ -1,6 +1,6 @@
 -- step: suppressed_names
--- reads: stg_source_records, erasure_suppressions, raw_forms
--- writes: stage.suppressed_names_by_source, erasure_suppressions, raw_forms
+-- reads: stg_source_records, erasure_suppressions
+-- writes: stage.suppressed_names_by_source, erasure_suppressions, stage.purge_records
 -- params: $now
 -- udfs: -
 
@@ -8,9 +8,11 @@
 -- sheet, a new platform record): staged records whose name + postcode + street number key
 -- (the deterministic identity rule's key, hashed as erasure_find.sql keeps it) is
 -- suppressed. Run after staging; normalise.py then drops them as suppressed.sql drops the
--- rest: a platform record by its id from now on, a form row at once.
+-- rest: a record with a record key of its own (in its platform_ids) by that key from now
+-- on, any other (a form row) at once, by its platform's purge.sql (stage.purge_records).
 CREATE OR REPLACE TEMP TABLE _suppressed_names AS
-SELECT source, source_record_id
+SELECT source, source_record_id,
+       coalesce(list_contains(platform_ids, source || ':' || source_record_id), false) AS keyed
 FROM stg_source_records
 WHERE given_key IS NOT NULL AND family_norm IS NOT NULL
   AND postal_code IS NOT NULL AND street_number IS NOT NULL
@@ -20,11 +22,12 @@ WHERE given_key IS NOT NULL AND family_norm IS NOT NULL
 INSERT OR REPLACE INTO erasure_suppressions (key_hash, kind, erased_at)
 SELECT sha256(source || ':' || source_record_id), 'record_key', $now
 FROM _suppressed_names
-WHERE source IN ('action_network', 'mailchimp');
+WHERE keyed;
 
-DELETE FROM raw_forms
-WHERE file_name || ':' || row_number IN (
-    SELECT source_record_id FROM _suppressed_names WHERE source = 'forms');
+CREATE OR REPLACE TABLE stage.purge_records AS
+SELECT source, source_record_id AS record, 'record' AS part
+FROM _suppressed_names
+WHERE NOT keyed;
 
 -- What was found, per source (counts only).
 CREATE OR REPLACE TABLE stage.suppressed_names_by_source AS

@@ -9,8 +9,9 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from transforms import steps
+from transforms import destinations, steps
 from transforms.ladder_config import DESTINATIONS, Ladder, LadderConfigError
+from warehouse import platform_sql
 from warehouse.load import append, replace_contents
 
 COUNTS = (
@@ -26,7 +27,8 @@ COUNTS = (
     "skipped_rejected",
     "people",
 )
-PLATFORM_NAMES = {"mailchimp": "Mailchimp", "action_network": "Action Network"}
+# Each platform's name for messages: its `title`, registered by connectors/registry.py.
+PLATFORM_NAMES = platform_sql.TITLES
 
 
 @dataclass
@@ -48,16 +50,14 @@ class Plan:
 def check_namespace(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     """Refuse a namespace that a tag Groundswell does not manage already uses on a
     platform: the sync would otherwise claim, add or remove a tag people set by hand."""
+    destinations.ensure_state(con)
     clash = con.execute(
         """
         WITH seen AS (
-            SELECT 'action_network' AS destination, payload ->> '$.name' AS tag
-            FROM raw_action_network WHERE resource = 'tags'
-            UNION
-            SELECT 'mailchimp', payload ->> '$.name' FROM raw_mailchimp WHERE resource = 'tags'
+            SELECT destination, tag FROM stage.destination_tags
             UNION
             SELECT source, unnest(platform_tags)
-            FROM stg_source_records WHERE source IN ('mailchimp', 'action_network')
+            FROM stg_source_records WHERE source IN (SELECT destination FROM stage.destinations)
         ), managed AS (
             -- Groundswell's own: pushed, claimed before a request that may create them, or
             -- named by a write it intended (its answer may have been lost).
@@ -94,10 +94,11 @@ def check_merge_field(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     tag = ladder.sync.mailchimp.tier_merge_field
     if tag is None:
         return
+    destinations.ensure_state(con)
     known = [
         row[0]
         for row in con.execute(
-            "SELECT DISTINCT payload ->> '$.tag' FROM raw_mailchimp WHERE resource = 'merge_fields'"
+            "SELECT DISTINCT field FROM stage.destination_fields WHERE destination = 'mailchimp'"
         ).fetchall()
     ]
     if known and tag not in known:
@@ -109,8 +110,8 @@ def check_merge_field(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
 
 
 def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now: datetime) -> Plan:
-    """Steps sync_segments and sync_plan: the plan into `stage.sync_plan`, and the guard
-    rails evaluated."""
+    """Steps sync_segments, destination_state and sync_plan: the plan into
+    `stage.sync_plan`, and the guard rails evaluated."""
     steps.require(con, "sync_segments")
     segments = pd.DataFrame(
         [
@@ -132,6 +133,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, ladder: Ladder, run_id: str, now:
         else list(sync.action_network.referral_code_rungs)
     )
     steps.run(con, "macros")  # kept fresh: this asset may be run alone on an older warehouse
+    destinations.read_state(con)
     steps.run(
         con,
         "sync_plan",

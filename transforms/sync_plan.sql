@@ -1,7 +1,8 @@
 -- step: sync_plan
--- reads: stage.sync_segments, ladder, people, person_metrics, person_sources,
---     segment_members, stg_source_records, raw_action_network, raw_mailchimp, sync_cursors,
---     sync_ledger, sync_rejections, utc_ts(), current_taggings()
+-- reads: stage.sync_segments, stage.destinations, stage.destination_seen,
+--     stage.destination_taggings, stage.destination_tag_reads, ladder, people,
+--     person_metrics, person_sources, segment_members, stg_source_records, sync_ledger,
+--     sync_rejections
 -- writes: stage.sync_plan, stage.sync_plan_counts, stage.sync_segment_changes
 -- params: $namespace, $run_id, $now, $retry_days, $merge_field, $mc_tiers, $code_field,
 --     $code_rungs, $mc_new, $an_new, $propagate
@@ -12,7 +13,8 @@
 -- what the ledger says the platform confirmed. Only changes are planned.
 --
 -- Input: stage.sync_segments(destination, segment, tag, journeys), made from ladder.yaml;
--- the macros of macros.sql.
+-- what each destination held when last read (transforms/destinations.py: each platform's
+-- destination.sql). The rules below that name a destination are that destination's own.
 -- Parameters: $namespace, $run_id, $now, $retry_days, $merge_field (NULL: none),
 -- $mc_tiers (rungs pushed to Mailchimp), $code_field (NULL: none), $code_rungs,
 -- $mc_new, $an_new (create contacts for people the destination lacks), $propagate
@@ -25,7 +27,7 @@ SELECT s.source AS destination, ps.person_id, s.source_record_id AS member_key, 
        s.source = 'mailchimp' AND coalesce(s.email_status, '') = 'archived' AS archived
 FROM person_sources ps
 JOIN stg_source_records s USING (source, source_record_id)
-WHERE s.source IN ('mailchimp', 'action_network');
+WHERE s.source IN (SELECT destination FROM stage.destinations);
 
 CREATE OR REPLACE TEMP TABLE _sync_members AS
 SELECT destination, person_id, member_key, email FROM _sync_contacts WHERE NOT archived;
@@ -42,7 +44,9 @@ SELECT g.destination, g.segment, g.tag, g.journeys, sm.person_id,
        g.destination = 'mailchimp' AND coalesce(p.email_suppressed, true) AS no_consent
 FROM segment_members sm
 JOIN stage.sync_segments g USING (segment)
-LEFT JOIN _sync_people p USING (person_id);
+LEFT JOIN _sync_people p USING (person_id)
+-- Only a platform with a destination.sql is a destination.
+WHERE g.destination IN (SELECT destination FROM stage.destinations);
 
 -- New contacts, where configured: people with a usable address the destination lacks.
 -- status_if_new is `subscribed` only when a source recorded an email subscription.
@@ -79,55 +83,31 @@ SELECT destination, person_id, member_key, email FROM _sync_members
 UNION ALL
 SELECT destination, person_id, member_key, email FROM _sync_new;
 
--- What each platform showed when it was last read, and when (`seen_at`, the time the
+-- What each destination showed when it was last read, and when (`seen_at`, the time the
 -- copy was landed: landing and pushing share the `warehouse` pool, so no push confirms
--- anything between a read and its landing). Mailchimp: the newest copy of each member. A tag change alone does
--- not move a member's last_changed, so the incremental pull re-reads a member only when
--- something else about them changed (a field, their status, an import or a restore).
-CREATE OR REPLACE TEMP TABLE _sync_mc_seen AS
-SELECT record_id AS member_key, loaded_at AS seen_at,
-       coalesce(list_transform(from_json(payload -> '$.tags', '[{"name":"VARCHAR"}]'),
-                               lambda t: t.name), []) AS tags,
-       payload -> '$.merge_fields' AS merge_fields,
-       utc_ts(payload ->> '$.timestamp_opt') AS opted_in_at
-FROM raw_mailchimp
-WHERE resource = 'members'
-QUALIFY row_number() OVER (
-    PARTITION BY record_id ORDER BY loaded_at DESC, modified_at DESC NULLS LAST) = 1;
+-- anything between a read and its landing): the newest copy of each contact, and the tags
+-- read apart from them (materialised once: every rule below reads them).
+CREATE OR REPLACE TEMP TABLE _sync_seen AS
+SELECT * FROM stage.destination_seen;
 
--- Action Network people: the newest copy of each (their custom fields).
-CREATE OR REPLACE TEMP TABLE _sync_an_seen AS
-SELECT record_id AS member_key, loaded_at AS seen_at, payload
-FROM raw_action_network
-WHERE resource = 'people'
-QUALIFY row_number() OVER (
-    PARTITION BY record_id ORDER BY loaded_at DESC, modified_at DESC NULLS LAST) = 1;
+CREATE OR REPLACE TEMP TABLE _sync_taggings AS
+SELECT * FROM stage.destination_taggings;
 
--- Action Network taggings are known only from the last complete read of every tag's
--- taggings: when it was landed (NULL: never read completely, so nothing is inferred).
-CREATE OR REPLACE TEMP TABLE _sync_an_read AS
-SELECT min(loaded_at) AS seen_at
-FROM raw_action_network
-WHERE resource IN ('tags', 'taggings')
-  AND batch_id = (SELECT cursor_value FROM sync_cursors
-                  WHERE source = 'action_network' AND resource = 'taggings#current_batch');
-
--- Contacts whose whole set of Groundswell tags is known as of `seen_at`.
+-- Contacts whose whole set of Groundswell tags is known as of `seen_at`: those whose copy
+-- carries its tags, and those a separate read of the tags saw whole.
 CREATE OR REPLACE TEMP TABLE _sync_seen_contacts AS
-SELECT 'mailchimp' AS destination, member_key, seen_at FROM _sync_mc_seen
+SELECT destination, member_key, seen_at FROM _sync_seen WHERE tags IS NOT NULL
 UNION ALL
-SELECT 'action_network', m.member_key, r.seen_at
-FROM _sync_members m, _sync_an_read r
-WHERE m.destination = 'action_network' AND r.seen_at IS NOT NULL;
+SELECT destination, member_key, seen_at FROM stage.destination_tag_reads;
 
 -- The Groundswell tags each of them carried then.
 CREATE OR REPLACE TEMP TABLE _sync_seen_tags AS
 SELECT destination, member_key, item, seen_at FROM (
-    SELECT 'mailchimp' AS destination, member_key, unnest(tags) AS item, seen_at
-    FROM _sync_mc_seen
+    SELECT destination, member_key, unnest(tags) AS item, seen_at
+    FROM _sync_seen
     UNION ALL
-    SELECT 'action_network', person_uuid, tag, (SELECT seen_at FROM _sync_an_read)
-    FROM current_taggings()
+    SELECT destination, member_key, tag, seen_at
+    FROM _sync_taggings
 )
 WHERE starts_with(lower(item), lower($namespace)) AND seen_at IS NOT NULL;
 
@@ -158,15 +138,15 @@ WHERE l.state IS NULL OR (l.state <> 'active' AND l.pushed_at < t.seen_at);
 -- (c) Fields whose value a read after the confirmation shows changed: their value now.
 CREATE OR REPLACE TEMP TABLE _sync_drift_fields AS
 WITH seen AS (
-    SELECT 'mailchimp' AS destination, member_key, $merge_field AS item,
-           coalesce(merge_fields ->> $merge_field, '') AS value, seen_at
-    FROM _sync_mc_seen
-    WHERE $merge_field IS NOT NULL
+    SELECT destination, member_key, $merge_field AS item,
+           coalesce(fields ->> $merge_field, '') AS value, seen_at
+    FROM _sync_seen
+    WHERE $merge_field IS NOT NULL AND destination = 'mailchimp'
     UNION ALL
-    SELECT 'action_network', member_key, $code_field,
-           coalesce(payload -> '$.custom_fields' ->> $code_field, ''), seen_at
-    FROM _sync_an_seen
-    WHERE $code_field IS NOT NULL
+    SELECT destination, member_key, $code_field,
+           coalesce(fields ->> $code_field, ''), seen_at
+    FROM _sync_seen
+    WHERE $code_field IS NOT NULL AND destination = 'action_network'
 )
 SELECT l.destination, l.member_key, l.item, s.value
 FROM sync_ledger l
@@ -193,11 +173,11 @@ UNION ALL
 -- confirmed before (a code emptied by hand is restored: people may have shared it), else
 -- one derived from the stable person_id, so it never changes.
 SELECT 'action_network', m.member_key, m.person_id, $code_field, 'field', 'field:' || $code_field,
-       coalesce(nullif(trim(c.payload -> '$.custom_fields' ->> $code_field), ''),
+       coalesce(nullif(trim(c.fields ->> $code_field), ''),
                 nullif(k.state, ''), 'ref-' || left(md5(m.person_id), 8)), false, m.email
 FROM _sync_targets m
 JOIN ladder l USING (person_id)
-LEFT JOIN _sync_an_seen c ON c.member_key = m.member_key
+LEFT JOIN _sync_seen c ON c.destination = m.destination AND c.member_key = m.member_key
 LEFT JOIN sync_ledger k
        ON k.destination = 'action_network' AND k.member_key = m.member_key
       AND k.item = $code_field AND k.kind = 'field'
@@ -244,7 +224,7 @@ SELECT DISTINCT c.destination, c.member_key, c.person_id, c.email
 FROM _sync_contacts c
 JOIN stg_source_records s ON s.source = c.destination AND s.source_record_id = c.member_key
 JOIN _sync_opt_outs o ON o.person_id = c.person_id AND o.source <> c.destination
-LEFT JOIN _sync_mc_seen mc ON c.destination = 'mailchimp' AND mc.member_key = c.member_key
+LEFT JOIN _sync_seen mc ON mc.destination = c.destination AND mc.member_key = c.member_key
 WHERE NOT c.archived
   AND ((c.destination = 'mailchimp' AND s.email_status IN ('subscribed', 'pending'))
        OR (c.destination = 'action_network' AND s.email_status = 'subscribed'
@@ -265,11 +245,11 @@ WHERE status BETWEEN 400 AND 499 AND status <> 429
 GROUP BY ALL
 HAVING max(rejected_at) > $now - to_days(CAST($retry_days AS INTEGER)) OR count(*) >= 3;
 
--- Action Network tagging ids from the last complete read, for removals by tagging.
-CREATE OR REPLACE TEMP TABLE _sync_an_taggings AS
-SELECT person_uuid AS member_key, tag AS item, tagging_id AS remote_id
-FROM current_taggings()
-WHERE starts_with(tag, $namespace);
+-- The platform's ids of the tags read (Action Network's taggings), for removals by id.
+CREATE OR REPLACE TEMP TABLE _sync_remote_ids AS
+SELECT destination, member_key, tag AS item, remote_id
+FROM _sync_taggings
+WHERE remote_id IS NOT NULL AND starts_with(tag, $namespace);
 
 CREATE OR REPLACE TEMP TABLE _sync_candidates AS
 -- Contacts to create first (their tags follow in the same push).
@@ -296,7 +276,7 @@ SELECT p.destination, p.member_key, coalesce(m.person_id, p.person_id), p.item, 
 FROM _sync_pushed p
 JOIN _sync_members m USING (destination, member_key)
 LEFT JOIN stage.sync_segments g ON g.destination = p.destination AND g.tag = p.item
-LEFT JOIN _sync_an_taggings tg ON p.destination = 'action_network'
+LEFT JOIN _sync_remote_ids tg ON tg.destination = p.destination
      AND tg.member_key = p.member_key AND lower(tg.item) = lower(p.item)
 WHERE p.kind = 'tag'
   AND NOT EXISTS (SELECT 1 FROM _sync_desired d
@@ -336,7 +316,7 @@ WHERE NOT EXISTS (SELECT 1 FROM _sync_refused x
 -- Counts per destination for the plan's metadata and sync_runs.
 CREATE OR REPLACE TABLE stage.sync_plan_counts AS
 WITH dest AS (
-    SELECT unnest(['action_network', 'mailchimp']) AS destination
+    SELECT destination FROM stage.destinations
 ), planned AS (
     SELECT destination,
            count(*) FILTER (WHERE op = 'add') AS adds,

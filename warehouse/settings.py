@@ -21,3 +21,5 @@ class WarehouseSettings(EnvSettings):
     # e.g. 3GB on a small machine; beyond it large joins spill to disk. Unset: 80% of RAM.
     DUCKDB_MEMORY_LIMIT: Annotated[str, Check(_memory_limit)] = ""
     BACKUP_DIR: str = "data/backups"
+    # The organiser portal's read-only copy, written at the end of each run and swapped in.
+    PORTAL_SNAPSHOT: str = "data/portal/snapshot.duckdb"

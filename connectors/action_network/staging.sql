@@ -1,8 +1,26 @@
 -- step: stage_action_network
--- reads: raw_action_network, utc_ts(), current_taggings()
--- writes: stage.stg_action_network
+-- reads: raw_action_network, sync_cursors, utc_ts()
+-- writes: current_taggings(), stage.stg_action_network
 -- params: -
 -- udfs: -
+
+-- Action Network taggings as of the last complete read of them (a tagging removed on the
+-- platform is gone from it): the person's uuid, the tag's name, the tagging's id and record.
+-- A macro kept in the warehouse (main schema), like the shared value macros: its
+-- activities, its destination state and erasure read it, also after erasure empties the
+-- `stage` schema.
+CREATE OR REPLACE MACRO current_taggings() AS TABLE
+SELECT t.payload ->> '$."groundswell:person_id"' AS person_uuid,
+       tg.payload ->> '$.name' AS tag,
+       t.record_id AS tagging_id,
+       t.payload
+FROM raw_action_network t
+JOIN raw_action_network tg
+  ON tg.resource = 'tags' AND tg.batch_id = t.batch_id
+ AND tg.record_id = t.payload ->> '$."groundswell:tag_id"'
+WHERE t.resource = 'taggings'
+  AND t.batch_id = (SELECT cursor_value FROM sync_cursors
+                    WHERE source = 'action_network' AND resource = 'taggings#current_batch');
 
 -- Action Network's part of stg_source_records: the latest version of every person, in the
 -- columns every platform's staging view gives (docs/architecture.md, "Adding a platform");

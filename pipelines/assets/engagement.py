@@ -1,4 +1,7 @@
-"""Engagement assets: activities, per-person metrics, the ladder and the segments."""
+"""Engagement assets: activities, per-person metrics, the ladder, the teams and the
+segments."""
+
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -15,6 +18,8 @@ from transforms.engagement import (
 from transforms.ladder import MOVEMENT_COLUMNS, build_ladder, build_movement
 from transforms.ladder_config import UNPLACED, LadderConfigError
 from transforms.segments import build_segments
+from transforms.teams import build_teams
+from transforms.teams_config import TeamsConfigError
 from warehouse.load import utcnow
 
 
@@ -185,7 +190,53 @@ def _movement_table(rows: list[dict]) -> dg.TableMetadataValue:
     group_name="engagement",
     kinds={"duckdb", "sql"},
     pool="warehouse",
-    deps=[ladder],
+    deps=[ladder, ladder_movement],
+    description="The local teams of teams.yaml and who is in each (every team whose rule a "
+    "person meets, with why), and per team: people per rung, movement since the last run "
+    "and over 30 and 90 days. Counts only in the metadata.",
+)
+def teams(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    groundswell: GroundswellSettings,
+) -> dg.MaterializeResult:
+    try:
+        config = groundswell.teams()
+        with open_warehouse(warehouse) as con:
+            counts = build_teams(con, config, utcnow())
+    except TeamsConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    if not config.teams:
+        missing = not Path(config.source).is_file()
+        context.log.info(
+            f"No teams: {config.source} "
+            + (
+                "does not exist (set TEAMS_CONFIG or copy teams.yaml)."
+                if missing
+                else "lists none."
+            )
+        )
+    if counts["teams_without_organisers"]:
+        context.log.warning(
+            f"{counts['teams_without_organisers']} team(s) have no organiser in "
+            f"{config.source}: add their emails under 'organisers' so someone leads them."
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "teams": counts["teams"],
+            "members": counts["members"],
+            "memberships": counts["memberships"],
+            "people_in_no_team": counts["no_team"],
+            "teams_without_organisers": counts["teams_without_organisers"],
+        }
+    )
+
+
+@dg.asset(
+    group_name="engagement",
+    kinds={"duckdb", "sql"},
+    pool="warehouse",
+    deps=[ladder, teams],
     description="Every tier and activation list with the reason each person is on it.",
 )
 def segment_members(

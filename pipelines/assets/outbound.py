@@ -1,4 +1,4 @@
-"""Outbound assets: the sync plan, the pushes to Mailchimp and Action Network, and the
+"""Outbound assets: the sync plan, the pushes to each platform that takes them, and the
 activation lists organisers download."""
 
 from collections.abc import Callable

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.__main__ import forget
 from sandbox import start_sandbox
-from tests.support.pipeline import configure, run_job
+from tests.support.pipeline import configure, ephemeral_commands, run_job
 from transforms.erasure import email_hash
 
 NAMESPACE = "groundswell:"
@@ -27,6 +27,7 @@ def forgotten(tmp_path_factory):
         pytest.MonkeyPatch.context() as monkeypatch,
     ):
         warehouse = configure(monkeypatch, root / "run", sandbox.env, inbox)
+        ephemeral_commands(monkeypatch)
         assert run_job().success
         con = duckdb.connect(str(warehouse), read_only=True)
         email, person_id, member_keys = con.execute(

@@ -19,7 +19,7 @@ from pipelines.__main__ import forget, main
 from pipelines.erasure import ForgetConfig, target_of
 from sandbox import start_sandbox
 from sandbox.generator import subscriber_hash
-from tests.support.pipeline import configure, run_job
+from tests.support.pipeline import configure, ephemeral_commands, run_job
 from transforms.erasure import email_hash, is_placeholder_phone, phone_hash
 
 FAMILY = "Threeaddress"
@@ -118,6 +118,7 @@ def erased(tmp_path_factory):
         pytest.MonkeyPatch.context() as monkeypatch,
     ):
         warehouse = configure(monkeypatch, root / "run", sandbox.env, inbox)
+        ephemeral_commands(monkeypatch)
         # One human with three addresses and one mobile, joined by mobile and name.
         _write_form(
             inbox / "trio.csv",

@@ -16,7 +16,7 @@ from pipelines.__main__ import forget
 from sandbox import start_sandbox
 from sandbox.actions import Action
 from sandbox.generator import subscriber_hash
-from tests.support.pipeline import configure, run_job
+from tests.support.pipeline import configure, ephemeral_commands, run_job
 from transforms.erasure import email_hash
 
 ADDRESS = "eraseme.test@gmail.com"
@@ -186,6 +186,7 @@ def erased(tmp_path_factory):
         pytest.MonkeyPatch.context() as monkeypatch,
     ):
         warehouse = configure(monkeypatch, root / "run", sandbox.env, inbox)
+        ephemeral_commands(monkeypatch)
         # Known by a Gmail address and a phone on a form and on both platforms.
         _write_form(inbox / "erase_me.csv", [["Erase", FAMILY, ADDRESS, "(202) 555-0143", "20001"]])
         _mailchimp_member(sandbox, ADDRESS, "202-555-0143")

@@ -1,7 +1,8 @@
 """Drift repair, end to end on the simulators: a Groundswell tag removed by hand on a
 platform is set again, one added by hand where it does not belong is removed, each counted
 as `drift_repaired` for its destination; an idle run plans nothing; a copy pulled before
-the push never undoes it. Every run is the real job: land, build, plan, push."""
+the push never undoes it. Every run is the real job up to the pushes: land, build, plan, push
+(run_through_pushes; the exports, which nothing pushed reads, are tested elsewhere)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from connectors.action_network.client import ActionNetworkClient
 from connectors.mailchimp.client import MailchimpClient
 from sandbox import start_sandbox
-from tests.support.pipeline import configure, run_job
+from tests.support.pipeline import configure, run_through_pushes
 from tests.support.sync import clear_writes as _clear
 from tests.support.sync import ladder_with_sync, run_counts
 from tests.support.sync import platform_writes as _writes
@@ -45,7 +46,7 @@ def _push_once(tmp_path: Path, monkeypatch, tier_field: str | None):
     with start_sandbox(people=PEOPLE, seed=SEED, an_rate=0, forms_dir=inbox) as sandbox:
         warehouse = configure(monkeypatch, tmp_path / "run", sandbox.env, inbox)
         monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path / "ladder.yaml", tier_field))
-        assert run_job().success
+        assert run_through_pushes().success
         assert _sql(warehouse, "SELECT count(*) FROM sync_ledger WHERE kind = 'tag'")[0][0] > 0
         _clear(sandbox)
         yield sandbox, warehouse
@@ -109,7 +110,7 @@ def test_drift_is_repaired_in_both_directions_and_an_idle_run_plans_nothing(push
     mc, an = _clients(sandbox)
 
     # An idle run: nothing drifted, nothing is planned or sent.
-    idle = run_job()
+    idle = run_through_pushes()
     assert idle.success
     assert _drift(warehouse, idle) == {"mailchimp": 0, "action_network": 0}
     assert _writes(sandbox) == [], "a second run with nothing new sends nothing"
@@ -137,7 +138,7 @@ def test_drift_is_repaired_in_both_directions_and_an_idle_run_plans_nothing(push
     )
     _clear(sandbox)
 
-    repaired = run_job()
+    repaired = run_through_pushes()
     assert repaired.success
     assert _drift(warehouse, repaired) == {"mailchimp": 2, "action_network": 2}
     assert _drift(warehouse, repaired, "push") == {"mailchimp": 2, "action_network": 2}
@@ -168,7 +169,7 @@ def test_drift_is_repaired_in_both_directions_and_an_idle_run_plans_nothing(push
 
     # Idle again: the repairs are in the ledger and on the platforms.
     _clear(sandbox)
-    again = run_job()
+    again = run_through_pushes()
     assert again.success
     assert _drift(warehouse, again) == {"mailchimp": 0, "action_network": 0}
     assert _writes(sandbox) == []
@@ -190,14 +191,14 @@ def test_a_copy_pulled_before_the_push_never_undoes_it(pushed_tags_only):
     )[0]
     assert newest_copy < pushed_at
 
-    idle = run_job()
+    idle = run_through_pushes()
     assert idle.success
     assert _drift(warehouse, idle) == {"mailchimp": 0, "action_network": 0}
     assert _writes(sandbox) == [], "no tag just pushed is pushed again"
 
     mc.set_member_tags(key, {tag: False})  # a tag-only change: last_changed stays
     _clear(sandbox)
-    unseen = run_job()
+    unseen = run_through_pushes()
     assert unseen.success
     assert _drift(warehouse, unseen)["mailchimp"] == 0
     assert _writes(sandbox) == []
@@ -205,7 +206,7 @@ def test_a_copy_pulled_before_the_push_never_undoes_it(pushed_tags_only):
     fname = sandbox.mailchimp.by_id[key].fname
     mc.update_merge_fields(key, {"FNAME": fname})  # any change that moves last_changed
     _clear(sandbox)
-    seen = run_job()
+    seen = run_through_pushes()
     assert seen.success
     assert _drift(warehouse, seen)["mailchimp"] == 1
     assert tag in sandbox.mailchimp.by_id[key].tags

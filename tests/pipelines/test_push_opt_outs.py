@@ -19,7 +19,7 @@ from connectors.action_network.client import ActionNetworkClient
 from connectors.failpoints import ENV, EXIT_CODE
 from connectors.mailchimp.client import MailchimpClient
 from sandbox import start_sandbox
-from tests.support.pipeline import ROOT, configure, run_job
+from tests.support.pipeline import ROOT, configure, run_push, run_through_pushes
 from tests.support.sync import clear_writes as _clear
 from tests.support.sync import ladder_with_sync, run_counts
 from tests.support.sync import platform_writes as _writes
@@ -47,7 +47,7 @@ def pushed(tmp_path, monkeypatch):
     with start_sandbox(people=PEOPLE, seed=SEED, an_rate=0, forms_dir=inbox) as sandbox:
         warehouse = configure(monkeypatch, tmp_path / "run", sandbox.env, inbox)
         monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path / "off.yaml"))
-        assert run_job().success
+        assert run_through_pushes().success
         assert not [w for w in _writes(sandbox) if w.status_sent], "off: no status is ever sent"
         _clear(sandbox)
         yield sandbox, warehouse, monkeypatch, tmp_path
@@ -115,8 +115,10 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
     mc.http.request("DELETE", f"lists/{mc.list_id}/members/{d_mc}")  # archived on Mailchimp
     _clear(sandbox)
 
-    # Off (the default): nothing travels.
-    off = run_job()
+    # Off (the default): nothing travels. This run pulls the changes; until the pushes
+    # below send something, nothing changes on the platforms, so the runs in between
+    # re-plan and push over that pull (run_push) instead of pulling it again.
+    off = run_through_pushes()
     assert off.success
     assert _counts(warehouse, off) == {"mailchimp": 0, "action_network": 0}
     assert not [w for w in _writes(sandbox) if w.status_sent]
@@ -126,7 +128,7 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
 
     # On, as a dry run: planned and shown, nothing sent.
     monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True))
-    dry = run_job(run_config={"ops": {"sync_plan": {"config": {"dry_run": True}}}})
+    dry = run_push(run_config={"ops": {"sync_plan": {"config": {"dry_run": True}}}})
     assert dry.success
     planned = set(
         _sql(warehouse, "SELECT destination, member_key FROM sync_plan WHERE op = 'unsubscribe'")
@@ -145,7 +147,7 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
         "LADDER_CONFIG",
         _ladder(tmp_path / "few.yaml", propagate_opt_outs=True, max_people=1, max_opt_outs=1),
     )
-    stopped = run_job()
+    stopped = run_push()
     checks = [
         e for e in stopped.get_asset_check_evaluations() if e.check_name == "within_guard_rails"
     ]
@@ -164,7 +166,7 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
     monkeypatch.setenv(
         "LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True, max_people=1)
     )
-    sent_run = run_job()
+    sent_run = run_push()
     assert sent_run.success, "not stopped by max_people"
     assert sandbox.mailchimp.by_id[a_mc].status == "unsubscribed"
     assert sandbox.action_network.by_uuid[b_an].email_status == "unsubscribed"
@@ -202,8 +204,8 @@ def test_opt_outs_travel_both_ways_only_when_enabled(pushed):
     )
     _clear(sandbox)
 
-    # Idle: no opt-out is sent twice.
-    idle = run_job()
+    # Idle: the whole job pulls again, and no opt-out is sent twice.
+    idle = run_through_pushes()
     assert idle.success
     assert _counts(warehouse, idle) == {"mailchimp": 0, "action_network": 0}
     assert _writes(sandbox) == []
@@ -245,9 +247,10 @@ def test_an_opt_out_whose_answer_was_lost_is_checked_not_sent_again(pushed):
     _, an = _clients(sandbox)
     (a_mc, a_an), *_ = _both_subscribed(warehouse, 1)
     _an_status(an, sandbox, a_an, "unsubscribed")
-    assert run_job().success  # off: the person's Groundswell tags come off Mailchimp
+    assert run_through_pushes().success  # off: the person's Groundswell tags come off Mailchimp
     monkeypatch.setenv("LADDER_CONFIG", _ladder(tmp_path / "on.yaml", propagate_opt_outs=True))
-    assert run_job(run_config={"ops": {"sync_plan": {"config": {"dry_run": True}}}}).success
+    # Nothing changed on the platforms since that pull: only the plan is made again.
+    assert run_push(run_config={"ops": {"sync_plan": {"config": {"dry_run": True}}}}).success
     planned = {
         row[0]
         for row in _sql(
@@ -279,7 +282,7 @@ def test_an_opt_out_whose_answer_was_lost_is_checked_not_sent_again(pushed):
     assert unsettled >= 1, "recorded as intended before it was sent"
 
     # The next run reads the member, records what it shows, and sends only the rest.
-    assert run_job().success
+    assert run_through_pushes().success
     sent = Counter(w.member for w in sandbox.mailchimp.audit.writes if w.status_sent)
     assert set(sent) == planned and set(sent.values()) == {1}, "each sent exactly once"
     assert {sandbox.mailchimp.by_id[m].status for m in planned} == {"unsubscribed"}

@@ -21,6 +21,8 @@ SETTINGS = (
     "MAILCHIMP_LIST_ID",
     "SANDBOX",
     "ACTION_NETWORK_RATE",
+    "TEAMS_CONFIG",
+    "PORTAL_SNAPSHOT",
 )
 
 
@@ -37,12 +39,22 @@ def configure(
     monkeypatch.setenv("EXPORTS_DIR", str(workdir / "exports"))
     monkeypatch.setenv("LADDER_CONFIG", str(ROOT / "ladder.yaml"))
     monkeypatch.setenv("IDENTITY_CONFIG", str(ROOT / "identity.yaml"))
+    monkeypatch.setenv("TEAMS_CONFIG", str(ROOT / "teams.yaml"))
+    monkeypatch.setenv("PORTAL_SNAPSHOT", str(workdir / "portal" / "snapshot.duckdb"))
     monkeypatch.setenv("SANDBOX", "off")
     # Tests serve Action Network without a rate limit; the client's is tested on its own.
     monkeypatch.setenv("ACTION_NETWORK_RATE", "0")
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)
     return warehouse
+
+
+def ephemeral_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process commands (`forget`) run on an ephemeral Dagster instance, not the
+    DAGSTER_HOME `make test` exports: no test run lands in data/dagster's history, waits
+    behind a developer's live run for the warehouse pool, or pays for a run store on disk.
+    The CLI's own instance on disk is tested with real processes (test_runs.py)."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
 
 
 def run_job(
@@ -71,6 +83,30 @@ def run_push(run_config: dict | None = None) -> dg.ExecuteInProcessResult:
         raise_on_error=False,
         run_config=run_config,
         asset_selection=[dg.AssetKey(name) for name in PUSH_ASSETS],
+    )
+
+
+def run_through_pushes(run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Land, build, plan and push: the pushes and every asset upstream of them, as the
+    whole job runs them, without the assets nothing pushed depends on (the activation
+    exports, ladder movement), which tests of the push do not read."""
+    from pipelines.definitions import JOB_NAME, build_definitions
+
+    defs = build_definitions()
+    needed = dg.AssetSelection.assets(*PUSH_ASSETS[1:]).upstream()
+    needed = needed.resolve(defs.resolve_asset_graph())
+    # An op that makes several assets runs whole (identity also writes the review file).
+    keys = {
+        key
+        for op in defs.assets or ()
+        if isinstance(op, dg.AssetsDefinition) and op.keys & needed
+        for key in op.keys
+    }
+    return defs.resolve_job_def(JOB_NAME).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config=run_config,
+        asset_selection=sorted(keys),
     )
 
 

@@ -27,6 +27,26 @@ def warehouse(tmp_path_factory):
     con.close()
 
 
+@pytest.fixture(scope="module")
+def first(warehouse):
+    """The first resolve with the default configuration (training is the slow part, so the
+    tests share it): its counts, links and review queue, as they were then."""
+    counts = resolve(warehouse, NOW)
+    return {
+        "counts": counts,
+        "links": links(warehouse, "probabilistic"),
+        "sure": sorted(
+            warehouse.execute(
+                "SELECT record_a, record_b FROM identity_links "
+                "WHERE rule = 'probabilistic' AND match_probability >= 0.999"
+            ).fetchall()
+        ),
+        "review": sorted(
+            warehouse.execute("SELECT record_a, record_b FROM identity_review").fetchall()
+        ),
+    }
+
+
 def decide(a: str, b: str, decision: str) -> pd.DataFrame:
     return pd.DataFrame(
         {"record_a": [a], "record_b": [b], "decision": [decision], "line_number": [2]}
@@ -48,33 +68,35 @@ def person(con, record_key: str) -> str:
     ).fetchall()[0][0]
 
 
-def test_scores_links_and_queues_review(warehouse):
-    counts = resolve(warehouse, NOW)
+def test_scores_links_and_queues_review(warehouse, first):
+    counts = first["counts"]
     assert counts["probabilistic"] == "scored"
     assert counts["links_probabilistic"] > 0
-    first = links(warehouse, "probabilistic")
     # Seeded training: the same input gives the same links.
     resolve(warehouse, NOW + timedelta(hours=1))
-    assert links(warehouse, "probabilistic") == first
+    assert links(warehouse, "probabilistic") == first["links"]
 
 
-def test_rejected_pair_is_not_linked_and_accepted_pair_is(warehouse):
-    resolve(warehouse, NOW)
-    a, b = sorted(links(warehouse, "probabilistic"))[0]
-    counts = resolve(warehouse, NOW + timedelta(days=1), decisions=decide(a, b, "reject"))
-    assert counts["decisions_applied"] == 1
-    assert (a, b) not in links(warehouse, "probabilistic")
-
+def test_rejected_pair_is_not_linked_and_accepted_pair_is(warehouse, first):
+    # Both decisions and the stricter threshold in one run (one training). The same input
+    # gives the same scores (test above), so the first run says what each pair would be
+    # without a decision: (a, b) linked even at 0.999, (c, d) unsure at any threshold.
+    assert first["sure"] and first["review"], "a sure pair and an unsure one to decide"
+    a, b = first["sure"][0]
+    c, d = first["review"][0]
     # A stricter link threshold leaves a band of unsure pairs for a person to decide.
     strict = parse_identity_config({"probabilistic": {"link_threshold": 0.999}})
-    counts = resolve(warehouse, NOW + timedelta(days=2), strict)
+    decisions = pd.concat([decide(a, b, "reject"), decide(c, d, "accept")], ignore_index=True)
+    decisions["line_number"] = [2, 3]
+    counts = resolve(warehouse, NOW + timedelta(days=1), strict, decisions)
+    assert counts["decisions_applied"] == 2
+    assert (a, b) not in links(warehouse, "probabilistic")
+
     pending = warehouse.execute(
         "SELECT record_a, record_b FROM identity_review ORDER BY match_probability DESC"
     ).fetchall()
     assert counts["review_pending"] == len(pending)
     assert pending, "some pairs wait for a person's decision"
-    c, d = pending[0]
-    resolve(warehouse, NOW + timedelta(days=3), strict, decide(c, d, "accept"))
     assert person(warehouse, c) == person(warehouse, d)
     assert (c, d) in links(warehouse, "review")
     queued = warehouse.execute(

@@ -33,7 +33,7 @@ def test_every_platform_registers_its_activities_file():
 
 def test_a_platform_without_activities_sql_keeps_only_the_shared_rules(con, monkeypatch):
     small_world(con)
-    monkeypatch.delitem(platform_sql._ACTIVITIES, "action_network")
+    monkeypatch.delitem(platform_sql._FILES["activities"], "action_network")
     build_activities(con)
     # Action Network's joined row is its own rule; its unsubscribe is the shared one.
     found = con.execute(
@@ -55,6 +55,6 @@ def test_an_activities_file_must_write_its_platform_view(con, tmp_path, monkeypa
         "-- step: activities_example\n-- reads: -\n-- writes: stage.other\n"
         "-- params: -\n-- udfs: -\nCREATE OR REPLACE TABLE stage.other AS SELECT 1 AS x;\n"
     )
-    monkeypatch.setitem(platform_sql._ACTIVITIES, "example", wrong)
+    monkeypatch.setitem(platform_sql._FILES["activities"], "example", wrong)
     with pytest.raises(ValueError, match=r"writes stage\.activities_example"):
         build_activities(con)

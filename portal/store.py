@@ -1,0 +1,446 @@
+"""The portal's own store: accounts, invitations, sessions, the audit trail and sign-in
+throttling. SQLite by default (one connection per thread, WAL); plain SQL throughout, and
+this the only module that talks to it, so another database can take its place later.
+
+Times are ISO-8601 UTC text of fixed width, so they sort and compare as text."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+# Each entry brings the schema from version i to i + 1; append, never edit a shipped one.
+# Statements are split on ";", so none may appear inside a statement or comment.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE accounts (
+        email TEXT PRIMARY KEY,          -- lower-cased
+        role TEXT NOT NULL,              -- hq | organiser
+        teams TEXT NOT NULL,             -- JSON list, as invited (re-read from teams.yaml)
+        password_hash TEXT,
+        active INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        revoked TEXT
+    );
+    CREATE TABLE invitations (
+        token_hash TEXT PRIMARY KEY,     -- SHA-256 of the token (never the token)
+        email TEXT NOT NULL,
+        role TEXT NOT NULL,
+        teams TEXT NOT NULL,
+        created TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE INDEX invitations_email ON invitations (email);
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,        -- SHA-256 of the session id (never the id)
+        email TEXT NOT NULL,
+        created TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        ended TEXT
+    );
+    CREATE INDEX sessions_email ON sessions (email);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT,                      -- the account's email, NULL when none matched
+        event TEXT NOT NULL,
+        team TEXT,
+        list_name TEXT,
+        rows INTEGER,
+        person_id TEXT,
+        ip TEXT
+    );
+    CREATE INDEX audit_at ON audit (at);
+    CREATE TABLE sign_in_failures (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject TEXT NOT NULL,           -- 'email:<address>' or 'ip:<address>'
+        at TEXT NOT NULL
+    );
+    CREATE INDEX sign_in_failures_subject ON sign_in_failures (subject, at);
+    CREATE TABLE sign_in_locks (
+        subject TEXT PRIMARY KEY,
+        until TEXT NOT NULL
+    );
+    """,
+)
+
+
+def stamp(moment: datetime) -> str:
+    """A time as the store keeps it: UTC, fixed width, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse(text: str) -> datetime:
+    """A stored time back as an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    role: str
+    teams: tuple[str, ...]
+    password_hash: str | None
+    active: bool
+    created: datetime
+    revoked: datetime | None
+
+
+@dataclass(frozen=True)
+class Invitation:
+    email: str
+    role: str
+    teams: tuple[str, ...]
+    created: datetime
+    expires: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    email: str
+    created: datetime
+    last_seen: datetime
+    ended: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: datetime
+    actor: str | None
+    event: str
+    team: str | None
+    list_name: str | None
+    rows: int | None
+    person_id: str | None
+    ip: str | None
+
+
+class Store:
+    """The portal's tables in one SQLite file, created (and migrated) when opened."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds password hashes and addresses: readable by its owner only (SQLite gives
+        # its -wal and -shm files the same mode).
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connection -------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=10000")
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        con = self._connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS portal_schema (version INTEGER NOT NULL)")
+            row = con.execute("SELECT version FROM portal_schema").fetchone()
+            if row is None:
+                con.execute("INSERT INTO portal_schema (version) VALUES (0)")
+            version = row[0] if row else 0
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in (s for s in script.split(";") if s.strip()):
+                    con.execute(statement)
+                con.execute("UPDATE portal_schema SET version = ?", (number,))
+
+    def version(self) -> int:
+        """The schema version this file is at."""
+        return self._connection().execute("SELECT version FROM portal_schema").fetchone()[0]
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def account(self, email: str) -> Account | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT email, role, teams, password_hash, active, created, revoked "
+                "FROM accounts WHERE email = ?",
+                (email,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Account(
+            email=row[0],
+            role=row[1],
+            teams=tuple(json.loads(row[2])),
+            password_hash=row[3],
+            active=bool(row[4]),
+            created=parse(row[5]),
+            revoked=parse(row[6]) if row[6] else None,
+        )
+
+    def deactivate(self, email: str, now: datetime) -> bool:
+        """Mark the account revoked and end all its sessions at once; False if unknown."""
+        at = stamp(now)
+        with self._transaction() as con:
+            changed = con.execute(
+                "UPDATE accounts SET active = 0, revoked = ? WHERE email = ?", (at, email)
+            ).rowcount
+            con.execute(
+                "UPDATE sessions SET ended = ? WHERE email = ? AND ended IS NULL", (at, email)
+            )
+            # An invitation not yet used must not bring a revoked account back.
+            con.execute(
+                "UPDATE invitations SET used_at = ? WHERE email = ? AND used_at IS NULL",
+                (at, email),
+            )
+        return changed > 0
+
+    # -- invitations ------------------------------------------------------------------
+
+    def add_invitation(
+        self,
+        token_hash: str,
+        email: str,
+        role: str,
+        teams: tuple[str, ...],
+        now: datetime,
+        expires: datetime,
+    ) -> None:
+        """A new invitation; earlier unused ones for the same address stop working."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE invitations SET used_at = ? WHERE email = ? AND used_at IS NULL",
+                (stamp(now), email),
+            )
+            con.execute(
+                "INSERT INTO invitations (token_hash, email, role, teams, created, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, email, role, json.dumps(list(teams)), stamp(now), stamp(expires)),
+            )
+
+    def invitation(self, token_hash: str) -> Invitation | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT email, role, teams, created, expires, used_at FROM invitations "
+                "WHERE token_hash = ?",
+                (token_hash,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Invitation(
+            email=row[0],
+            role=row[1],
+            teams=tuple(json.loads(row[2])),
+            created=parse(row[3]),
+            expires=parse(row[4]),
+            used_at=parse(row[5]) if row[5] else None,
+        )
+
+    def accept_invitation(self, token_hash: str, password_hash: str, now: datetime) -> bool:
+        """Use the invitation once: the account is (re)created active with this password
+        and every earlier session of it ends. False when it was used (or expired) already."""
+        at = stamp(now)
+        with self._transaction() as con:
+            row = con.execute(
+                "SELECT email, role, teams FROM invitations "
+                "WHERE token_hash = ? AND used_at IS NULL AND expires > ?",
+                (token_hash, at),
+            ).fetchone()
+            if row is None:
+                return False
+            email, role, teams = row
+            con.execute("UPDATE invitations SET used_at = ? WHERE token_hash = ?", (at, token_hash))
+            exists = con.execute("SELECT 1 FROM accounts WHERE email = ?", (email,)).fetchone()
+            if exists:
+                con.execute(
+                    "UPDATE accounts SET role = ?, teams = ?, password_hash = ?, active = 1, "
+                    "revoked = NULL WHERE email = ?",
+                    (role, teams, password_hash, email),
+                )
+            else:
+                con.execute(
+                    "INSERT INTO accounts (email, role, teams, password_hash, active, created) "
+                    "VALUES (?, ?, ?, ?, 1, ?)",
+                    (email, role, teams, password_hash, at),
+                )
+            con.execute(
+                "UPDATE sessions SET ended = ? WHERE email = ? AND ended IS NULL", (at, email)
+            )
+        return True
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def add_session(self, id_hash: str, email: str, now: datetime) -> None:
+        at = stamp(now)
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO sessions (id_hash, email, created, last_seen) VALUES (?, ?, ?, ?)",
+                (id_hash, email, at, at),
+            )
+
+    def session(self, id_hash: str) -> SessionRow | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT email, created, last_seen, ended FROM sessions WHERE id_hash = ?",
+                (id_hash,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return SessionRow(
+            email=row[0],
+            created=parse(row[1]),
+            last_seen=parse(row[2]),
+            ended=parse(row[3]) if row[3] else None,
+        )
+
+    def touch_session(self, id_hash: str, now: datetime) -> None:
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE sessions SET last_seen = ? WHERE id_hash = ? AND ended IS NULL",
+                (stamp(now), id_hash),
+            )
+
+    def end_session(self, id_hash: str, now: datetime) -> None:
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE sessions SET ended = ? WHERE id_hash = ? AND ended IS NULL",
+                (stamp(now), id_hash),
+            )
+
+    def live_sessions(self, email: str) -> int:
+        """How many sessions of this account have not ended (for tests and the CLI)."""
+        row = (
+            self._connection()
+            .execute("SELECT count(*) FROM sessions WHERE email = ? AND ended IS NULL", (email,))
+            .fetchone()
+        )
+        return row[0]
+
+    # -- audit ------------------------------------------------------------------------
+
+    def record(
+        self,
+        at: datetime,
+        actor: str | None,
+        event: str,
+        *,
+        team: str | None = None,
+        list_name: str | None = None,
+        rows: int | None = None,
+        person_id: str | None = None,
+        ip: str | None = None,
+    ) -> None:
+        """One audit event."""
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO audit (at, actor, event, team, list_name, rows, person_id, ip) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp(at), actor, event, team, list_name, rows, person_id, ip),
+            )
+
+    def audit_events(
+        self,
+        *,
+        limit: int = 200,
+        offset: int = 0,
+        event: str | None = None,
+        team: str | None = None,
+        actor: str | None = None,
+    ) -> list[AuditEvent]:
+        """The newest audit events first, optionally of one event kind, team or actor."""
+        where, params = [], []
+        for column, value in (("event", event), ("team", team), ("actor", actor)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            "SELECT at, actor, event, team, list_name, rows, person_id, ip FROM audit"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        rows = self._connection().execute(sql, (*params, limit, offset)).fetchall()
+        return [AuditEvent(parse(r[0]), *r[1:]) for r in rows]
+
+    # -- sign-in throttling -----------------------------------------------------------
+
+    def add_failure(self, subjects: tuple[str, ...], now: datetime) -> None:
+        with self._transaction() as con:
+            con.executemany(
+                "INSERT INTO sign_in_failures (subject, at) VALUES (?, ?)",
+                [(subject, stamp(now)) for subject in subjects],
+            )
+
+    def failures_since(self, subject: str, since: datetime) -> int:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT count(*) FROM sign_in_failures WHERE subject = ? AND at > ?",
+                (subject, stamp(since)),
+            )
+            .fetchone()
+        )
+        return row[0]
+
+    def lock(self, subject: str, until: datetime) -> None:
+        with self._transaction() as con:
+            con.execute("DELETE FROM sign_in_locks WHERE subject = ?", (subject,))
+            con.execute(
+                "INSERT INTO sign_in_locks (subject, until) VALUES (?, ?)", (subject, stamp(until))
+            )
+
+    def locked(self, subject: str, now: datetime) -> bool:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT 1 FROM sign_in_locks WHERE subject = ? AND until > ?",
+                (subject, stamp(now)),
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def forget_failures(self, subject: str) -> None:
+        """A successful sign-in clears the count for its email."""
+        with self._transaction() as con:
+            con.execute("DELETE FROM sign_in_failures WHERE subject = ?", (subject,))
+
+    def prune(self, before: datetime) -> None:
+        """Drop failures and locks older than `before` (they no longer count)."""
+        with self._transaction() as con:
+            con.execute("DELETE FROM sign_in_failures WHERE at < ?", (stamp(before),))
+            con.execute("DELETE FROM sign_in_locks WHERE until < ?", (stamp(before),))
