@@ -56,7 +56,7 @@ revoke: setup
 
 ## test: lint, then the whole test suite, spread over TEST_WORKERS processes (a file each
 ##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 test: setup lint browser
 	$(BIN)/python -m pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 

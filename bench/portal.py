@@ -54,17 +54,13 @@ def say(message: str) -> None:
 
 
 def serve(store: str, teams: str, snapshot: str, port: str) -> int:
-    """The portal on 127.0.0.1:`port` over `snapshot`, wired as create_app's caller wires
-    it (the child process's whole job)."""
+    """The portal on 127.0.0.1:`port` over `snapshot` (the child process's whole job)."""
     import uvicorn
 
-    from portal import data
     from portal.app import create_app
     from portal.settings import PortalSettings
 
-    app = create_app(PortalSettings(PORTAL_DB=store), teams_file=teams)
-    app.state.snapshot = data.snapshot(snapshot)
-    app.state.refreshed_at = app.state.snapshot.refreshed_at
+    app = create_app(PortalSettings(PORTAL_DB=store), teams_file=teams, snapshot=snapshot)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -13,6 +13,7 @@ import pandas as pd
 
 from connectors import registry
 from connectors.push import NOT_FOUND, Log, PushReport
+from pipelines.assets.portal import publish_portal, snapshot_path
 from pipelines.resources import GroundswellSettings, PlatformResource, open_warehouse
 from transforms.erasure import (
     Erasure,
@@ -185,6 +186,9 @@ def _forget_found(
     now = utcnow()
     forget(con, target, now, default_phone_region)
     write_list_exports(con, ladder, exports_dir, now)
+    # The person leaves the organisers' portal now, not at the next run.
+    if snapshot_path().exists():
+        publish_portal(con, ladder, now)
     if review_file is not None and review_file.exists():
         write_review_file(con, review_file)
     append(

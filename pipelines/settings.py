@@ -8,6 +8,7 @@ connectors/<platform>/settings.py); the run's own are here. This module composes
 
 from __future__ import annotations
 
+import itertools
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -171,24 +172,29 @@ def _setting_problems() -> Iterator[str]:
         yield problem
 
 
-# Folders Groundswell writes or reads whole; none may hold another or the warehouse.
+# Folders Groundswell writes or reads whole; none may hold another or one of FILES.
 FOLDERS = ("EXPORTS_DIR", "FORMS_INBOX", "BACKUP_DIR")
+# Files Groundswell keeps (the snapshot is replaced whole on every run); each its own.
+FILES = ("WAREHOUSE_PATH", "PORTAL_SNAPSHOT", "PORTAL_DB")
 
 
 def _places() -> dict[str, Path]:
-    """Each folder and the warehouse file, resolved (DAGSTER_HOME too when it is set)."""
-    names = ("WAREHOUSE_PATH", *FOLDERS, *(("DAGSTER_HOME",) if has("DAGSTER_HOME") else ()))
+    """Each folder and file, resolved (DAGSTER_HOME too when it is set)."""
+    names = (*FILES, *FOLDERS, *(("DAGSTER_HOME",) if has("DAGSTER_HOME") else ()))
     return {name: Path(get(name)).expanduser().resolve() for name in names}
 
 
 def _path_problems() -> Iterator[str]:
     places = _places()
-    warehouse = places["WAREHOUSE_PATH"]
-    if warehouse.is_dir():
-        yield (
-            f"WAREHOUSE_PATH={get('WAREHOUSE_PATH')} is a folder: give the file, "
-            "e.g. data/warehouse.duckdb."
-        )
+    for name in FILES:
+        if places[name].is_dir():
+            yield (f"{name}={get(name)} is a folder: give the file, e.g. {_default(name)}.")
+    for a, b in itertools.combinations(FILES, 2):
+        if places[a] == places[b]:
+            yield (
+                f"{b}={get(b)} is the same file as {a}: each needs a file of its own "
+                f"(defaults {a}={_default(a)}, {b}={_default(b)})."
+            )
     for name in FOLDERS:
         if places[name].exists() and not places[name].is_dir():
             yield f"{name}={get(name)} is a file, not a folder: give a folder of its own."
@@ -203,7 +209,7 @@ def _overlaps(places: dict[str, Path]) -> Iterator[str]:
     for outer, folder in places.items():
         same = [n for n, p in places.items() if n != outer and p == folder]
         inside = [n for n, p in places.items() if folder in p.parents]
-        if outer == "WAREHOUSE_PATH" or not (same or inside):
+        if outer in FILES or not (same or inside):
             continue
         clash = [f"is the same place as {n}" for n in same if outer < n]
         if inside:

@@ -3,7 +3,6 @@ layers, the templates and every module's routes together."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from portal import account_pages
+from portal import account_pages, data
+from portal import pages as data_pages
 from portal.auth import Auth, Clock, utc_now
 from portal.context import user
 from portal.middleware import Csrf, Keys, SecurityHeaders, Sessions
@@ -27,6 +27,7 @@ from portal.settings import PortalSettings
 from portal.store import Store
 from portal.teams import TeamsFile
 from warehouse.env_settings import given
+from warehouse.settings import WarehouseSettings
 
 STATIC = Path(__file__).with_name("static")
 log = logging.getLogger(__name__)
@@ -62,10 +63,11 @@ def create_app(
     teams_file: str | Path | None = None,
     pages: list[BaseRoute] | None = None,
     hasher: PasswordHasher | None = None,
+    snapshot: str | Path | None = None,
 ) -> Starlette:
-    """The portal. `clock`, `teams_file` and `hasher` (argon2-cffi's defaults unless given)
-    are for tests; `pages` defaults to portal.pages.ROUTES (MINIMAL_PAGES while that module
-    does not exist)."""
+    """The portal over the snapshot at `snapshot` (PORTAL_SNAPSHOT unless given). `clock`,
+    `teams_file` and `hasher` (argon2-cffi's defaults unless given) are for tests; `pages`
+    defaults to portal.pages.ROUTES."""
     settings = settings or PortalSettings()
     auth = build_auth(settings, clock=clock, teams_file=teams_file, hasher=hasher)
     store = auth.store
@@ -87,7 +89,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *account_pages.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        *(pages if pages is not None else _pages()),
+        *(pages if pages is not None else data_pages.ROUTES),
     ]
     app = _Portal(
         routes=routes,
@@ -96,7 +98,11 @@ def create_app(
             Middleware(Sessions, auth=auth, keys=keys),
             Middleware(Csrf, forbidden=forbidden),
         ],
-        exception_handlers={404: _not_found(render), 405: _not_found(render)},
+        exception_handlers={
+            404: _not_found(render),
+            405: _not_found(render),
+            data.SnapshotMissing: data_pages.no_data,
+        },
     )
     app.state.settings = settings
     app.state.store = store
@@ -104,7 +110,8 @@ def create_app(
     app.state.keys = keys
     app.state.render = render
     app.state.audit = _auditor(store, clock)
-    app.state.refreshed_at = lambda: None  # the pages set this to the snapshot's time
+    app.state.snapshot = data.snapshot(snapshot or WarehouseSettings().PORTAL_SNAPSHOT)
+    app.state.refreshed_at = app.state.snapshot.refreshed_at
     return app
 
 
@@ -112,8 +119,7 @@ async def _minimal_home(request: Request) -> Response:
     return request.app.state.render(request, "home_minimal.html", {}, 200)
 
 
-# A home page that needs no snapshot: served while portal.pages is missing (and by the
-# sign-in tests, so they test signing in alone).
+# A home page that needs no snapshot, for the sign-in tests: they test signing in alone.
 MINIMAL_PAGES: list[BaseRoute] = [Route("/", _minimal_home, methods=["GET"])]
 
 
@@ -123,17 +129,6 @@ class _Portal(Starlette):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(super().build_middleware_stack(), https=self.state.settings.https)
-
-
-def _pages() -> list[BaseRoute]:
-    """portal.pages.ROUTES, or MINIMAL_PAGES while that module does not exist."""
-    try:
-        module = importlib.import_module("portal.pages")
-    except ModuleNotFoundError as exc:
-        if exc.name != "portal.pages":
-            raise
-        return list(MINIMAL_PAGES)
-    return list(module.ROUTES)
 
 
 def _not_found(render: Renderer) -> Callable[[Request, Exception], Any]:
@@ -150,26 +145,15 @@ def _not_found(render: Renderer) -> Callable[[Request, Exception], Any]:
 
 
 def _auditor(store: Store, clock: Clock) -> Callable[..., None]:
-    def audit(
-        request: Request,
-        event: str,
-        *,
-        team: str | None = None,
-        list_name: str | None = None,
-        rows: int | None = None,
-        person_id: str | None = None,
-    ) -> None:
-        """Record an event of the request's user (see portal.context.audit)."""
+    def audit(request: Request, event: str, **fields: object) -> None:
+        """Record an event of the request's user (the fields: portal.context.audit)."""
         signed_in = request.scope.get("state", {}).get("user")
         store.record(
             clock(),
             user(request).email if signed_in else None,
             event,
-            team=team,
-            list_name=list_name,
-            rows=rows,
-            person_id=person_id,
             ip=request.client.host if request.client else None,
+            **fields,
         )
 
     return audit

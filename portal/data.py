@@ -269,23 +269,20 @@ def list_members(
             cur,
             """
             WITH page AS (
-                -- The page's rows first: the joins below read only them.
-                SELECT person_id, position FROM {s}.list_rows
+                -- list_rows carries the page's columns (warehouse/snapshot.py).
+                SELECT * FROM {s}.list_rows
                 WHERE list_name = ? AND team = ?
                 ORDER BY position LIMIT ? OFFSET ?
             )
-            SELECT r.person_id, p.given_name, p.family_name, p.tier, s.reason,
+            SELECT r.person_id, r.given_name, r.family_name, r.tier, r.reason,
                    coalesce(l.next_ask, g.next_ask) AS next_ask,
-                   p.email_ok, p.phone_ok, p.post_ok, p.door_ok, p.last_action_at
+                   r.email_ok, r.phone_ok, r.post_ok, r.door_ok, r.last_action_at
             FROM page r
-            JOIN {s}.people p ON p.person_id = r.person_id
             CROSS JOIN (SELECT next_ask FROM {s}.lists WHERE list_name = ?) l
-            LEFT JOIN {s}.rungs g ON g.rung = p.tier
-            LEFT JOIN {s}.segment_members s
-                ON s.segment = ? AND s.person_id = r.person_id
+            LEFT JOIN {s}.rungs g ON g.rung = r.tier
             ORDER BY r.position
             """,
-            [list_name, team_name, size, (page - 1) * size, list_name, f"list:{list_name}"],
+            [list_name, team_name, size, (page - 1) * size, list_name],
         )
         for row in rows:
             row["channels"] = _channels(row)
@@ -414,10 +411,8 @@ def _person(cur: duckdb.DuckDBPyConnection, person_id: str) -> dict | None:
     )
     record["all_lists"] = _rows(
         cur,
-        "SELECT DISTINCT r.list_name, r.team, s.reason FROM {s}.list_rows r "
-        "LEFT JOIN {s}.segment_members s "
-        "ON s.segment = 'list:' || r.list_name AND s.person_id = r.person_id "
-        "WHERE r.person_id = ? ORDER BY r.list_name, r.team",
+        "SELECT list_name, team, reason FROM {s}.person_lists "
+        "WHERE person_id = ? ORDER BY list_name, team",
         [person_id],
     )
     return record

@@ -8,7 +8,6 @@ outside them answers 404, exactly as something that does not exist does."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +18,6 @@ from starlette.routing import Route
 
 from portal import charts, context, data
 from transforms.exports import safe_name, write_csv, write_xlsx_rendered
-from warehouse.settings import WarehouseSettings
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -28,15 +26,8 @@ SEARCH_MAX = 200  # characters of a search kept
 
 
 def snapshot_of(request: Request) -> data.Snapshot:
-    """The snapshot `create_app` put on the app (`app.state.snapshot`), else the one
-    PORTAL_SNAPSHOT names (and the footer's refresh time wired to it)."""
-    state = request.app.state
-    found = getattr(state, "snapshot", None)
-    if found is None:
-        found = data.snapshot(Path(WarehouseSettings().PORTAL_SNAPSHOT))
-        state.snapshot = found
-        state.refreshed_at = found.refreshed_at
-    return found
+    """The snapshot `create_app` opened (PORTAL_SNAPSHOT)."""
+    return request.app.state.snapshot
 
 
 def visible(request: Request) -> tuple[str, ...] | None:
@@ -61,7 +52,9 @@ def person_url(person_id: str) -> str:
     return "/people/" + quote(person_id, safe="")
 
 
-def _no_data(request: Request) -> Response:
+def no_data(request: Request, exc: Exception | None = None) -> Response:
+    """The page for any request while no snapshot has been published (create_app registers
+    it for data.SnapshotMissing)."""
     return context.render(
         request,
         "message.html",
@@ -76,17 +69,23 @@ def _no_data(request: Request) -> Response:
 
 
 async def _call(request: Request, function, *args):
-    """A data query in the thread pool (DuckDB blocks); a missing snapshot says so."""
+    """A data query in the thread pool (DuckDB blocks); data.SnapshotMissing when none has
+    been published (answered by `no_data`)."""
     snap = snapshot_of(request)
     return await run_in_threadpool(function, snap, visible(request), *args)
 
 
+async def _found(request: Request, function, *args):
+    """`_call`, answering 404 when the query finds nothing the user may see."""
+    found = await _call(request, function, *args)
+    if found is None:
+        raise not_found()
+    return found
+
+
 async def home(request: Request) -> Response:
     """One team: its home. Several, or HQ: the list of teams."""
-    try:
-        teams = await _call(request, data.teams)
-    except data.SnapshotMissing:
-        return _no_data(request)
+    teams = await _call(request, data.teams)
     user = context.user(request)
     if not user.is_hq and len(teams) == 1:
         return RedirectResponse(team_url(teams[0]["team"]), status_code=303)
@@ -98,12 +97,7 @@ async def home(request: Request) -> Response:
 
 async def team_home(request: Request) -> Response:
     name = request.path_params["team"]
-    try:
-        found = await _call(request, data.team_home, name)
-    except data.SnapshotMissing:
-        return _no_data(request)
-    if found is None:
-        raise not_found()
+    found = await _found(request, data.team_home, name)
     for row in found["lists"]:
         row["url"] = list_url(name, row["list_name"])
         row["csv"] = list_url(name, row["list_name"], ".csv")
@@ -129,13 +123,8 @@ def _page_number(request: Request) -> int:
 async def list_page(request: Request) -> Response:
     team, name = request.path_params["team"], request.path_params["list_name"]
     page = _page_number(request)
-    try:
-        info = await _call(request, data.list_info, team, name)
-        members = [] if info is None else await _call(request, data.list_members, team, name, page)
-    except data.SnapshotMissing:
-        return _no_data(request)
-    if info is None:
-        raise not_found()
+    info = await _found(request, data.list_info, team, name)
+    members = await _call(request, data.list_members, team, name, page)
     pages = max(1, -(-int(info["rows"]) // data.PAGE_SIZE))
     for row in members:
         row["url"] = person_url(row["person_id"])
@@ -187,12 +176,7 @@ async def download(request: Request, kind: str) -> Response:
     """The team's part of a list, as the exports write it; audited with its row count."""
     team, name = request.path_params["team"], request.path_params["list_name"]
     query = data.download_rows if kind == "csv" else data.download_xlsx_rows
-    try:
-        found = await _call(request, query, team, name)
-    except data.SnapshotMissing:
-        return _no_data(request)
-    if found is None:
-        raise not_found()
+    found = await _found(request, query, team, name)
     header, rows = found
     if kind == "csv":
         body = await run_in_threadpool(_csv_bytes, header, rows)
@@ -214,10 +198,7 @@ async def download(request: Request, kind: str) -> Response:
 
 async def search_page(request: Request) -> Response:
     text = request.query_params.get("q", "")[:SEARCH_MAX]
-    try:
-        found = await _call(request, data.search, text) if text.strip() else []
-    except data.SnapshotMissing:
-        return _no_data(request)
+    found = await _call(request, data.search, text) if text.strip() else []
     for row in found:
         row["url"] = person_url(row["person_id"])
     return context.render(request, "search.html", {"q": text, "results": found})
@@ -225,12 +206,7 @@ async def search_page(request: Request) -> Response:
 
 async def person_page(request: Request) -> Response:
     person_id = request.path_params["person_id"]
-    try:
-        found = await _call(request, data.person, person_id)
-    except data.SnapshotMissing:
-        return _no_data(request)
-    if found is None:
-        raise not_found()
+    found = await _found(request, data.person, person_id)
     context.audit(request, "person_view", team=found["teams"][0], person_id=person_id)
     for row in found["lists"]:
         row["url"] = list_url(row["team"], row["list_name"])
@@ -244,24 +220,19 @@ async def audit_page(request: Request) -> Response:
     """HQ only; for anyone else the page does not exist."""
     if not context.user(request).is_hq:
         raise not_found()
-    state = request.app.state
-    store = getattr(state, "store", None)
-    if store is not None:
-        events = await run_in_threadpool(store.audit_events, limit=AUDIT_LIMIT)
-        rows = [
-            {
-                "at": e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                "actor": e.actor or "",
-                "event": e.event,
-                "team": e.team or "",
-                "list_name": e.list_name or "",
-                "rows": "" if e.rows is None else e.rows,
-                "person_id": e.person_id or "",
-            }
-            for e in events
-        ]
-    else:  # an app without the store: `app.state.audit_events(limit)`
-        rows = state.audit_events(AUDIT_LIMIT)
+    events = await run_in_threadpool(request.app.state.store.audit_events, limit=AUDIT_LIMIT)
+    rows = [
+        {
+            "at": e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            "actor": e.actor or "",
+            "event": e.event,
+            "team": e.team or "",
+            "list_name": e.list_name or "",
+            "rows": "" if e.rows is None else e.rows,
+            "person_id": e.person_id or "",
+        }
+        for e in events
+    ]
     return context.render(request, "audit.html", {"events": rows, "limit": AUDIT_LIMIT})
 
 

@@ -13,6 +13,7 @@ from connectors.mailchimp.client import MailchimpClient
 from sandbox import start_sandbox
 from tests.support.pipeline import ROOT, configure, logged_text, run_job
 from transforms.ladder_config import load
+from transforms.summary import summarise
 
 PEOPLE = 600
 
@@ -209,3 +210,37 @@ def test_no_personal_data_in_metadata_or_logs(first_run):
     assert "Resolved" in text, "the log was read"
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), "an email address leaked"
     assert not re.search(r"\+1\d{10}", text), "a phone number leaked"
+
+
+TEAM_METADATA = {"teams", "members", "memberships", "people_in_no_team", "teams_without_organisers"}
+
+
+def test_most_sandbox_people_are_in_a_team_and_some_in_none(first_run):
+    """The shipped teams.yaml on the sandbox organisation, as the run summary says."""
+    result, warehouse = first_run["second"], first_run["warehouse"]
+    assert result.success
+    summary = summarise(str(warehouse), result.run_id, [])
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        people, in_team, several = con.execute(
+            """SELECT (SELECT count(*) FROM people),
+                      (SELECT count(DISTINCT person_id) FROM team_members),
+                      (SELECT count(*) FROM (SELECT person_id FROM team_members
+                                             GROUP BY 1 HAVING count(*) > 1))"""
+        ).fetchone()
+        ladder_rows = con.execute("SELECT count(*) FROM team_ladder").fetchone()[0]
+        teams_count = con.execute("SELECT count(*) FROM teams").fetchone()[0]
+        list_sizes = con.execute("SELECT count(*) FROM team_list_sizes").fetchone()[0]
+    finally:
+        con.close()
+    assert in_team >= 0.6 * people, (in_team, people)
+    assert in_team < people, "some people are in no team"
+    assert several > 0, "the event hosts are also in their area's team"
+    assert ladder_rows > 0 and list_sizes > 0
+    metadata = result.asset_materializations_for_node("teams")[0].metadata
+    assert set(metadata) == TEAM_METADATA
+    assert all(isinstance(v.value, int) for v in metadata.values())
+    assert metadata["teams"].value == teams_count
+    assert metadata["members"].value == in_team
+    line = f"Teams:               {teams_count}, people in a team {in_team:,}, in none "
+    assert line + f"{people - in_team:,}\n" in summary

@@ -49,24 +49,3 @@ def read_state(con: duckdb.DuckDBPyConnection) -> list[str]:
     for part, shape in PARTS.items():
         platform_parts.union_view(con, f"{steps.STAGE}.{part}", shape, written[part])
     return names
-
-
-def ensure_state(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The destinations, their files read only when the views are missing or were made for
-    other platforms (the checks before a plan; the plan itself always reads them again)."""
-    names = list(platform_sql.files("destination"))
-    made = {
-        name
-        for (name,) in con.execute(
-            "SELECT view_name FROM duckdb_views() WHERE schema_name = ? "
-            "UNION ALL SELECT table_name FROM duckdb_tables() WHERE schema_name = ?",
-            [steps.STAGE, steps.STAGE],
-        ).fetchall()
-    }
-    if {*PARTS, "destinations"} <= made:
-        were = con.execute(
-            f"SELECT list(destination ORDER BY rowid) FROM {steps.STAGE}.destinations"
-        ).fetchone()[0]
-        if were == names:
-            return names
-    return read_state(con)

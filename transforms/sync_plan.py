@@ -50,7 +50,7 @@ class Plan:
 def check_namespace(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     """Refuse a namespace that a tag Groundswell does not manage already uses on a
     platform: the sync would otherwise claim, add or remove a tag people set by hand."""
-    destinations.ensure_state(con)
+    destinations.read_state(con)
     clash = con.execute(
         """
         WITH seen AS (
@@ -94,7 +94,7 @@ def check_merge_field(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> None:
     tag = ladder.sync.mailchimp.tier_merge_field
     if tag is None:
         return
-    destinations.ensure_state(con)
+    destinations.read_state(con)
     known = [
         row[0]
         for row in con.execute(

@@ -7,7 +7,8 @@
 -- Per-team figures, counts only: people per rung (team_ladder) and the movement of the
 -- team's current members (team_movement), as ladder_movement.sql counts it for everyone:
 -- their rung in the latest run of ladder_history against the run before it (last_run) and
--- the latest run at or before 30 and 90 days earlier. A member not on the ladder at the
+-- the latest run at or before 7, 30 and 90 days earlier (7d: the portal's "since last
+-- week"; the portal's snapshot sums these rows per team, so there is one definition). A member not on the ladder at the
 -- baseline has `arrived`; there is no `left`, since only current members are counted.
 -- stage.ladder_rungs (rung, tier_rank): the configured rungs (step ladder_rungs), so an
 -- empty rung still shows. Run by transforms/teams.py inside its transaction.
@@ -24,6 +25,9 @@ SELECT 'last_run' AS period,
        (SELECT max(computed_at) FROM ladder_history, cur_run WHERE computed_at < cur_run.run_at)
            AS baseline_at,
        (SELECT run_at FROM cur_run) AS run_at
+UNION ALL
+SELECT '7d', (SELECT max(computed_at) FROM ladder_history, cur_run
+              WHERE computed_at <= cur_run.run_at - INTERVAL 7 DAY), (SELECT run_at FROM cur_run)
 UNION ALL
 SELECT '30d', (SELECT max(computed_at) FROM ladder_history, cur_run
                WHERE computed_at <= cur_run.run_at - INTERVAL 30 DAY), (SELECT run_at FROM cur_run)

@@ -106,7 +106,8 @@ def read_yaml(path: str | Path, error: type[ValueError]) -> Any:
     except UnicodeDecodeError:
         raise error(f"{path}: not UTF-8 text; save it as UTF-8 (a YAML file)") from None
     try:
-        data = yaml.safe_load(text)
+        # libyaml's parser when PyYAML has it: the ladder is read by several steps a run.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -23,7 +23,7 @@ ALIAS = "portal_new"
 # A person page shows this many of their latest activities.
 TIMELINE_LIMIT = 200
 # Movement periods on the team home: since last week, over 30 days.
-PERIODS = (("7d", 7), ("30d", 30))
+PERIODS = ("7d", "30d")  # periods of team_movement (transforms/team_figures.sql)
 SCHEMA_VERSION = "1"
 NO_TEAMS = "SELECT NULL::VARCHAR AS team, NULL::VARCHAR AS person_id, NULL::VARCHAR AS why "
 NO_TEAMS += "WHERE false"
@@ -33,12 +33,11 @@ NO_LADDER = (
 )
 NO_DECLARED = "SELECT NULL::VARCHAR AS team, NULL::VARCHAR AS description WHERE false"
 
-_PERIODS_SQL = " UNION ALL ".join(
-    f"SELECT '{name}' AS period, (SELECT max(computed_at) FROM ladder_history "
-    f"WHERE computed_at <= (SELECT max(computed_at) FROM ladder_history) - INTERVAL {days} DAY) "
-    "AS baseline_at"
-    for name, days in PERIODS
+NO_MOVEMENT = (
+    "SELECT NULL::VARCHAR AS team, NULL::VARCHAR AS period, NULL::TIMESTAMP AS baseline_at, "
+    "0 AS moved_up, 0 AS moved_down, 0 AS stayed, 0 AS arrived WHERE false"
 )
+_PERIOD_NAMES = ", ".join(f"'{name}'" for name in PERIODS)
 
 # (table, SELECT over the warehouse, with `{members}` the team_members relation). In order:
 # later ones read earlier ones from the new file.
@@ -98,28 +97,15 @@ TABLES: tuple[tuple[str, str], ...] = (
     ),
     (
         "team_movement",
-        f"""
-        WITH periods AS ({_PERIODS_SQL}),
-        base AS (
-            SELECT p.period, h.person_id, h.tier_rank
-            FROM periods p JOIN ladder_history h ON h.computed_at = p.baseline_at
-            WHERE h.person_id IN (SELECT person_id FROM {{new}}.team_members)
-        )
-        SELECT m.team, p.period, p.baseline_at,
-               count(*) FILTER (WHERE b.tier_rank IS NOT NULL AND x.tier_rank < b.tier_rank)
-                   AS moved_up,
-               count(*) FILTER (WHERE b.tier_rank IS NOT NULL AND x.tier_rank > b.tier_rank)
-                   AS moved_down,
-               count(*) FILTER (WHERE b.tier_rank IS NOT NULL AND x.tier_rank = b.tier_rank)
-                   AS stayed,
-               count(*) FILTER (WHERE b.person_id IS NULL AND p.baseline_at IS NOT NULL)
-                   AS arrived
-        FROM {{new}}.team_members m
-        JOIN {{new}}.people x USING (person_id)
-        CROSS JOIN periods p
-        LEFT JOIN base b ON b.period = p.period AND b.person_id = m.person_id
+        # The teams step's per-rung movement (transforms/team_figures.sql), summed per team.
+        """
+        SELECT team, period, any_value(baseline_at) AS baseline_at,
+               sum(moved_up)::BIGINT AS moved_up, sum(moved_down)::BIGINT AS moved_down,
+               sum(stayed)::BIGINT AS stayed, sum(arrived)::BIGINT AS arrived
+        FROM {team_movement}
+        WHERE period IN ({periods}) AND team IN (SELECT team FROM {new}.teams)
         GROUP BY ALL
-        ORDER BY m.team, p.period
+        ORDER BY team, period
         """,
     ),
     (
@@ -128,19 +114,27 @@ TABLES: tuple[tuple[str, str], ...] = (
         "FROM stage.portal_lists ORDER BY position",
     ),
     (
-        "segment_members",
+        "list_rows",
+        # Each row carries what the list page shows, so a page reads this table alone (at a
+        # million people, joining people and segment_members per page cost ~40 ms).
         """
-        SELECT s.segment, s.person_id, s.reason
-        FROM segment_members s
-        WHERE s.segment LIKE 'list:%'
-          AND s.person_id IN (SELECT person_id FROM {new}.team_members)
-        ORDER BY s.person_id, s.segment
+        SELECT r.list_name, r.team, r.position, r.person_id, r.cells,
+               p.given_name, p.family_name, p.tier, s.reason, p.email_ok, p.phone_ok,
+               p.post_ok, p.door_ok, p.last_action_at
+        FROM stage.portal_list_rows r
+        LEFT JOIN {new}.people p ON p.person_id = r.person_id
+        LEFT JOIN segment_members s
+               ON s.segment = 'list:' || r.list_name AND s.person_id = r.person_id
+        ORDER BY r.list_name, r.team, r.position
         """,
     ),
     (
-        "list_rows",
-        "SELECT list_name, team, position, person_id, cells FROM stage.portal_list_rows "
-        "ORDER BY list_name, team, position",
+        "person_lists",
+        # The lists a person is on, per team, in person order (for the person page).
+        """
+        SELECT DISTINCT person_id, list_name, team, reason FROM {new}.list_rows
+        ORDER BY person_id, list_name, team
+        """,
     ),
     (
         "list_sizes",
@@ -207,6 +201,7 @@ def publish(
     refreshed = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     members = "team_members" if _has_table(con, "team_members") else f"({NO_TEAMS})"
     declared, team_ladder = NO_DECLARED, f"({NO_LADDER})"
+    team_movement = "team_movement" if _has_table(con, "team_movement") else f"({NO_MOVEMENT})"
     if _has_table(con, "teams"):
         declared = "SELECT team, description FROM teams"
     if _has_table(con, "team_ladder"):  # people per rung, as the teams step counted them
@@ -217,7 +212,12 @@ def publish(
     try:
         for name, select in TABLES:
             sql = select.format(
-                members=members, new=ALIAS, declared=declared, team_ladder=team_ladder
+                members=members,
+                new=ALIAS,
+                declared=declared,
+                team_ladder=team_ladder,
+                team_movement=team_movement,
+                periods=_PERIOD_NAMES,
             )
             con.execute(f"CREATE TABLE {ALIAS}.{name} AS {sql}")
             counts[name] = con.execute(f"SELECT count(*) FROM {ALIAS}.{name}").fetchone()[0]

@@ -17,14 +17,18 @@ from warehouse.load import utcnow
 from warehouse.snapshot import publish
 
 
+def snapshot_path() -> Path:
+    """Where the portal's snapshot is published (PORTAL_SNAPSHOT)."""
+    return Path(settings.get("PORTAL_SNAPSHOT")).expanduser()
+
+
 def publish_portal(con, ladder: Ladder, now: datetime) -> tuple[dict[str, int], dict[str, int]]:
     """Stage the portal's lists and publish the snapshot to PORTAL_SNAPSHOT: (rows per
     list over all teams, rows per snapshot table and `bytes`). Also for `make forget`, so an
     erased person leaves the portal at once rather than at the next run."""
-    target = Path(settings.get("PORTAL_SNAPSHOT")).expanduser()
     list_rows = build_portal_lists(con, ladder, now)
     steps.require(con, "portal_snapshot")
-    return list_rows, publish(con, target, now)
+    return list_rows, publish(con, snapshot_path(), now)
 
 
 @dg.asset(

@@ -37,6 +37,7 @@ def forgotten(tmp_path_factory):
             WHERE l.kind = 'tag' AND l.state = 'active' AND p.email IS NOT NULL
               AND EXISTS (SELECT 1 FROM segment_members s
                           WHERE s.person_id = p.person_id AND s.segment LIKE 'list:%')
+              AND p.person_id IN (SELECT person_id FROM team_members)
             GROUP BY ALL
             HAVING count(DISTINCT l.destination) = 2
             ORDER BY p.person_id LIMIT 1
@@ -44,6 +45,8 @@ def forgotten(tmp_path_factory):
         ).fetchone()
         people_before = con.execute("SELECT count(*) FROM people").fetchone()[0]
         con.close()
+        portal = root / "run" / "portal" / "snapshot.duckdb"
+        in_portal_before = _rows_in_portal(portal, person_id)
         exported = "\n".join(p.read_text() for p in (root / "run").rglob("*.csv"))
         sandbox.mailchimp.audit.clear()
         sandbox.action_network.audit.clear()
@@ -60,6 +63,7 @@ def forgotten(tmp_path_factory):
         assert forget(f"  {email.upper()} ") == 0
         writes = sandbox.mailchimp.audit.writes + sandbox.action_network.audit.writes
         after_forget = _snapshot(warehouse, email)
+        in_portal_after = _rows_in_portal(portal, person_id)
 
         # The same address arrives again in a form export, with someone else.
         with open(inbox / "late_signups.csv", "w", newline="") as handle:
@@ -80,9 +84,27 @@ def forgotten(tmp_path_factory):
             "refused_without_key": refused_without_key,
             "placeholder_refused": placeholder_refused,
             "after_rerun": after_rerun,
+            "in_portal": (in_portal_before, in_portal_after),
             "sandbox": sandbox,
             "root": root,
         }
+
+
+def _rows_in_portal(snapshot, person_id: str) -> int:
+    """The person's rows in every table of the organisers' portal snapshot."""
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'person_id'"
+        ).fetchall()
+        return sum(
+            con.execute(f'SELECT count(*) FROM "{t}" WHERE person_id = ?', [person_id]).fetchone()[
+                0
+            ]
+            for (t,) in tables
+        )
+    finally:
+        con.close()
 
 
 def _snapshot(warehouse, email: str) -> dict:
@@ -121,6 +143,12 @@ def test_the_person_is_gone_from_the_warehouse(forgotten):
     assert after["raw_mailchimp"] == 0
     assert after["suppressed"] == 1
     assert after["people"] == forgotten["people_before"] - 1
+
+
+def test_the_person_leaves_the_portal_at_once(forgotten):
+    before, after = forgotten["in_portal"]
+    assert before > 0, "the chosen person was in the portal's snapshot"
+    assert after == 0, "make forget republishes the snapshot without them"
 
 
 def test_a_placeholder_address_is_never_forgotten(forgotten):

@@ -129,7 +129,16 @@ def test_every_problem_is_listed_one_per_line(project, monkeypatch):
         (
             {"EXPORTS_DIR": "data"},
             "EXPORTS_DIR=data holds WAREHOUSE_PATH=data/warehouse.duckdb, "
+            "PORTAL_SNAPSHOT=data/portal/snapshot.duckdb, PORTAL_DB=data/portal/portal.db, "
             "FORMS_INBOX=data/inbox, BACKUP_DIR=data/backups and DAGSTER_HOME=",
+        ),
+        (
+            {"PORTAL_SNAPSHOT": "data/exports/snapshot.duckdb"},
+            "EXPORTS_DIR=data/exports holds PORTAL_SNAPSHOT=data/exports/snapshot.duckdb",
+        ),
+        (
+            {"PORTAL_SNAPSHOT": "data/warehouse.duckdb"},
+            "PORTAL_SNAPSHOT=data/warehouse.duckdb is the same file as WAREHOUSE_PATH",
         ),
         ({"BACKUP_DIR": "data/inbox"}, "is the same place as"),
         ({"FORMS_INBOX": "data/exports/in"}, "EXPORTS_DIR=data/exports holds FORMS_INBOX"),
@@ -150,7 +159,8 @@ def test_a_folder_holding_the_project_or_its_configuration_is_refused(project, m
     assert "holds a configuration file" in _problems(monkeypatch, EXPORTS_DIR="config")[0]
     # The data kept outside the project, and EXPORTS_DIR set to the project itself.
     outside = project.parent / f"{project.name}-data"
-    for name in ("WAREHOUSE_PATH", "FORMS_INBOX", "BACKUP_DIR", "DAGSTER_HOME"):
+    places = ("WAREHOUSE_PATH", "PORTAL_SNAPSHOT", "PORTAL_DB", "FORMS_INBOX", "BACKUP_DIR")
+    for name in (*places, "DAGSTER_HOME"):
         monkeypatch.setenv(name, str(outside / name.lower()))
     monkeypatch.setenv("LADDER_CONFIG", str(ROOT / "ladder.yaml"))
     line = _problems(monkeypatch, EXPORTS_DIR=str(project))[0]

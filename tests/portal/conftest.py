@@ -37,6 +37,20 @@ teams:
     organisers: []
 """
 PASSWORD = "violet tractor rainfall"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NO_CHROMIUM = (
+    "Debian's chromium is not installed at /usr/bin/chromium (make test installs it when the "
+    "machine allows: apt-get install chromium)"
+)
 # argon2-cffi's profile for tests: the same code, hashing in microseconds, not half a second.
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
@@ -132,6 +146,8 @@ class Portal:
 def portal_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PortalSettings:
     for name in list(PortalSettings.model_fields):
         monkeypatch.delenv(name, raising=False)
+    # No snapshot unless a test publishes one: a developer's data/ must not leak in.
+    monkeypatch.setenv("PORTAL_SNAPSHOT", str(tmp_path / "portal" / "snapshot.duckdb"))
     return PortalSettings(PORTAL_DB=str(tmp_path / "portal" / "portal.db"))
 
 
@@ -201,3 +217,35 @@ def is_signed_out(portal: Portal, browser: requests.Session) -> bool:
         return True
     assert answer.status_code == 200, answer.text
     return False
+
+
+@pytest.fixture
+def page():
+    """A page in Debian's chromium, driven by Playwright (never a downloaded browser);
+    `page.problems` collects CSP refusals and script errors, which must stay empty."""
+    if not CHROMIUM.exists():
+        pytest.skip(NO_CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        context = browser.new_context(
+            viewport={"width": 1100, "height": 760}, accept_downloads=True
+        )
+        opened = context.new_page()
+        opened.set_default_timeout(15_000)  # a page that does not answer fails, never hangs
+        problems: list[str] = []
+        # A CSP violation shows in the console as "Refused to ...": there must be none.
+        opened.on("console", lambda m: problems.append(m.text) if "Refused" in m.text else None)
+        opened.on("pageerror", lambda e: problems.append(str(e)))
+        opened.problems = problems
+        yield opened
+        context.close()
+        browser.close()
+
+
+def screenshot(page, folder: str, name: str, full_page: bool = True) -> None:
+    """Keep the page (the whole of it, or what the window shows) as
+    tests/artifacts/<folder>/<name>.png (not committed)."""
+    (ARTIFACTS / folder).mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / folder / f"{name}.png"), full_page=full_page)

@@ -6,51 +6,19 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.portal.conftest import PASSWORD
+from tests.portal.conftest import ARTIFACTS as ARTIFACTS_ROOT
+from tests.portal.conftest import CHROMIUM, NO_CHROMIUM, PASSWORD, screenshot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "portal_sign_in"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARTIFACTS = ARTIFACTS_ROOT / "portal_sign_in"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's chromium is not installed at /usr/bin/chromium (make test installs it "
-    "when the machine allows: apt-get install chromium)",
-)
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 760})
-        opened = context.new_page()
-        problems: list[str] = []
-        # A CSP violation shows in the console as "Refused to ...": there must be none.
-        opened.on("console", lambda m: problems.append(m.text) if "Refused" in m.text else None)
-        opened.on("pageerror", lambda e: problems.append(str(e)))
-        opened.problems = problems
-        yield opened
-        context.close()
-        browser.close()
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
 
 
 def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, "portal_sign_in", name)
 
 
 def test_invitation_to_sign_out_in_chromium(portal, page):
@@ -61,9 +29,6 @@ def test_invitation_to_sign_out_in_chromium(portal, page):
     assert page.locator("h1").inner_text() == "Set your password"
     page.fill("#password", "too short")
     page.fill("#confirm", "too short")
-    page.evaluate(
-        "document.querySelectorAll('input[minlength]').forEach(i => i.removeAttribute('minlength'))"
-    ) if False else None
     _shot(page, "1_set_password")
     page.fill("#password", "password1234")
     page.fill("#confirm", "password1234")

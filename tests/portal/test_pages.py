@@ -15,7 +15,6 @@ import pytest
 import requests
 from openpyxl import load_workbook
 
-from portal import data
 from portal.app import create_app
 from tests.portal.conftest import Clock, Portal, signed_in_browser
 from tests.portal.organisation import HTML_NAME, NASTY_NAME, NORTH, TEAM_OF, Organisation, built
@@ -30,10 +29,8 @@ def org(tmp_path_factory) -> Organisation:
 
 
 def serve(portal_server, portal_settings, teams_file: Path, snapshot: Path) -> Portal:
-    """The portal with the data pages on `snapshot`, wired as create_app should wire it."""
-    app = create_app(portal_settings, clock=Clock(), teams_file=teams_file)
-    app.state.snapshot = data.snapshot(snapshot)
-    app.state.refreshed_at = app.state.snapshot.refreshed_at
+    """The portal with the data pages on `snapshot`."""
+    app = create_app(portal_settings, clock=Clock(), teams_file=teams_file, snapshot=snapshot)
     return Portal(portal_server(app), app, app.state.auth.clock, teams_file)
 
 

@@ -114,6 +114,8 @@ def test_team_ladder_and_movement_count_the_teams_people(con):
     assert moved == [
         ("30d", "active", 1, 2, 1, 0, 0, 0, 0.0),
         ("30d", "member", 1, 0, 0, 1, 0, 0, 1.0),
+        ("7d", "active", 1, 2, 1, 0, 0, 0, 0.0),
+        ("7d", "member", 1, 0, 0, 1, 0, 0, 1.0),
         ("90d", "active", 0, 2, 0, 0, 0, 0, None),
         ("90d", "member", 0, 0, 0, 0, 0, 0, None),
         ("last_run", "active", 1, 2, 1, 0, 0, 0, 0.0),
@@ -122,6 +124,7 @@ def test_team_ladder_and_movement_count_the_teams_people(con):
     baselines = rows(con, "SELECT DISTINCT period, baseline_at FROM team_movement ORDER BY 1")
     assert baselines == [
         ("30d", NOW - timedelta(days=31)),
+        ("7d", NOW - timedelta(days=31)),
         ("90d", None),
         ("last_run", NOW - timedelta(days=31)),
     ]
