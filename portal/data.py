@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from portal.outcomes import EXTRA_COLUMNS
 from transforms.exports import xlsx_rows_sql
 from warehouse.snapshot import TIMELINE_LIMIT
 
@@ -295,7 +296,8 @@ def download_rows(
     snap: Snapshot, visible: Sequence[str] | None, team_name: str, list_name: str
 ) -> tuple[list[str], list[list]] | None:
     """The header and rows of the team's part of a list's download, exactly as the exports
-    wrote them (neutralised, consent-filtered); None when not visible or no such list."""
+    wrote them (neutralised, consent-filtered), then the outcome columns to fill in
+    (`outcome_columns`); None when not visible or no such list."""
     if not _sees(visible, team_name):
         return None
 
@@ -307,12 +309,17 @@ def download_rows(
         ).fetchone()
         if header is None:
             return None
+        columns = list(header[0])
         rows = cur.execute(
-            f"SELECT cells FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ? "
+            f"SELECT cells, person_id FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ? "
             "ORDER BY position",
             [list_name, team_name],
         ).fetchall()
-        return list(header[0]), [r[0] for r in rows]
+        extra = outcome_columns(columns)
+        # The person_id (unless the list has it) and empty cells for the outcome to fill in.
+        add_id = "person_id" in extra
+        blanks = [""] * (len(extra) - add_id)
+        return columns + extra, [[*r[0], *([r[1]] if add_id else []), *blanks] for r in rows]
 
     # Not kept: a download can be large, and is read once.
     with snap.cursor() as cur:
@@ -323,8 +330,8 @@ def download_xlsx_rows(
     snap: Snapshot, visible: Sequence[str] | None, team_name: str, list_name: str
 ) -> tuple[list[str], list[str]] | None:
     """The header and the rows of the team's part of a list as XLSX row XML, rendered in
-    DuckDB by the exports' own SQL (transforms/exports.py xlsx_rows_sql); None as for
-    `download_rows`."""
+    DuckDB by the exports' own SQL (transforms/exports.py xlsx_rows_sql), with the outcome
+    columns of `download_rows`; None as for `download_rows`."""
     if not _sees(visible, team_name):
         return None
     with snap.cursor() as cur:
@@ -336,13 +343,68 @@ def download_xlsx_rows(
         if header is None:
             return None
         columns = list(header[0])
-        rendered = xlsx_rows_sql("cells", "n", len(columns))
+        extra = outcome_columns(columns)
+        # The person_id cell (unless the list has it); the outcome columns stay empty.
+        cells = "list_append(cells, person_id)" if "person_id" in extra else "cells"
+        width = len(columns) + ("person_id" in extra)
+        rendered = xlsx_rows_sql("c", "n", width)
         rows = cur.execute(
-            f"SELECT {rendered} FROM (SELECT cells, row_number() OVER (ORDER BY position) + 1 "
-            f"AS n FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ?) ORDER BY n",
+            f"SELECT {rendered} FROM (SELECT {cells} AS c, row_number() OVER (ORDER BY "
+            f"position) + 1 AS n FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ?) "
+            "ORDER BY n",
             [list_name, team_name],
         ).fetchall()
-    return columns, [r[0] for r in rows]
+    return columns + extra, [r[0] for r in rows]
+
+
+def outcome_columns(columns: Sequence[str]) -> list[str]:
+    """The columns a download appends for outcomes to be filled in: person_id (when the
+    list's own columns lack it), outcome, follow_up and note."""
+    return [c for c in EXTRA_COLUMNS if c != "person_id" or c not in columns]
+
+
+def on_list(
+    snap: Snapshot, visible: Sequence[str] | None, team_name: str, list_name: str, person_id: str
+) -> bool:
+    """Whether the person is on the team's part of the list, for a user who sees the team."""
+    if not _sees(visible, team_name):
+        return False
+    with snap.cursor() as cur:
+        found = cur.execute(
+            f"SELECT 1 FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ? AND person_id = ? "
+            "LIMIT 1",
+            [list_name, team_name, person_id],
+        ).fetchone()
+    return found is not None
+
+
+def placed(
+    snap: Snapshot,
+    visible: Sequence[str] | None,
+    team_name: str,
+    list_name: str,
+    person_ids: Sequence[str],
+) -> tuple[set[str], set[str]] | None:
+    """Of these people: those on the team's part of the list, and those in any team the
+    user sees; None when the user may not see the team's part of the list (or it does not
+    exist)."""
+    if list_info(snap, visible, team_name, list_name) is None:
+        return None
+    ids = sorted(set(person_ids))
+    teams_filter = "" if visible is None else "AND list_contains(?, team)"
+    with snap.cursor() as cur:
+        on = cur.execute(
+            f"SELECT DISTINCT person_id FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ? "
+            "AND list_contains(?, person_id)",
+            [list_name, team_name, ids],
+        ).fetchall()
+        params: list = [ids] + ([] if visible is None else [list(visible)])
+        known = cur.execute(
+            f"SELECT DISTINCT person_id FROM {ALIAS}.team_members "
+            f"WHERE list_contains(?, person_id) {teams_filter}",
+            params,
+        ).fetchall()
+    return {r[0] for r in on}, {r[0] for r in known}
 
 
 def _like(text: str) -> str:

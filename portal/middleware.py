@@ -30,6 +30,9 @@ PUBLIC_PATHS = ("/sign-in", "/health")
 PUBLIC_PREFIXES = ("/static/", "/invite/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_FORM_BYTES = 1_000_000
+# An outcomes upload (portal/outcomes.py MAX_UPLOAD_BYTES) with its multipart framing: the
+# upload page then answers a larger file itself, in words.
+MAX_UPLOAD_BODY_BYTES = 5 * 1024 * 1024 + 64 * 1024
 
 
 class Keys:
@@ -207,7 +210,8 @@ class Csrf:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        body = await _body(receive, MAX_FORM_BYTES)
+        limit = MAX_UPLOAD_BODY_BYTES if scope["path"].endswith("/upload") else MAX_FORM_BYTES
+        body = await _body(receive, limit)
         if body is None:
             await Response("Form too large.", status_code=413)(scope, receive, send)
             return

@@ -1,6 +1,8 @@
 """The portal's data pages: the home page (a team's home, or the list of teams), a team's
-home with its ladder and movement charts and its lists, a list's members, its downloads
-(CSV and XLSX, the team's part only), search by name, a person's page and HQ's audit page.
+home with its ladder and movement charts and its lists, a list's members (with a form per
+person to record an outcome, and an upload of the filled-in download), its downloads
+(CSV and XLSX, the team's part only, with outcome columns to fill in), search by name, a
+person's page and HQ's audit page.
 
 Every handler asks portal/data.py with the teams the signed-in user may see; anything
 outside them answers 404, exactly as something that does not exist does."""
@@ -16,8 +18,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import charts, context, data
-from transforms.exports import safe_name, write_csv, write_xlsx_rendered
+from portal import charts, context, data, outcomes
+from portal.store import NewOutcome
+from transforms import xlsx
+from transforms.exports import safe_name, write_csv
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -120,15 +124,48 @@ def _page_number(request: Request) -> int:
     return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
+def _today(request: Request):
+    """The earliest follow-up date allowed now (portal/outcomes.py earliest_today)."""
+    return outcomes.earliest_today(request.app.state.auth.clock())
+
+
 async def list_page(request: Request) -> Response:
+    return await _list_page(request, _page_number(request))
+
+
+async def _list_page(
+    request: Request,
+    page: int,
+    error: str | None = None,
+    status: int = 200,
+    refused_for: str | None = None,
+) -> Response:
+    """A page of a list: its people, each with their latest outcome and a form to record
+    one; `error` says why the outcome for `refused_for` (a person_id) was refused, and
+    that person's form is shown open (the page names their row, never them)."""
     team, name = request.path_params["team"], request.path_params["list_name"]
-    page = _page_number(request)
     info = await _found(request, data.list_info, team, name)
     members = await _call(request, data.list_members, team, name, page)
     pages = max(1, -(-int(info["rows"]) // data.PAGE_SIZE))
-    for row in members:
+    latest = await run_in_threadpool(
+        request.app.state.store.latest_outcomes, team, name, [m["person_id"] for m in members]
+    )
+    error_row = None
+    for number, row in enumerate(members, start=1):
+        row["open"] = row["person_id"] == refused_for
+        error_row = number if row["open"] else error_row
         row["url"] = person_url(row["person_id"])
         row["last_action"] = data.date_text(row["last_action_at"])
+        found = latest.get(row["person_id"])
+        row["outcome"] = (
+            {
+                "label": outcomes.LABELS[found.outcome],
+                "at": found.recorded_at.strftime("%Y-%m-%d"),
+                "follow_up": found.follow_up.isoformat() if found.follow_up else "",
+            }
+            if found
+            else None
+        )
 
     def page_link(n: int) -> str:
         return list_url(team, name) + "?" + urlencode({"page": n})
@@ -148,8 +185,107 @@ async def list_page(request: Request) -> Response:
             "next": page_link(page + 1) if page < pages else None,
             "csv": list_url(team, name, ".csv"),
             "xlsx": list_url(team, name, ".xlsx"),
+            "record_action": list_url(team, name, "/outcomes"),
+            "upload_action": list_url(team, name, "/upload"),
+            "choices": [(word, outcomes.LABELS[word]) for word in outcomes.OUTCOMES],
+            "note_max": outcomes.NOTE_MAX,
+            "today": _today(request).isoformat(),
+            "upload_mb": outcomes.MAX_UPLOAD_BYTES // (1024 * 1024),
+            "error": error,
+            "error_row": error_row,
+            "recorded": request.query_params.get("recorded") == "1",
+        },
+        status,
+    )
+
+
+def _field(form, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def record_outcome(request: Request) -> Response:
+    """One outcome from the list page's form: 404 unless the person is on the team's part
+    of the list the user sees; a refused value shows the list page again, saying why."""
+    team, name = request.path_params["team"], request.path_params["list_name"]
+    form = await request.form()
+    person_id = _field(form, "person_id")
+    page = int(_field(form, "page")) if _field(form, "page").isdigit() else 1
+    page = page if 0 < page < 1_000_000 else 1
+    if not person_id or not await _call(request, data.on_list, team, name, person_id):
+        raise not_found()
+    checked = outcomes.check(
+        person_id,
+        _field(form, "outcome"),
+        _field(form, "follow_up"),
+        _field(form, "note"),
+        _today(request),
+    )
+    if isinstance(checked, str):
+        return await _list_page(request, page, checked, 400, refused_for=person_id)
+    recorded = await _record(request, team, name, [checked], "page")
+    if recorded:
+        context.audit(request, "outcome", team=team, list_name=name, person_id=person_id)
+    target = list_url(team, name) + "?" + urlencode({"page": page, "recorded": 1})
+    return RedirectResponse(target, status_code=303)
+
+
+async def _record(
+    request: Request, team: str, name: str, items: list[NewOutcome], via: str
+) -> list[NewOutcome]:
+    store = request.app.state.store
+    email = context.user(request).email
+    now = request.app.state.auth.clock()
+    return await run_in_threadpool(store.record_outcomes, now, email, team, name, items, via)
+
+
+async def upload_outcomes(request: Request) -> Response:
+    """A filled-in download (XLSX or CSV): good rows recorded, the others refused by row
+    number with the reason; a file missing a column is refused whole."""
+    team, name = request.path_params["team"], request.path_params["list_name"]
+    await _found(request, data.list_info, team, name)
+    form = await request.form(max_files=1, max_fields=10)
+    sent = form.get("file")
+    page_context = {
+        "team": team,
+        "list_name": name,
+        "list_url": list_url(team, name),
+        "upload_mb": outcomes.MAX_UPLOAD_BYTES // (1024 * 1024),
+    }
+    try:
+        if sent is None or isinstance(sent, str) or not sent.filename:
+            raise outcomes.UploadRefused("No file was chosen: choose the filled-in file.")
+        content = await sent.read(outcomes.MAX_UPLOAD_BYTES + 1)
+        checked = await run_in_threadpool(_checked, sent.filename, content, _today(request))
+    except outcomes.UploadRefused as refused:
+        context.audit(request, "outcome_upload", team=team, list_name=name, rows=0)
+        return context.render(
+            request, "upload.html", {**page_context, "problem": str(refused)}, refused.status
+        )
+    finally:
+        await form.close()
+    ids = [item.person_id for _, item in checked.good]
+    found = await _found(request, data.placed, team, name, ids)
+    outcomes.place(checked, *found, team)
+    recorded = await _record(request, team, name, [item for _, item in checked.good], "upload")
+    context.audit(request, "outcome_upload", team=team, list_name=name, rows=len(recorded))
+    return context.render(
+        request,
+        "upload.html",
+        {
+            **page_context,
+            "problem": None,
+            "recorded": len(recorded),
+            "already": len(checked.good) - len(recorded),
+            "blank": checked.blank,
+            "refused": checked.refused,
         },
     )
+
+
+def _checked(filename: str, content: bytes, today) -> outcomes.Checked:
+    """An uploaded file read and its rows checked (in a worker thread: it can be long)."""
+    return outcomes.check_rows(outcomes.read_table(filename, content), today)
 
 
 def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
@@ -160,7 +296,15 @@ def _csv_bytes(header: list[str], rows: list[list]) -> bytes:
 
 def _xlsx_bytes(title: str, header: list[str], rows: list[str]) -> bytes:
     out = io.BytesIO()
-    write_xlsx_rendered(out, title, header, rows)  # rows rendered by DuckDB
+    # A drop-down of the outcome words on the outcome column (outcome, follow_up and note
+    # are the last three: data.outcome_columns).
+    choices = xlsx.ListValidation(
+        header.index("outcome", len(header) - 3),
+        outcomes.OUTCOMES,
+        "Not an outcome",
+        "Choose one of: " + ", ".join(outcomes.OUTCOMES) + ".",
+    )
+    xlsx.write_rendered(out, title, header, rows, [choices])  # rows rendered by DuckDB
     return out.getvalue()
 
 
@@ -246,4 +390,6 @@ ROUTES: list[Route] = [
     Route("/teams/{team}/lists/{list_name}.csv", download_csv, methods=["GET"]),
     Route("/teams/{team}/lists/{list_name}.xlsx", download_xlsx, methods=["GET"]),
     Route("/teams/{team}/lists/{list_name}", list_page, methods=["GET"]),
+    Route("/teams/{team}/lists/{list_name}/outcomes", record_outcome, methods=["POST"]),
+    Route("/teams/{team}/lists/{list_name}/upload", upload_outcomes, methods=["POST"]),
 ]

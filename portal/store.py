@@ -1,19 +1,20 @@
-"""The portal's own store: accounts, invitations, sessions, the audit trail and sign-in
-throttling. SQLite by default (one connection per thread, WAL); plain SQL throughout, and
+"""The portal's own store: accounts, invitations, sessions, the audit trail, sign-in
+throttling and the outcomes organisers record. SQLite by default (one connection per thread, WAL); plain SQL throughout, and
 this the only module that talks to it, so another database can take its place later.
 
 Times are ISO-8601 UTC text of fixed width, so they sort and compare as text."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 # Each entry brings the schema from version i to i + 1; append, never edit a shipped one.
@@ -70,6 +71,24 @@ MIGRATIONS: tuple[str, ...] = (
         until TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        recorded_at TEXT NOT NULL,
+        organiser TEXT NOT NULL,         -- the account's email
+        team TEXT NOT NULL,
+        list_name TEXT NOT NULL,
+        person_id TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('reached', 'not_reached', 'said_yes',
+            'said_no', 'wrong_number', 'do_not_contact')),
+        follow_up TEXT,                  -- a date, YYYY-MM-DD
+        note TEXT CHECK (note IS NULL OR length(note) <= 500),
+        via TEXT NOT NULL CHECK (via IN ('page', 'upload')),
+        row_key TEXT NOT NULL UNIQUE     -- SHA-256 of what was recorded: see outcome_key
+    );
+    CREATE INDEX outcomes_list ON outcomes (team, list_name, person_id);
+    CREATE INDEX outcomes_person ON outcomes (person_id);
+    """,
 )
 
 
@@ -122,6 +141,67 @@ class AuditEvent:
     rows: int | None
     person_id: str | None
     ip: str | None
+
+
+@dataclass(frozen=True)
+class NewOutcome:
+    """One outcome to record (checked already: portal/outcomes.py)."""
+
+    person_id: str
+    outcome: str
+    follow_up: date | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    id: int
+    recorded_at: datetime
+    organiser: str
+    team: str
+    list_name: str
+    person_id: str
+    outcome: str
+    follow_up: date | None
+    note: str | None
+    via: str
+
+
+def outcome_key(organiser: str, team: str, list_name: str, item: NewOutcome) -> str:
+    """The row_key: a SHA-256 of organiser|team|list|person|outcome|follow_up|note, so
+    recording the same thing twice records nothing new."""
+    parts = (
+        organiser,
+        team,
+        list_name,
+        item.person_id,
+        item.outcome,
+        item.follow_up.isoformat() if item.follow_up else "",
+        item.note or "",
+    )
+    # Each part length-prefixed: a '|' inside a note cannot make two outcomes one key.
+    text = "|".join(f"{len(p)}:{p}" for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_OUTCOME_COLUMNS = (
+    "id, recorded_at, organiser, team, list_name, person_id, outcome, follow_up, note, via"
+)
+
+
+def _outcome_row(row: tuple) -> OutcomeRow:
+    return OutcomeRow(
+        id=row[0],
+        recorded_at=parse(row[1]),
+        organiser=row[2],
+        team=row[3],
+        list_name=row[4],
+        person_id=row[5],
+        outcome=row[6],
+        follow_up=date.fromisoformat(row[7]) if row[7] else None,
+        note=row[8],
+        via=row[9],
+    )
 
 
 class Store:
@@ -395,6 +475,92 @@ class Store:
         )
         rows = self._connection().execute(sql, (*params, limit, offset)).fetchall()
         return [AuditEvent(parse(r[0]), *r[1:]) for r in rows]
+
+    # -- outcomes ---------------------------------------------------------------------
+
+    def record_outcomes(
+        self,
+        now: datetime,
+        organiser: str,
+        team: str,
+        list_name: str,
+        items: Sequence[NewOutcome],
+        via: str,
+    ) -> list[NewOutcome]:
+        """Record outcomes in one transaction; the ones new (an outcome recorded already,
+        same row_key, records nothing)."""
+        at, recorded = stamp(now), []
+        with self._transaction() as con:
+            for item in items:
+                changed = con.execute(
+                    "INSERT INTO outcomes (recorded_at, organiser, team, list_name, person_id, "
+                    "outcome, follow_up, note, via, row_key) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO NOTHING",
+                    (
+                        at,
+                        organiser,
+                        team,
+                        list_name,
+                        item.person_id,
+                        item.outcome,
+                        item.follow_up.isoformat() if item.follow_up else None,
+                        item.note,
+                        via,
+                        outcome_key(organiser, team, list_name, item),
+                    ),
+                ).rowcount
+                if changed:
+                    recorded.append(item)
+        return recorded
+
+    def outcomes(
+        self,
+        *,
+        after_id: int = 0,
+        team: str | None = None,
+        list_name: str | None = None,
+        person_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[OutcomeRow]:
+        """Recorded outcomes in the order recorded (oldest first), those after `after_id`,
+        optionally of one team, list or person."""
+        where, params = ["id > ?"], [after_id]
+        for column, value in (("team", team), ("list_name", list_name), ("person_id", person_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE {' AND '.join(where)} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_outcome_row(r) for r in self._connection().execute(sql, params).fetchall()]
+
+    def latest_outcomes(
+        self, team: str, list_name: str, person_ids: Sequence[str]
+    ) -> dict[str, OutcomeRow]:
+        """Each of these people's latest outcome on the team's part of the list."""
+        if not person_ids:
+            return {}
+        marks = ", ".join("?" for _ in person_ids)
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE id IN (SELECT max(id) "
+                f"FROM outcomes WHERE team = ? AND list_name = ? AND person_id IN ({marks}) "
+                "GROUP BY person_id)",
+                (team, list_name, *person_ids),
+            )
+            .fetchall()
+        )
+        return {r[5]: _outcome_row(r) for r in rows}
+
+    def forget_outcomes(self, person_ids: Sequence[str]) -> int:
+        """Delete every outcome (and note) of these people, for erasure; how many."""
+        with self._transaction() as con:
+            return sum(
+                con.execute("DELETE FROM outcomes WHERE person_id = ?", (pid,)).rowcount
+                for pid in person_ids
+            )
 
     # -- sign-in throttling -----------------------------------------------------------
 

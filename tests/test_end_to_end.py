@@ -189,7 +189,9 @@ def test_activation_list_is_exported(first_run):
         "region",
         "tier",
         "reason",
+        "ask",  # the list's ask (ladder.yaml), last
     }
+    assert {r["ask"] for r in rows} == {load(ROOT / "ladder.yaml").lists[0].ask}
     index = (exports / "index.html").read_text()
     assert "welcome_new/" in index and "@" not in index
     for name in (

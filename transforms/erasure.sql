@@ -4,8 +4,9 @@
 -- writes: stage.purge_records, phone_parses, stg_source_records, person_sources,
 --     identity_links, identity_review, identity_decisions, identity_conflicts,
 --     missing_records, person_merges, person_registry, people, activities, person_metrics,
---     ladder, ladder_history, segment_members, team_members, sync_plan, sync_ledger,
---     sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions
+--     ladder, ladder_history, segment_members, list_history, team_members, sync_plan,
+--     sync_ledger, sync_rejections, sync_batch_operations, sync_intents,
+--     erasure_suppressions
 -- params: $now
 -- udfs: -
 
@@ -60,6 +61,7 @@ DELETE FROM person_metrics WHERE person_id IN (SELECT person_id FROM stage.forge
 DELETE FROM ladder WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM ladder_history WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM segment_members WHERE person_id IN (SELECT person_id FROM stage.forget_people);
+DELETE FROM list_history WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM team_members WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM sync_plan
 WHERE person_id IN (SELECT person_id FROM stage.forget_people)

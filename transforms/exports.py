@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from transforms import xlsx
 from transforms.config_sql import ConfigSandbox, error_kind, referenced_columns
-from transforms.ladder_config import ActivationList, Ladder, LadderConfigError, quote
+from transforms.ladder_config import ASK, ActivationList, Ladder, LadderConfigError, quote
 from transforms.segment_keys import list_segment
 from transforms.segments import (
     CHANNEL_RULES,
@@ -137,17 +137,17 @@ def list_rows(
 ) -> None:
     """The list's members with their reason, only the columns its export reads, handed to
     the sandbox as `_list_rows`."""
-    available = [*sandbox.columns, "reason"]
+    available = [*sandbox.columns, "reason", ASK]
     expressions = [e for e in (activation.group_by, activation.order_by or DEFAULT_ORDER) if e]
     needed = set(referenced_columns(expressions, available))
     needed |= {"person_id", "reason", "email_suppressed", "phone_suppressed", "email", "phone"}
     needed |= {"post_reachable", "door_reachable"}
-    needed |= set(activation.columns)
+    needed |= set(activation.export_columns())
     columns = ", ".join(f'"{c}"' for c in available if c in needed)
     table = con.sql(
         f"""
         SELECT {columns} FROM (
-            SELECT i.*, {team_column("i")}, s.reason
+            SELECT i.*, {team_column("i")}, s.reason, s.ask
             FROM segment_members s
             JOIN {LIST_TABLE} i USING (person_id)
             WHERE s.segment = {quote(list_segment(activation.name))}
@@ -162,7 +162,7 @@ def list_query(activation: ActivationList, keyed: bool = False) -> str:
     columns, neutralised, plus `__group` (NULL when blank), in its order; `keyed` adds
     `__person_id` and `__position` after `__group` (the portal splits the rows by team)."""
     selected = []
-    for column in activation.columns:
+    for column in activation.export_columns():
         source = column
         if column in ("email", "phone"):
             source = f"CASE WHEN {column}_suppressed THEN NULL ELSE {column} END"
@@ -278,7 +278,7 @@ def _write_list(
     staging: Path,
 ) -> list[ExportFile]:
     groups = _list_groups(con, sandbox, ladder, activation)
-    header = list(activation.columns)
+    header = list(activation.export_columns())
     folder = staging / activation.name
     folder.mkdir()
     if activation.group_by is None or not groups:  # an empty list still gets its files

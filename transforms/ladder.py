@@ -34,15 +34,25 @@ FROM person_metrics
 
 # Movement compares with the last run and with 30 and 90 days ago: older runs, and all but
 # each day's last run (plus the two latest), add nothing but rows.
+# list_history (transforms/segments.py) keeps the same runs, by the same rule.
 HISTORY_DAYS = 120
-PRUNE_HISTORY = """
-DELETE FROM ladder_history
+PRUNE_SQL = """
+DELETE FROM {table}
 WHERE computed_at < $now - to_days(CAST($days AS INTEGER))
-   OR (computed_at NOT IN (SELECT max(computed_at) FROM ladder_history
+   OR (computed_at NOT IN (SELECT max(computed_at) FROM {table}
                            GROUP BY CAST(computed_at AS DATE))
-       AND computed_at NOT IN (SELECT DISTINCT computed_at FROM ladder_history
+       AND computed_at NOT IN (SELECT DISTINCT computed_at FROM {table}
                                ORDER BY computed_at DESC LIMIT 2))
 """
+HISTORY_TABLES = ("ladder_history", "list_history")
+
+
+def prune_history(con: duckdb.DuckDBPyConnection, table: str, now: datetime) -> None:
+    """Drop `table`'s runs older than HISTORY_DAYS and all but each day's last run, always
+    keeping the two latest runs; `table` is one of HISTORY_TABLES."""
+    if table not in HISTORY_TABLES:
+        raise ValueError(f"prune_history: {table} is not a history table")
+    con.execute(PRUNE_SQL.format(table=table), {"now": now, "days": HISTORY_DAYS})
 
 
 def prepare_input(con: duckdb.DuckDBPyConnection, ladder: Ladder) -> ConfigSandbox:
@@ -127,7 +137,7 @@ def build_ladder(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) 
             "INSERT INTO ladder_history BY NAME "
             "SELECT computed_at, person_id, tier, tier_rank FROM _ladder"
         )
-        con.execute(PRUNE_HISTORY, {"now": now, "days": HISTORY_DAYS})
+        prune_history(con, "ladder_history", now)
     counts = dict.fromkeys((r.name for r in ladder.rungs), 0)
     for name, n in con.execute("SELECT tier, count(*) FROM ladder GROUP BY tier").fetchall():
         counts[name] = int(n)

@@ -45,6 +45,12 @@ ADDRESS_COLUMNS = (
     "reason",
 )
 DESTINATIONS = ("mailchimp", "action_network")
+# A list's ask is a column its download may name; one with an ask shows it last otherwise.
+ASK = "ask"
+# The relation a list's `success` rule is written over: one row of it at a time.
+SUCCESS_RELATION = "activities"
+DEFAULT_WINDOW_DAYS = 30
+WINDOW_RULE = "a whole number of days of at least 1"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 # The rung for people no configured rung's rule places: below the bottom rung, never
@@ -133,6 +139,12 @@ class ActivationList(ConfigModel):
     order_by: Expression | None = None  # a SQL ORDER BY list, e.g. "recruits_who_acted DESC"
     limit: Whole | None = None  # keep only the first N by order_by
     start_journeys: Flag = False  # Mailchimp: let this list's tag start journeys
+    # The ask loop: the words an organiser uses with people on the list, what counts as
+    # success (a SQL predicate over one row of `activities`) and for how many days after
+    # entering the list it counts.
+    ask: Text = ""
+    success: Expression | None = None
+    window_days: Annotated[Whole, Expect(WINDOW_RULE)] = DEFAULT_WINDOW_DAYS
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +178,16 @@ class ActivationList(ConfigModel):
             raise ConfigProblem(f"{at}: 'limit' must be a whole number of at least 1")
         if self.limit is not None and not self.order_by:
             raise ConfigProblem(f"{at}: 'limit' needs 'order_by' to say who comes first")
+        _shape(self.success, "success", at)
+        if self.window_days < 1:
+            raise ConfigProblem(f"{at}: 'window_days' must be {WINDOW_RULE}")
         return self
+
+    def export_columns(self) -> tuple[str, ...]:
+        """The download's columns: `columns`, then `ask` when the list has one they omit."""
+        if self.ask.strip() and ASK not in self.columns:
+            return (*self.columns, ASK)
+        return self.columns
 
 
 def _described(data: dict[str, Any]) -> dict[str, Any]:
@@ -344,11 +365,17 @@ def validate(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> N
     # (person_metrics plus the tier and its history), when segments are built.
 
 
-def validate_lists(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str) -> None:
-    """Bind every list's rule, reason, grouping, order and columns against `relation`, so a
-    broken list fails with its name before anything is written. `con`: as for `validate`."""
+def validate_lists(
+    con: duckdb.DuckDBPyConnection,
+    ladder: Ladder,
+    relation: str,
+    activities: str = SUCCESS_RELATION,
+) -> None:
+    """Bind every list's rule, reason, grouping, order and columns against `relation`, and
+    its `success` rule against `activities`, so a broken list fails with its name before
+    anything is written. `con`: as for `validate`, holding both relations."""
     columns = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
-    list_columns = columns | {"reason"}
+    list_columns = columns | {"reason", ASK}
     for activation in ladder.lists:
         at = f"{ladder.source}: list '{activation.name}'"
         reason = template_sql(activation.reason, columns, at)
@@ -371,6 +398,21 @@ def validate_lists(con: duckdb.DuckDBPyConnection, ladder: Ladder, relation: str
             except duckdb.Error as exc:
                 message = bind_message(exc)
                 raise LadderConfigError(f"{at}: '{key}' does not run: {message}") from None
+        if activation.success is not None:
+            _check_success(con, activities, activation.success, at)
+
+
+def _check_success(con: duckdb.DuckDBPyConnection, activities: str, success: str, at: str) -> None:
+    """Bind a list's `success` rule over one row of `activities` (no rows: quotes no one)."""
+    try:
+        con.execute(f"SELECT (\n{success}\n)::BOOLEAN FROM {activities} LIMIT 0").fetchall()
+    except duckdb.Error as exc:
+        message = bind_message(exc)
+        raise LadderConfigError(
+            f"{at}: 'success' does not run over one row of {SUCCESS_RELATION} (it may read "
+            f"only the columns of {SUCCESS_RELATION}, e.g. activity_type = 'event_hosted'): "
+            f"{message}"
+        ) from None
 
 
 def _check(

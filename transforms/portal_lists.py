@@ -52,8 +52,8 @@ def build_portal_lists(
                 i,
                 a.description,
                 a.channel,
-                list(a.columns),
-                getattr(a, "next_ask", None) or None,  # a list may name its own next ask
+                list(a.export_columns()),
+                a.ask.strip() or None,  # the list's ask; the portal falls back on the rung's
             )
             for i, a in enumerate(ladder.lists, start=1)
         ],
@@ -67,7 +67,7 @@ def build_portal_lists(
     with prepare_list_input(con, ladder, now) as sandbox:
         for activation in ladder.lists:
             table = list_export_rows(con, sandbox, ladder, activation)
-            cells = ", ".join(f'CAST(r."{c}" AS VARCHAR)' for c in activation.columns)
+            cells = ", ".join(f'CAST(r."{c}" AS VARCHAR)' for c in activation.export_columns())
             with registered(con, "_portal_rows", table):
                 con.execute(
                     # DISTINCT: a list split by team (`group_by: team`) has a row per team.

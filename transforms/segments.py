@@ -1,5 +1,6 @@
 """segment_members: every tier (`tier:<rung>`) and activation list (`list:<name>`) from
-`ladder.yaml`, each person with the reason they are on it.
+`ladder.yaml`, each person with the reason they are on it (and a list's rows with its
+`ask`); and list_history, who was on each list at each run, pruned as ladder_history is.
 
 Lists are SQL predicates over `stage.list_input` (step list_input): the columns of person_metrics,
 `first_seen_date`, `last_action_date`, the person's `tier` and `tier_rank` now, and
@@ -18,10 +19,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 from transforms import steps
 from transforms.config_sql import ConfigSandbox, error_kind, registered
+from transforms.ladder import prune_history
 from transforms.ladder_config import (
+    SUCCESS_RELATION,
     ActivationList,
     Ladder,
     LadderConfigError,
@@ -31,8 +35,8 @@ from transforms.ladder_config import (
     template_sql,
     validate_lists,
 )
-from transforms.segment_keys import TIER_PREFIX, list_segment
-from warehouse.load import replace_contents
+from transforms.segment_keys import LIST_PREFIX, TIER_PREFIX, list_segment
+from warehouse.load import transaction
 
 # The rows lists read, in the warehouse (step list_input), and its name in the sandbox.
 LIST_TABLE = "stage.list_input"
@@ -41,6 +45,8 @@ HISTORY = "ladder_history"
 # Teams (transforms/teams.py): each person's teams are the list column `team`.
 TEAM = "team"
 TEAM_MEMBERS = "team_members"
+# Who was on each list at each run (issue 15), pruned as ladder_history is.
+LIST_HISTORY = "list_history"
 HISTORY_SHAPE = (
     "SELECT NULL::VARCHAR AS person_id, NULL::VARCHAR AS tier, NULL::INTEGER AS tier_rank, "
     "NULL::TIMESTAMP AS computed_at WHERE false"
@@ -99,6 +105,8 @@ def prepare_list_input(
     )
     sandbox = ConfigSandbox(con, LIST_INPUT)
     try:
+        # Success rules are written over one row of activities: its shape, with no rows.
+        sandbox.add(SUCCESS_RELATION, activities_shape(con))
         validate_lists(sandbox.con, ladder, LIST_INPUT)
     except BaseException:
         sandbox.close()
@@ -106,9 +114,15 @@ def prepare_list_input(
     return sandbox
 
 
+def activities_shape(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The columns of the warehouse's `activities`, with no rows (no one's data)."""
+    return con.sql(f"SELECT * FROM {SUCCESS_RELATION} LIMIT 0").to_arrow_table()
+
+
 def members_sql(activation: ActivationList, columns: set[str], at: str) -> str:
-    """The list's (segment, person_id, reason) over `_list_input`, in the sandbox."""
+    """The list's (segment, person_id, reason, ask) over `_list_input`, in the sandbox."""
     reason = template_sql(activation.reason, columns, at)
+    ask = quote(activation.ask.strip()) if activation.ask.strip() else "NULL"
     top = ""
     if activation.limit is not None:
         top = (
@@ -116,7 +130,8 @@ def members_sql(activation: ActivationList, columns: set[str], at: str) -> str:
             f"<= {int(activation.limit)}"
         )
     return f"""
-        SELECT {quote(list_segment(activation.name))} AS segment, person_id, {reason} AS reason
+        SELECT {quote(list_segment(activation.name))} AS segment, person_id, {reason} AS reason,
+               {ask}::VARCHAR AS ask
         FROM {LIST_INPUT}
         WHERE (\n{activation.where}\n) AND {CHANNEL_RULES[activation.channel]}
         {top}
@@ -188,16 +203,29 @@ def build_segments(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
                 raise LadderConfigError(list_failure(sandbox, ladder, activation))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _segments AS SELECT {quote(TIER_PREFIX)} || tier AS segment, "
-        "person_id, reason, $now AS computed_at FROM ladder",
+        "person_id, reason, $now AS computed_at, NULL::VARCHAR AS ask FROM ladder",
         {"now": now},
     )
     for table in members:
         with registered(con, "_list_members", table):
             con.execute(
-                "INSERT INTO _segments SELECT segment, person_id, reason, $now FROM _list_members",
+                "INSERT INTO _segments BY NAME "
+                "SELECT segment, person_id, reason, $now AS computed_at, ask FROM _list_members",
                 {"now": now},
             )
-    replace_contents(con, "segment_members", "SELECT * FROM _segments")
+    with transaction(con):
+        # The lists swapped whole, and this run appended to list_history: a re-run at the
+        # same time replaces that run's rows only, earlier runs are never touched.
+        con.execute("DELETE FROM segment_members")
+        con.execute("INSERT INTO segment_members BY NAME SELECT * FROM _segments")
+        con.execute(f"DELETE FROM {LIST_HISTORY} WHERE computed_at = $now", {"now": now})
+        con.execute(
+            f"INSERT INTO {LIST_HISTORY} BY NAME "
+            "SELECT computed_at, substr(segment, $from) AS list_name, person_id "
+            "FROM _segments WHERE starts_with(segment, $prefix)",
+            {"from": len(LIST_PREFIX) + 1, "prefix": LIST_PREFIX},
+        )
+        prune_history(con, LIST_HISTORY, now)
     rows = con.execute("SELECT segment, count(*) FROM segment_members GROUP BY 1").fetchall()
     counts = {list_segment(a.name): 0 for a in ladder.lists}
     counts.update({segment: int(n) for segment, n in rows})

@@ -287,7 +287,7 @@ STEPS: tuple[Step, ...] = (
         "list_history",
         "segment_members",
         "transforms.segments:prepare_list_input",
-        "-",
+        "activities",
         "stage.ladder_history_source",
     ),
     sql(
@@ -301,8 +301,8 @@ STEPS: tuple[Step, ...] = (
         "segments",
         "segment_members",
         "transforms.segments:build_segments",
-        "stage.list_input, ladder",
-        "segment_members",
+        "stage.list_input, ladder, activities, list_history",
+        "segment_members, list_history",
     ),
     # -- sync_plan: transforms/sync_plan.py
     python(
@@ -381,8 +381,8 @@ STEPS: tuple[Step, ...] = (
         "stage.forget_match_keys, stage.forget_phones",
         f"stage.purge_records, phone_parses, stg_source_records, person_sources, {ID_TABLES}, "
         "missing_records, person_merges, person_registry, people, activities, person_metrics, "
-        "ladder, ladder_history, segment_members, team_members, sync_plan, sync_ledger, "
-        "sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions",
+        "ladder, ladder_history, segment_members, list_history, team_members, sync_plan, "
+        "sync_ledger, sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions",
         "$now",
     ),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape
@@ -46,9 +47,54 @@ SHEET_HEAD = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
 <sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>
 <sheetData>"""
-SHEET_TAIL = "</sheetData></worksheet>"
+SHEET_TAIL = "</sheetData>"
+# A list validation's values are one quoted formula of at most 255 characters (Excel's limit).
+LIST_FORMULA_MAX = 255
 # Characters XML 1.0 cannot hold (control characters but tab, newline and return).
 _ILLEGAL = {c: None for c in (*range(0, 9), 11, 12, *range(14, 32))}
+
+
+@dataclass(frozen=True)
+class ListValidation:
+    """A drop-down on a column's data cells: only `values` may be chosen (or the cell left
+    empty). `column` is 0-based; `title` and `message` show when something else is typed."""
+
+    column: int
+    values: tuple[str, ...]
+    title: str = "Not one of the choices"
+    message: str = "Choose a value from the list."
+
+    def __post_init__(self) -> None:
+        formula = '"' + ",".join(self.values) + '"'
+        if not self.values or any("," in v or '"' in v or not v for v in self.values):
+            raise ValueError('list validation values must be non-empty, without , or "')
+        if len(formula) > LIST_FORMULA_MAX:
+            raise ValueError(f"list validation values exceed {LIST_FORMULA_MAX} characters")
+
+
+def _validations(items: Sequence[ListValidation], last_row: int) -> str:
+    """The <dataValidations> element. CT_Worksheet (ECMA-376 part 1, sml.xsd) is a sequence:
+    sheetData, sheetCalcPr, sheetProtection, protectedRanges, scenarios, autoFilter,
+    sortState, dataConsolidate, customSheetViews, mergeCells, phoneticPr,
+    conditionalFormatting, dataValidations, hyperlinks, ...; these sheets have none of the
+    ones between, so it follows sheetData directly."""
+    if not items:
+        return ""
+
+    def attr(text: str) -> str:
+        return escape(text.translate(_ILLEGAL), {'"': "&quot;"})
+
+    parts = []
+    for item in items:
+        col = _column(item.column)
+        formula = escape('"' + ",".join(item.values) + '"')
+        parts.append(
+            f'<dataValidation type="list" allowBlank="1" showErrorMessage="1" '
+            f'errorTitle="{attr(item.title[:32])}" error="{attr(item.message[:255])}" '
+            f'sqref="{col}2:{col}{max(last_row, 2)}"><formula1>{formula}</formula1>'
+            "</dataValidation>"
+        )
+    return f'<dataValidations count="{len(parts)}">{"".join(parts)}</dataValidations>'
 
 
 def _column(index: int) -> str:
@@ -97,21 +143,30 @@ def rows_sql(cells: str, number: str, width: int, neutralise: Callable[[str], st
 
 
 def write(
-    target: Path | IO[bytes], title: str, header: Sequence[str], rows: Iterable[Sequence]
+    target: Path | IO[bytes],
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence],
+    validations: Sequence[ListValidation] = (),
 ) -> None:
     """The workbook: a sheet called `title` (up to 31 characters), `header` in bold and
-    frozen, then `rows`; to a path or an open binary handle."""
+    frozen, then `rows`, with drop-downs on the columns `validations` name; to a path or an
+    open binary handle."""
     columns = [_column(i) for i in range(len(header))]
 
     def rendered() -> Iterator[str]:
         for number, row in enumerate(rows, start=2):
             yield _row(number, row, columns)
 
-    write_rendered(target, title, header, rendered())
+    write_rendered(target, title, header, rendered(), validations)
 
 
 def write_rendered(
-    target: Path | IO[bytes], title: str, header: Sequence[str], rows: Iterable[str]
+    target: Path | IO[bytes],
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[str],
+    validations: Sequence[ListValidation] = (),
 ) -> None:
     """The workbook of `write`, from rows already rendered as `<row>` XML (`rows_sql`)."""
     name = escape(title[:31].translate(_ILLEGAL), {'"': "&quot;"}) or "Sheet1"
@@ -126,9 +181,12 @@ def write_rendered(
             columns = [_column(i) for i in range(len(header))]
             sheet.write(_row(1, header, columns, ' s="1"').encode())
             chunk: list[str] = []
+            count = 0
             for row in rows:
                 chunk.append(row)
+                count += 1
                 if len(chunk) >= 2_000:
                     sheet.write("".join(chunk).encode())
                     chunk = []
-            sheet.write(("".join(chunk) + SHEET_TAIL).encode())
+            tail = SHEET_TAIL + _validations(validations, count + 1) + "</worksheet>"
+            sheet.write(("".join(chunk) + tail).encode())

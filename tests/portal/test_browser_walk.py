@@ -83,10 +83,12 @@ def _invited(page, site: Portal, email: str) -> None:
 
 def _north_rows(org: Organisation, name: str) -> list[list[str]]:
     """The export's header and North Austin's rows of list `name` (its person_id column
-    is the first: the call list)."""
+    is the first: the call list), with the empty outcome columns a download appends."""
     with open(org.exports / name / "all.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    return [rows[0], *[r for r in rows[1:] if TEAM_OF.get(r[0]) == NORTH]]
+    extra = ["outcome", "follow_up", "note"]
+    north = [[*r, "", "", ""] for r in rows[1:] if TEAM_OF.get(r[0]) == NORTH]
+    return [[*rows[0], *extra], *north]
 
 
 def _download(page, selector: str) -> Path:

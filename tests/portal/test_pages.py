@@ -144,6 +144,10 @@ def _export_rows(org: Organisation, name: str) -> tuple[list[str], list[list[str
     return rows[0], rows[1:]
 
 
+# After the export's own columns, a download has the columns outcomes are filled in.
+OUTCOME_COLUMNS = ["outcome", "follow_up", "note"]
+
+
 def test_downloads_are_the_teams_part_of_the_exports_and_are_audited(site, org):
     browser = signed_in_browser(site, "north@example.org")
     header, everyone = _export_rows(org, "call")
@@ -152,14 +156,19 @@ def test_downloads_are_the_teams_part_of_the_exports_and_are_audited(site, org):
     assert answer.headers["content-type"].startswith("text/csv")
     assert "attachment" in answer.headers["content-disposition"]
     rows = read_csv_text(answer.content.decode("utf-8"))
-    north = [r for r in everyone if TEAM_OF.get(r[0]) == NORTH]
-    assert rows == [header, *north] and len(north) == 3
+    north = [[*r, "", "", ""] for r in everyone if TEAM_OF.get(r[0]) == NORTH]
+    assert rows == [[*header, *OUTCOME_COLUMNS], *north] and len(north) == 3
     # Bo opted out of email: the export and the download blank it alike.
     assert next(r for r in rows if r[0] == "p-bo")[2] == ""
-    # The mail list has no person_id column; its rows are the North Austin people's.
+    # The mail list has no person_id column (the download appends it); its rows are the
+    # North Austin people's.
     header, everyone = _export_rows(org, "mail")
     mail = read_csv_text(browser.get(site.url + f"{NORTH_URL}/lists/mail.csv").text)
-    assert mail == [header, *[r for r in everyone if r[1] in ("Alvarez", "Cole")]]
+    ids = {"Alvarez": "p-ana", "Cole": "p-cy"}
+    assert mail == [
+        [*header, "person_id", *OUTCOME_COLUMNS],
+        *[[*r, ids[r[1]], "", "", ""] for r in everyone if r[1] in ids],
+    ]
     assert mail[2][:2] == ["'" + NASTY_NAME, "Cole"]  # neutralised as in the export
     assert all(r[1] != "Brown" for r in mail)  # Bo opted out of email
     xlsx = browser.get(site.url + f"{NORTH_URL}/lists/mail.xlsx")

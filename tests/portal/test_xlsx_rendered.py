@@ -53,3 +53,25 @@ def test_rows_rendered_in_duckdb_make_the_same_sheet_as_the_python_writer():
     assert values[1][3:7] == ["+44 20 7946 0958", "tabx", "'-2+3", "'@SUM(1)"]
     assert all(c.data_type == "s" for row in sheet.iter_rows() for c in row if c.value)
     assert sheet.freeze_panes == "A2" and sheet["A1"].font.b
+
+
+def test_a_drop_down_on_rendered_rows_is_the_one_the_python_writer_makes():
+    from transforms import xlsx
+
+    rows = [["p-1", None], ["p-2", None]]
+    choices = [xlsx.ListValidation(1, ("reached", "said_no"))]
+    python = io.BytesIO()
+    xlsx.write(python, "list", ["person_id", "outcome"], rows, choices)
+    con = duckdb.connect()
+    rendered = [
+        r[0]
+        for r in con.execute(
+            f"SELECT {xlsx_rows_sql('c', 'n', 1)} FROM (VALUES (['p-1'], 2), (['p-2'], 3)) "
+            "t(c, n) ORDER BY n"
+        ).fetchall()
+    ]
+    sql = io.BytesIO()
+    xlsx.write_rendered(sql, "list", ["person_id", "outcome"], rendered, choices)
+    assert sheet_xml(sql.getvalue()) == sheet_xml(python.getvalue())
+    [found] = load_workbook(io.BytesIO(sql.getvalue())).active.data_validations.dataValidation
+    assert str(found.sqref) == "B2:B3" and found.formula1 == '"reached,said_no"'

@@ -53,7 +53,11 @@ def test_email_list_leaves_out_email_opt_outs(con, tmp_path):
     ladder = config({"name": "mail", "where": "true", "channel": "email"})
     build(con, ladder, PEOPLE)
     # Even a member the segment step let through (an opt-out since) is left out here.
-    con.execute("INSERT INTO segment_members VALUES ('list:mail', 'cy', 'stale', ?)", [NOW])
+    con.execute(
+        "INSERT INTO segment_members (segment, person_id, reason, computed_at) "
+        "VALUES ('list:mail', 'cy', 'stale', ?)",
+        [NOW],
+    )
     write_list_exports(con, ladder, tmp_path / "out", NOW)
     rows = read_csv(tmp_path / "out" / "mail" / "all.csv")
     assert sorted(r["person_id"] for r in rows) == ["ana", "bo"]
@@ -64,7 +68,11 @@ def test_phone_list_never_includes_a_phone_opt_out(con, tmp_path):
         {"name": "call", "where": "true", "channel": "phone", "columns": ["given_name", "phone"]}
     )
     build(con, ladder, PEOPLE)
-    con.execute("INSERT INTO segment_members VALUES ('list:call', 'bo', 'stale', ?)", [NOW])
+    con.execute(
+        "INSERT INTO segment_members (segment, person_id, reason, computed_at) "
+        "VALUES ('list:call', 'bo', 'stale', ?)",
+        [NOW],
+    )
     write_list_exports(con, ladder, tmp_path / "out", NOW)
     rows = read_csv(tmp_path / "out" / "call" / "all.csv")
     assert [r["given_name"] for r in rows] == ["Ana", "Cy"]
@@ -367,7 +375,8 @@ def test_default_lists_from_landed_records_to_downloads(con, tmp_path):
     new = next(r for r in rows if r["email"] == "new@example.org")
     assert new["given_name"] == '\'=HYPERLINK("x")' and new["family_name"] == "'+Nu"
     assert new["reason"] == "joined on 2026-11-23 via forms"
-    assert set(new) == set(ladder.lists[0].columns)
+    assert set(new) == set(ladder.lists[0].export_columns())
+    assert new["ask"] == ladder.lists[0].ask  # the default list carries its ask, last
     assert (tmp_path / "out" / "index.html").exists()
     lists = ("first_action", "ready_to_host", "connectors", "slipping", "welcome_by_post")
     for name in (*lists, "door_knock"):
