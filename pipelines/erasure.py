@@ -13,6 +13,7 @@ import pandas as pd
 
 from connectors import registry
 from connectors.push import NOT_FOUND, Log, PushReport
+from pipelines.assets.outcomes import forget_portal_outcomes, forgotten_ids
 from pipelines.assets.portal import publish_portal, snapshot_path
 from pipelines.resources import GroundswellSettings, PlatformResource, open_warehouse
 from transforms.erasure import (
@@ -184,7 +185,10 @@ def _forget_found(
             "them from the warehouse anyway and leave those tags in place."
         )
     now = utcnow()
+    portal_ids = forgotten_ids(con)  # before the registry linking their old ids goes
     forget(con, target, now, default_phone_region)
+    # What organisers recorded about them leaves the portal's own store too (when it exists).
+    forget_portal_outcomes(portal_ids)
     write_list_exports(con, ladder, exports_dir, now)
     # The person leaves the organisers' portal now, not at the next run.
     if snapshot_path().exists():

@@ -292,6 +292,16 @@ def list_members(
     return snap.remembered(("list_members", team_name, list_name, page, size), compute)
 
 
+def _list_columns(cur: duckdb.DuckDBPyConnection, team_name: str, list_name: str) -> list | None:
+    """The list's own download columns, or None when the team has no such list."""
+    found = cur.execute(
+        f"SELECT l.columns FROM {ALIAS}.lists l JOIN {ALIAS}.list_sizes s "
+        "USING (list_name) WHERE l.list_name = ? AND s.team = ?",
+        [list_name, team_name],
+    ).fetchone()
+    return None if found is None else list(found[0])
+
+
 def download_rows(
     snap: Snapshot, visible: Sequence[str] | None, team_name: str, list_name: str
 ) -> tuple[list[str], list[list]] | None:
@@ -302,14 +312,9 @@ def download_rows(
         return None
 
     def compute(cur: duckdb.DuckDBPyConnection) -> tuple[list[str], list[list]] | None:
-        header = cur.execute(
-            f"SELECT l.columns FROM {ALIAS}.lists l JOIN {ALIAS}.list_sizes s "
-            "USING (list_name) WHERE l.list_name = ? AND s.team = ?",
-            [list_name, team_name],
-        ).fetchone()
-        if header is None:
+        columns = _list_columns(cur, team_name, list_name)
+        if columns is None:
             return None
-        columns = list(header[0])
         rows = cur.execute(
             f"SELECT cells, person_id FROM {ALIAS}.list_rows WHERE list_name = ? AND team = ? "
             "ORDER BY position",
@@ -335,14 +340,9 @@ def download_xlsx_rows(
     if not _sees(visible, team_name):
         return None
     with snap.cursor() as cur:
-        header = cur.execute(
-            f"SELECT l.columns FROM {ALIAS}.lists l JOIN {ALIAS}.list_sizes s "
-            "USING (list_name) WHERE l.list_name = ? AND s.team = ?",
-            [list_name, team_name],
-        ).fetchone()
-        if header is None:
+        columns = _list_columns(cur, team_name, list_name)
+        if columns is None:
             return None
-        columns = list(header[0])
         extra = outcome_columns(columns)
         # The person_id cell (unless the list has it); the outcome columns stay empty.
         cells = "list_append(cells, person_id)" if "person_id" in extra else "cells"

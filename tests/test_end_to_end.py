@@ -15,7 +15,7 @@ from tests.support.pipeline import ROOT, configure, logged_text, run_job
 from transforms.ladder_config import load
 from transforms.summary import summarise
 
-PEOPLE = 600
+PEOPLE = 400
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ def build_activities(
     """Rebuild `activities` from the raw tables and person_sources (steps
     platform_activities, referrals, activities); returns rows per type."""
     steps.run(con, "macros")  # kept fresh: this asset may be run alone on an older warehouse
+    steps.run(con, "organiser_activities")
     activities_platforms(con, namespace)
     steps.run(con, "referrals")
     steps.run(con, "activities")
@@ -65,7 +66,13 @@ def activities_platforms(
         {"namespace": namespace or DEFAULT_NAMESPACE},
         required="activities",
     )
+    # What organisers recorded in the portal joins the platforms' activities (it is no
+    # platform: transforms/organiser_activities.sql), the only part with a recorded_by.
+    steps.require(con, "platform_activities")
+    written["activities"].append(f"{steps.STAGE}.activities_organisers")
     for part, shape in PLATFORM_PARTS.items():
+        if part == "activities":
+            shape += ", NULL::VARCHAR AS recorded_by"
         union = platform_parts.union_sql(shape, written[part])
         target = (
             f"{steps.STAGE}.activities_platforms"

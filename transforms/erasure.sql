@@ -6,7 +6,7 @@
 --     missing_records, person_merges, person_registry, people, activities, person_metrics,
 --     ladder, ladder_history, segment_members, list_history, team_members, sync_plan,
 --     sync_ledger, sync_rejections, sync_batch_operations, sync_intents,
---     erasure_suppressions
+--     erasure_suppressions, organiser_outcomes
 -- params: $now
 -- udfs: -
 
@@ -51,6 +51,18 @@ WHERE source || ':' || record_id IN (SELECT record_key FROM stage.forget_keys);
 DELETE FROM person_merges
 WHERE old_person_id IN (SELECT person_id FROM stage.forget_people)
    OR new_person_id IN (SELECT person_id FROM stage.forget_people);
+-- What organisers recorded about them, also under an id identity merged into theirs since.
+DELETE FROM organiser_outcomes
+WHERE person_id IN (
+    WITH RECURSIVE merged(person_id, depth) AS (
+        SELECT person_id, 0 FROM stage.forget_people
+        UNION ALL
+        SELECT r.person_id, m.depth + 1 FROM person_registry r
+        JOIN merged m ON r.merged_into = m.person_id
+        WHERE m.depth < 32
+    )
+    SELECT person_id FROM merged
+);
 DELETE FROM person_registry WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM people WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM activities WHERE person_id IN (SELECT person_id FROM stage.forget_people);

@@ -216,11 +216,17 @@ STEPS: tuple[Step, ...] = (
         "people",
     ),
     # -- activities: transforms/engagement.py
+    sql(
+        "organiser_activities",
+        "activities",
+        "organiser_outcomes, person_registry, people",
+        "stage.activities_organisers",
+    ),
     python(
         "platform_activities",
         "activities",
         "transforms.engagement:activities_platforms",
-        "-",
+        "stage.activities_organisers",
         "stage.activities_platforms, stage.referral_candidates, stage.referral_claims, "
         "stage.activity_stats",
     ),
@@ -382,7 +388,8 @@ STEPS: tuple[Step, ...] = (
         f"stage.purge_records, phone_parses, stg_source_records, person_sources, {ID_TABLES}, "
         "missing_records, person_merges, person_registry, people, activities, person_metrics, "
         "ladder, ladder_history, segment_members, list_history, team_members, sync_plan, "
-        "sync_ledger, sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions",
+        "sync_ledger, sync_rejections, sync_batch_operations, sync_intents, erasure_suppressions, "
+        "organiser_outcomes",
         "$now",
     ),
 )

@@ -27,7 +27,7 @@ from warehouse.load import utcnow
     group_name="engagement",
     kinds={"duckdb", "sql"},
     pool="warehouse",
-    deps=["people", "person_sources", stg_source_records, *SOURCE_ASSETS],
+    deps=["people", "person_sources", stg_source_records, *SOURCE_ASSETS, "organiser_outcomes"],
     description="One row per thing a person did, from every source: signatures, RSVPs, "
     "attendance, hosting, form submissions, volunteer sign-ups, donations, outreaches, email "
     "opens, clicks and bounces, unsubscribes, platform tags and referrals.",

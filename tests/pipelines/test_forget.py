@@ -23,7 +23,7 @@ def forgotten(tmp_path_factory):
     inbox = root / "inbox"
     (root / "run").mkdir()
     with (
-        start_sandbox(people=300, seed=8, an_rate=0, forms_dir=inbox) as sandbox,
+        start_sandbox(people=200, seed=8, an_rate=0, forms_dir=inbox) as sandbox,
         pytest.MonkeyPatch.context() as monkeypatch,
     ):
         warehouse = configure(monkeypatch, root / "run", sandbox.env, inbox)

@@ -23,6 +23,7 @@ SETTINGS = (
     "ACTION_NETWORK_RATE",
     "TEAMS_CONFIG",
     "PORTAL_SNAPSHOT",
+    "PORTAL_DB",
 )
 
 
@@ -41,6 +42,7 @@ def configure(
     monkeypatch.setenv("IDENTITY_CONFIG", str(ROOT / "identity.yaml"))
     monkeypatch.setenv("TEAMS_CONFIG", str(ROOT / "teams.yaml"))
     monkeypatch.setenv("PORTAL_SNAPSHOT", str(workdir / "portal" / "snapshot.duckdb"))
+    monkeypatch.setenv("PORTAL_DB", str(workdir / "portal" / "portal.db"))
     monkeypatch.setenv("SANDBOX", "off")
     # Tests serve Action Network without a rate limit; the client's is tested on its own.
     monkeypatch.setenv("ACTION_NETWORK_RATE", "0")

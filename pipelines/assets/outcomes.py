@@ -1,0 +1,166 @@
+"""What organisers recorded in the portal, landed in the warehouse: each run takes the
+portal store's outcomes newer than the last landed (portal/store.py) into
+`organiser_outcomes`, before the activities are rebuilt from them."""
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from pipelines import settings
+from pipelines.resources import open_warehouse
+from portal.store import OutcomeRow, Store
+from warehouse.load import utcnow
+
+TABLE = "organiser_outcomes"
+COLUMNS = (
+    "outcome_id, recorded_at, organiser, team, list_name, person_id, outcome, follow_up, "
+    "note, via, landed_at"
+)
+# An outcome is landed only when its person (followed through merges) is still in the
+# warehouse: one forgotten since the organiser recorded it is never brought back.
+_LIVING = """
+WITH RECURSIVE chain(person_id, current, depth) AS (
+    SELECT DISTINCT person_id, person_id, 0 FROM _incoming
+    UNION ALL
+    SELECT c.person_id, r.merged_into, c.depth + 1
+    FROM chain c JOIN person_registry r ON r.person_id = c.current
+    WHERE r.merged_into IS NOT NULL AND c.depth < 32
+)
+SELECT DISTINCT c.person_id FROM chain c JOIN people p ON p.person_id = c.current
+"""
+
+
+def portal_db() -> Path:
+    """The portal's own store (PORTAL_DB)."""
+    return Path(settings.get("PORTAL_DB")).expanduser()
+
+
+def land_outcomes(
+    con: duckdb.DuckDBPyConnection, store_path: Path, now: datetime
+) -> dict[str, int] | None:
+    """Land the store's outcomes after the highest landed, in one transaction; counts per
+    outcome word of those landed and `dropped_forgotten`. None when the store does not
+    exist (nobody has used the portal)."""
+    if not store_path.exists():
+        return None
+    ((highest,),) = con.execute(f"SELECT coalesce(max(outcome_id), 0) FROM {TABLE}").fetchall()
+    store = Store(store_path)
+    try:
+        new = store.outcomes(after_id=int(highest))
+    finally:
+        store.close()
+    frame = _frame(new, now)
+    con.register("_incoming", frame)
+    try:
+        living = {pid for (pid,) in con.execute(_LIVING).fetchall()} if new else set()
+        kept = frame[frame["person_id"].isin(living)]
+        con.register("_kept", kept)
+        # One transaction: a run stopped here lands all of these or none, never some twice.
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"INSERT INTO {TABLE} ({COLUMNS}) SELECT {COLUMNS} FROM _kept")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_incoming")
+        con.unregister("_kept")
+    counts = Counter(str(o) for o in kept["outcome"])
+    return {**dict(sorted(counts.items())), "dropped_forgotten": len(frame) - len(kept)}
+
+
+def _frame(rows: list[OutcomeRow], now: datetime) -> pd.DataFrame:
+    """The outcomes as the warehouse table's columns (times naive UTC, as the warehouse's)."""
+    return pd.DataFrame(
+        {
+            "outcome_id": pd.Series([r.id for r in rows], dtype="int64"),
+            "recorded_at": pd.Series(
+                [r.recorded_at.replace(tzinfo=None) for r in rows], dtype="datetime64[us]"
+            ),
+            "organiser": pd.Series([r.organiser for r in rows], dtype="object"),
+            "team": pd.Series([r.team for r in rows], dtype="object"),
+            "list_name": pd.Series([r.list_name for r in rows], dtype="object"),
+            "person_id": pd.Series([r.person_id for r in rows], dtype="object"),
+            "outcome": pd.Series([r.outcome for r in rows], dtype="object"),
+            "follow_up": pd.Series([r.follow_up for r in rows], dtype="object"),
+            "note": pd.Series([r.note for r in rows], dtype="object"),
+            "via": pd.Series([r.via for r in rows], dtype="object"),
+            "landed_at": pd.Series([now] * len(rows), dtype="datetime64[us]"),
+        }
+    )
+
+
+@dg.asset(
+    group_name="sources",
+    kinds={"duckdb", "sqlite"},
+    pool="warehouse",
+    deps=["people"],
+    description="What organisers recorded in the portal (PORTAL_DB): each run lands the "
+    "outcomes recorded since the last, once each; reached and said yes become activities.",
+)
+def organiser_outcomes(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    path = portal_db()
+    with open_warehouse(warehouse) as con:
+        counts = land_outcomes(con, path, utcnow())
+    if counts is None:
+        context.log.info(
+            "No portal store (PORTAL_DB) yet: nobody has used the portal, so no "
+            "outcomes were landed."
+        )
+        return dg.MaterializeResult(metadata={"new_outcomes": 0, "portal_store": "none yet"})
+    landed = sum(v for k, v in counts.items() if k != "dropped_forgotten")
+    context.log.info(
+        f"Organiser outcomes: {landed} new, {counts['dropped_forgotten']} of "
+        "people no longer in the warehouse dropped"
+    )
+    # Counts only: never a name, an address or a note.
+    return dg.MaterializeResult(
+        metadata={
+            "new_outcomes": landed,
+            **{f"outcome_{k}": v for k, v in counts.items() if k != "dropped_forgotten"},
+            "dropped_forgotten": counts["dropped_forgotten"],
+        }
+    )
+
+
+# Everyone erasure is about to forget, with every id identity merged into theirs: outcomes
+# recorded before a merge name the old id.
+_FORGOTTEN_IDS = """
+WITH RECURSIVE merged(person_id, depth) AS (
+    SELECT person_id, 0 FROM stage.forget_people
+    UNION ALL
+    SELECT r.person_id, m.depth + 1 FROM person_registry r
+    JOIN merged m ON r.merged_into = m.person_id
+    WHERE m.depth < 32
+)
+SELECT DISTINCT person_id FROM merged ORDER BY person_id
+"""
+
+
+def forgotten_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The person ids erasure's stage.forget_people reaches, old merged ids included (read
+    before the erasure deletes the registry that links them)."""
+    return [pid for (pid,) in con.execute(_FORGOTTEN_IDS).fetchall()]
+
+
+def forget_portal_outcomes(person_ids: list[str], store_path: Path | None = None) -> int | None:
+    """Delete these people's outcomes and notes from the portal's store; how many, or None
+    when there is no store (PORTAL_DB) yet."""
+    path = store_path or portal_db()
+    if not path.exists():
+        return None
+    if not person_ids:
+        return 0
+    store = Store(path)
+    try:
+        return store.forget_outcomes(person_ids)
+    finally:
+        store.close()
