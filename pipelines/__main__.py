@@ -85,15 +85,16 @@ def run(advance_days: float = 0, dry_run: bool = False, confirm: bool = False) -
                 f"{changes.get('mailchimp_unsubscribed', 0)} unsubscribed. Running again.\n",
                 flush=True,
             )
-            status = _run_once(defs, instance, run_config)
+            status = _run_once(defs, instance, run_config, changes.get("asks"))
         return status
     finally:
         if sandbox:
             sandbox.stop()
 
 
-def _run_once(defs, instance, run_config: dict) -> int:
-    """One run of the whole job and its summary; 1 when a step failed."""
+def _run_once(defs, instance, run_config: dict, truth: dict | None = None) -> int:
+    """One run of the whole job and its summary (with the sandbox's truth about its asks,
+    after it moved on); 1 when a step failed."""
     from pipelines.definitions import JOB_NAME
     from transforms.summary import summarise
 
@@ -105,7 +106,7 @@ def _run_once(defs, instance, run_config: dict) -> int:
         if (exports_dir / "index.html").is_file()
         else []
     )
-    print(summarise(settings.get("WAREHOUSE_PATH"), result.run_id, exports))
+    print(summarise(settings.get("WAREHOUSE_PATH"), result.run_id, exports, truth))
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
-from pipelines.assets import engagement, identity, outbound, outcomes, portal, sources
+from pipelines.assets import asks, engagement, identity, outbound, outcomes, portal, sources
 from pipelines.checks import CHECKS
 from pipelines.erasure import forget_person
 from pipelines.resources import build_resources
@@ -21,7 +21,7 @@ def build_definitions() -> dg.Definitions:
     settings.validate()
     run = settings.current().run
     assets = dg.load_assets_from_modules(
-        [sources, outcomes, identity, engagement, outbound, portal]
+        [sources, outcomes, identity, engagement, asks, outbound, portal]
     )
     sync = dg.define_asset_job(
         JOB_NAME,

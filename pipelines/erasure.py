@@ -13,7 +13,11 @@ import pandas as pd
 
 from connectors import registry
 from connectors.push import NOT_FOUND, Log, PushReport
-from pipelines.assets.outcomes import forget_portal_outcomes, forgotten_ids
+from pipelines.assets.outcomes import (
+    finish_portal_erasures,
+    forgotten_ids,
+    intend_portal_erasure,
+)
 from pipelines.assets.portal import publish_portal, snapshot_path
 from pipelines.resources import GroundswellSettings, PlatformResource, open_warehouse
 from transforms.erasure import (
@@ -186,9 +190,11 @@ def _forget_found(
         )
     now = utcnow()
     portal_ids = forgotten_ids(con)  # before the registry linking their old ids goes
+    # Intended first: a forget stopped after the warehouse is finished by the next run.
+    intend_portal_erasure(con, portal_ids, now)
     forget(con, target, now, default_phone_region)
     # What organisers recorded about them leaves the portal's own store too (when it exists).
-    forget_portal_outcomes(portal_ids)
+    finish_portal_erasures(con)
     write_list_exports(con, ladder, exports_dir, now)
     # The person leaves the organisers' portal now, not at the next run.
     if snapshot_path().exists():

@@ -92,6 +92,15 @@ class SandboxProcess:
         response.raise_for_status()
         return response.json()
 
+    def asks(self, detail: bool = False) -> dict:
+        """GET /_sandbox/asks: the last advance's truth per pushed list (asked, said_yes,
+        acted, share); `detail` adds the synthetic people's email addresses."""
+        base = self.env["ACTION_NETWORK_BASE_URL"].rsplit("/api/v2", 1)[0]
+        params = {"detail": "1"} if detail else {}
+        response = requests.get(f"{base}/_sandbox/asks", params=params, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
     def stop(self) -> None:
         """Stop it (SIGTERM, then SIGKILL after 10 s)."""
         if self.process and self.process.poll() is None:

@@ -230,6 +230,120 @@ def team_home(snap: Snapshot, visible: Sequence[str] | None, name: str) -> dict 
     return snap.remembered(("team_home", name), lambda cur: _team_home(cur, name))
 
 
+# ------------------------------------------------------------------ which asks work
+
+CONVERSION_PERIODS = ("90d", "30d")
+_CONVERSION = (
+    "entered, reached, succeeded, conversion_rate, median_days_to_success, in_window, "
+    "baseline_people, baseline_succeeded, baseline_rate"
+)
+
+
+def _has(cur: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the snapshot holds `table` (one published before it was added does not)."""
+    return bool(
+        cur.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+            [ALIAS, table],
+        ).fetchone()[0]
+    )
+
+
+def _measured(cur: duckdb.DuckDBPyConnection, period: str) -> datetime | None:
+    """When the lists were last measured for `period`; None when never (no figures)."""
+    if not _has(cur, "ask_conversion"):
+        return None
+    return cur.execute(
+        f"SELECT max(computed_at) FROM {ALIAS}.ask_conversion WHERE period = ?", [period]
+    ).fetchone()[0]
+
+
+def _conversion(cur: duckdb.DuckDBPyConnection, team: str | None, period: str) -> dict:
+    measured = _measured(cur, period)
+    if measured is None:
+        return {"measured_at": None, "lists": []}
+    # Every list of the configuration, with this team's (or the organisation's) figures: a
+    # list without a row had nobody join it.
+    where = "team IS NULL" if team is None else "team = ?"
+    lists = _rows(
+        cur,
+        f"""
+        WITH mine AS (
+            SELECT * FROM {{s}}.ask_conversion WHERE period = ? AND {where}
+        )
+        SELECT coalesce(c.list_name, l.list_name) AS list_name, l.next_ask AS ask,
+               coalesce(c.entered, 0) AS entered, coalesce(c.reached, 0) AS reached,
+               coalesce(c.succeeded, 0) AS succeeded, c.conversion_rate,
+               c.median_days_to_success, coalesce(c.in_window, 0) AS in_window,
+               coalesce(c.baseline_people, 0) AS baseline_people,
+               coalesce(c.baseline_succeeded, 0) AS baseline_succeeded, c.baseline_rate
+        FROM mine c FULL JOIN {{s}}.lists l ON l.list_name = c.list_name
+        ORDER BY l.position NULLS LAST, 1
+        """,
+        [period] + ([] if team is None else [team]),
+    )
+    return {"measured_at": measured, "lists": lists}
+
+
+def conversion(
+    snap: Snapshot, visible: Sequence[str] | None, team_name: str, period: str = "90d"
+) -> dict | None:
+    """Which asks work in a team: per list, of the people who joined it in `period`, how
+    many were reached and did what it asks, beside people of the same rung not on it
+    (`lists`; empty with `measured_at` None before any run measured them); None when the
+    user may not see the team. Reads the team's own rows only."""
+    if not _sees(visible, team_name) or period not in CONVERSION_PERIODS:
+        return None
+    return snap.remembered(
+        ("conversion", team_name, period), lambda cur: _conversion(cur, team_name, period)
+    )
+
+
+def organisation_conversion(
+    snap: Snapshot, visible: Sequence[str] | None, period: str = "90d"
+) -> dict | None:
+    """`conversion` for the whole organisation (every team and nobody's): HQ only, None for
+    anyone else."""
+    if visible is not None or period not in CONVERSION_PERIODS:
+        return None
+    return snap.remembered(("conversion", None, period), lambda cur: _conversion(cur, None, period))
+
+
+def _conversion_by_team(
+    cur: duckdb.DuckDBPyConnection, visible: tuple[str, ...] | None, period: str
+) -> list[dict]:
+    if _measured(cur, period) is None:
+        return []
+    teams_filter = "" if visible is None else "AND list_contains(?, c.team)"
+    rows = _rows(
+        cur,
+        f"""
+        SELECT c.list_name, c.team, {_CONVERSION}
+        FROM {{s}}.ask_conversion c LEFT JOIN {{s}}.lists l USING (list_name)
+        WHERE c.period = ? AND c.team IS NOT NULL {teams_filter}
+        ORDER BY l.position NULLS LAST, c.list_name, c.team
+        """,
+        [period] + ([] if visible is None else [list(visible)]),
+    )
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row["list_name"], []).append(row)
+    return [{"list_name": name, "teams": teams} for name, teams in grouped.items()]
+
+
+def conversion_by_team(
+    snap: Snapshot, visible: Sequence[str] | None, period: str = "90d"
+) -> list[dict]:
+    """Per list (in the configuration's order), the figures for `period` of each team the
+    user sees (`teams`), filtered in SQL."""
+    if period not in CONVERSION_PERIODS:
+        return []
+    seen = None if visible is None else tuple(sorted(visible))
+    return snap.remembered(
+        ("conversion_by_team", seen, period), lambda cur: _conversion_by_team(cur, seen, period)
+    )
+
+
 def list_info(
     snap: Snapshot, visible: Sequence[str] | None, team_name: str, list_name: str
 ) -> dict | None:

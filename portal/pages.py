@@ -1,5 +1,6 @@
-"""The portal's data pages: the home page (a team's home, or the list of teams), a team's
-home with its ladder and movement charts and its lists, a list's members (with a form per
+"""The portal's data pages: the home page (a team's home, or the list of teams; for HQ also
+which asks work across the organisation and team by team), a team's home with its ladder
+and movement charts, its lists and which of their asks work, a list's members (with a form per
 person to record an outcome, and an upload of the filled-in download), its downloads
 (CSV and XLSX, the team's part only, with outcome columns to fill in), search by name, a
 person's page and HQ's audit page.
@@ -96,7 +97,43 @@ async def home(request: Request) -> Response:
     for row in teams:
         row["url"] = team_url(row["team"])
     missing = [] if user.is_hq else [t for t in user.teams if t not in {r["team"] for r in teams}]
-    return context.render(request, "teams.html", {"teams": teams, "missing": missing})
+    shown = {"teams": teams, "missing": missing, "asks": None, "by_team": []}
+    if user.is_hq:  # which asks work across the organisation, then team by team
+        period = _period(request)
+        found = await _call(request, data.organisation_conversion, period)
+        shown["asks"] = _asks(found, "the whole organisation", period, "/", whole=True)
+        by_team = await _call(request, data.conversion_by_team, period)
+        for item in by_team:
+            item["teams"] = charts.conversion_rows(item["teams"], period)
+            for row in item["teams"]:
+                row["url"] = team_url(row["team"]) + "#asks"
+        shown["by_team"] = by_team
+    return context.render(request, "teams.html", shown)
+
+
+def _period(request: Request) -> str:
+    """The period of entry the "Which asks work" panel shows: `?period=30d`, else 90 days
+    (anything else is ignored)."""
+    asked = request.query_params.get("period", "")
+    return asked if asked in data.CONVERSION_PERIODS else data.CONVERSION_PERIODS[0]
+
+
+def _asks(found: dict, scope: str, period: str, url: str, whole: bool = False) -> dict:
+    """The "Which asks work" panel's context (templates/_charts.html asks_panel)."""
+    rows = charts.conversion_rows(found["lists"], period)
+    return {
+        "days": charts.CONVERSION_PERIODS[period],
+        "measured": found["measured_at"] is not None,
+        # The switch, unless nothing was ever measured (on another period: the way back).
+        "switch": found["measured_at"] is not None or period != data.CONVERSION_PERIODS[0],
+        "rows": rows,
+        "chart": charts.conversion_chart("asks-chart", scope, rows, period),
+        "scope_note": "across the whole organisation" if whole else "",
+        "periods": [
+            (f"{days} days", f"{url}?{urlencode({'period': name})}#asks", name == period)
+            for name, days in charts.CONVERSION_PERIODS.items()
+        ],
+    }
 
 
 async def team_home(request: Request) -> Response:
@@ -106,11 +143,14 @@ async def team_home(request: Request) -> Response:
         row["url"] = list_url(name, row["list_name"])
         row["csv"] = list_url(name, row["list_name"], ".csv")
         row["xlsx"] = list_url(name, row["list_name"], ".xlsx")
+    period = _period(request)
+    conversion = await _found(request, data.conversion, name, period)
     return context.render(
         request,
         "team.html",
         {
             "team": found,
+            "asks": _asks(conversion, name, period, team_url(name)),
             "ladder": charts.ladder_chart(name, found["rungs"]),
             "movement": charts.movement_chart(name, found["movement"]),
             "periods": charts.PERIOD_NAMES,

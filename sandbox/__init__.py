@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.action_network import ActionNetworkServer
-from sandbox.advance import advance
+from sandbox.advance import advance_with_asks
+from sandbox.asks import AskRound
 from sandbox.clock import Clock
 from sandbox.generator import Organisation, generate, write_form_exports, write_truth
 from sandbox.httpserver import Request, Response
@@ -62,11 +63,13 @@ class Sandbox:
         self.truth_dir = truth_dir
         self._rng = random.Random(org.seed + 1)
         self._advance_lock = threading.Lock()
+        self.last_asks = AskRound()  # the asks' truth of the last advance (sandbox.asks)
         self.stopped = False
         LIVE.add(self)
         for server in (action_network, mailchimp):
             server.controls["POST /_sandbox/advance"] = self._advance_route
             server.controls["GET /_sandbox/counts"] = self._counts_route
+            server.controls["GET /_sandbox/asks"] = self._asks_route
         self.env = {
             "ACTION_NETWORK_BASE_URL": action_network.url + "/api/v2",
             "ACTION_NETWORK_API_KEY": action_network.api_key,
@@ -80,7 +83,7 @@ class Sandbox:
         campaigns and their activity, permanent deletes. The demo exports and truth.csv,
         when written, are rewritten to match."""
         with self._advance_lock:
-            counts = advance(
+            counts, self.last_asks = advance_with_asks(
                 self.org, self.action_network, self.mailchimp, self.clock, days, self._rng
             )
             if self.forms_dir is not None:
@@ -120,6 +123,18 @@ class Sandbox:
 
     def _counts_route(self, request: Request) -> Response:
         return Response(200, self.counts())
+
+    def asks(self, detail: bool = False) -> dict[str, Any]:
+        """The last advance's asks: per pushed list, asked, said_yes, acted and the share;
+        `detail` adds the (synthetic) email addresses of each."""
+        with self._advance_lock:
+            return self.last_asks.report(detail)
+
+    def _asks_route(self, request: Request) -> Response:
+        detail = request.params.get("detail", "").strip().lower()
+        if detail not in ("", "0", "1", "false", "true", "no", "yes"):
+            return Response(400, {"error": "detail must be 1 or 0 (true/false, yes/no)"})
+        return Response(200, self.asks(detail in ("1", "true", "yes")))
 
     def set_faults(self, settings: dict[str, Any], platform: str = "both") -> None:
         """Inject faults (see sandbox.faults.Faults) on one platform or both."""

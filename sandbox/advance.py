@@ -1,5 +1,6 @@
 """Moving the sandbox organisation forward in time: new people join, records change,
-some people unsubscribe, so incremental syncs have something real to find."""
+some people unsubscribe, so incremental syncs have something real to find; and people on
+Groundswell's pushed lists answer their asks (sandbox.asks), a truth to measure against."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from sandbox.action_network.state import ActionNetworkState
 from sandbox.actions import add_actions, mark_attendance
+from sandbox.asks import ASKS, AskRound, ListAsk, make_asks, tagged
 from sandbox.campaigns import late_activity, new_campaign, send
 from sandbox.clock import Clock
 from sandbox.generator import Organisation, add_appearances, add_referrals, make_human
@@ -35,7 +37,22 @@ def advance(
     rng: random.Random,
 ) -> dict[str, Any]:
     """Advance the clock by `days` and make that much organising happen."""
+    return advance_with_asks(org, an, mc, clock, days, rng)[0]
+
+
+def advance_with_asks(
+    org: Organisation,
+    an: ActionNetworkState,
+    mc: MailchimpState,
+    clock: Clock,
+    days: float,
+    rng: random.Random,
+    asks: tuple[ListAsk, ...] = ASKS,
+) -> tuple[dict[str, Any], AskRound]:
+    """advance(), also returning the asks' truth (sandbox.asks): who carried each pushed
+    list's tag at the start, who said yes and acted, who did what the list asks."""
     start, end = clock.advance(days)
+    round_ = AskRound(asks, start, end)
     span = max(1, int((end - start).total_seconds()))
 
     def moment():
@@ -43,6 +60,8 @@ def advance(
 
     size = max(1, len(org.humans))
     with an.lock, mc.lock:
+        # Who is on each pushed list is read before anything changes; no draw.
+        round_.asked = tagged(asks, an, mc)
         joined = max(1, round(size * NEW_PER_DAY * days))
         an_before, mc_before = len(org.an_people), len(org.mc_members)
         google_before = len(org.google_rows)
@@ -93,9 +112,11 @@ def advance(
         # Last again, for the same reason: the draws above stay as they were.
         attended = mark_attendance(rng, org.organising, end)
         add_referrals(rng, org, google_before)
+        # The asks last of all, so every draw above stays what it was without them.
+        make_asks(round_, org, an, rng)
         an.version += 1
         mc.version += 1
-    return {
+    counts = {
         "now": end.isoformat(),
         "people_joined": joined,
         "action_network_new": len(org.an_people) - an_before,
@@ -103,12 +124,14 @@ def advance(
         "mailchimp_new": len(org.mc_members) - mc_before,
         "mailchimp_modified": len(changed_mc),
         "mailchimp_unsubscribed": len(leaving),
-        "action_network_actions": new_actions,
+        "action_network_actions": new_actions + round_.actions_made,
         "mailchimp_campaigns_sent": sent,
         "mailchimp_activity_events": activity,
         "mailchimp_deleted": len(gone),
         "action_network_attendance_marked": attended,
+        "asks": round_.counts(),
     }
+    return counts, round_
 
 
 def _adopt_written_codes(org: Organisation, an: ActionNetworkState) -> None:

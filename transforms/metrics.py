@@ -142,6 +142,10 @@ class Metrics:
             seen.add(column.name)
 
 
+# What organisers recorded (stage.organiser_contact, transforms/organiser_activities.sql).
+_DNC = "coalesce(oc.do_not_contact, false)"
+_WRONG = "coalesce(list_contains(oc.wrong_phones, sha256(p.phone)), false)"
+
 # fmt: off
 METRICS = Metrics(WINDOWS, (
     Column("person_id", "VARCHAR NOT NULL", "p.person_id"),
@@ -193,14 +197,18 @@ METRICS = Metrics(WINDOWS, (
     Column("second_degree_reach", "INTEGER NOT NULL", "coalesce(s.second_degree_reach, 0)"),
     Column("recruited_by", "VARCHAR", "t.recruited_by",
            "max(first_referrer) FILTER (WHERE activity_type = 'referral')"),
-    person("email_reachable", "BOOLEAN NOT NULL"),
-    person("phone_reachable", "BOOLEAN NOT NULL"),
-    person("email_suppressed", "BOOLEAN NOT NULL"),
-    person("phone_suppressed", "BOOLEAN NOT NULL"),
-    # The channels consent allows: the latest answer across sources (people.sql).
+    # Consent, the latest answer across sources (people.sql), and what organisers recorded
+    # in the portal (stage.organiser_contact): do not contact closes every channel, a wrong
+    # number the phone it was recorded for.
+    Column("email_reachable", "BOOLEAN NOT NULL", f"p.email_reachable AND NOT {_DNC}"),
+    Column("phone_reachable", "BOOLEAN NOT NULL",
+           f"p.phone_reachable AND NOT {_DNC} AND NOT {_WRONG}"),
+    Column("email_suppressed", "BOOLEAN NOT NULL", f"p.email_suppressed OR {_DNC}"),
+    Column("phone_suppressed", "BOOLEAN NOT NULL", f"p.phone_suppressed OR {_DNC} OR {_WRONG}"),
     Column("channels", "VARCHAR[] NOT NULL",
-           "list_filter([CASE WHEN p.email_reachable THEN 'email' END, "
-           "CASE WHEN p.phone_reachable THEN 'phone' END], lambda c: c IS NOT NULL)"),
+           f"list_filter([CASE WHEN p.email_reachable AND NOT {_DNC} THEN 'email' END, "
+           f"CASE WHEN p.phone_reachable AND NOT {_DNC} AND NOT {_WRONG} THEN 'phone' END], "
+           "lambda c: c IS NOT NULL)"),
     person("platform_tags", "VARCHAR[] NOT NULL"),
     Column("as_of", "TIMESTAMP NOT NULL", "$as_of"),
     # The address a canvass or mailing list needs; street_name/street_number as the
@@ -210,9 +218,24 @@ METRICS = Metrics(WINDOWS, (
     person("locality"),
     Column("street_name", "VARCHAR", "ad.street_name"),
     Column("street_number", "VARCHAR", "ad.house_number"),
-    Column("post_reachable", "BOOLEAN NOT NULL", "coalesce(ad.post_reachable, false)"),
+    Column("post_reachable", "BOOLEAN NOT NULL",
+           f"coalesce(ad.post_reachable, false) AND NOT {_DNC}"),
     Column("door_reachable", "BOOLEAN NOT NULL",
-           "coalesce(ad.post_reachable AND ad.house_number IS NOT NULL, false)"),
+           f"coalesce(ad.post_reachable AND ad.house_number IS NOT NULL, false) AND NOT {_DNC}"),
+    # The ask loop (issue 15): what organisers recorded in the portal. A conversation is a
+    # person reached (or saying yes), a commitment a yes to a list's ask; neither is an
+    # action of the person's own. Open: a yes in the last 90 days with no action since.
+    Activity("conversation", "conversations", last="last_conversation_at", action=False),
+    Activity("commitment", "commitments", action=False),
+    Column("open_commitments", "INTEGER NOT NULL", "coalesce(oc2.open_commitments, 0)"),
+    Column("do_not_contact", "BOOLEAN NOT NULL", _DNC),
+    Column("wrong_number", "BOOLEAN NOT NULL", _WRONG),
+    Column("last_outcome", "VARCHAR", "oc.last_outcome"),
+    Column("last_outcome_at", "TIMESTAMP", "oc.last_outcome_at"),
+    # The follow-up date of their latest outcome; due once it has come (the follow_up list).
+    Column("follow_up_on", "DATE", "oc.follow_up_on"),
+    Column("follow_up_due", "BOOLEAN NOT NULL",
+           "coalesce(oc.follow_up_on <= CAST($as_of AS DATE), false)"),
 ))
 # fmt: on
 
@@ -345,6 +368,14 @@ WITH acts AS (
     JOIN pairs p2 ON p2.recruiter = p1.recruit AND p2.recruit <> p1.recruiter
     ANTI JOIN pairs d ON d.recruiter = p1.recruiter AND d.recruit = p2.recruit
     GROUP BY p1.recruiter
+), open_commitments AS (
+    -- A yes to an organiser's ask in the last 90 days, with no action of the person since.
+    SELECT c.person_id, count(*) AS open_commitments
+    FROM activities c
+    LEFT JOIN actions a USING (person_id)
+    WHERE c.activity_type = 'commitment' AND c.occurred_at >= $as_of - INTERVAL 90 DAY
+      AND coalesce(a.last_action_at <= c.occurred_at, true)
+    GROUP BY c.person_id
 ), address_read AS (
     -- The identity step's reading of each address line a person has (staging.sql): the
     -- house number and the street up to the first comma, any flat or unit part dropped,
@@ -395,7 +426,9 @@ LEFT JOIN by_type t USING (person_id)
 LEFT JOIN recruiting r USING (person_id)
 LEFT JOIN second_degree s USING (person_id)
 LEFT JOIN campaigns_opened co USING (person_id)
-LEFT JOIN addresses ad USING (person_id)"""
+LEFT JOIN addresses ad USING (person_id)
+LEFT JOIN stage.organiser_contact oc USING (person_id)
+LEFT JOIN open_commitments oc2 USING (person_id)"""
 
 
 if __name__ == "__main__":

@@ -220,7 +220,7 @@ STEPS: tuple[Step, ...] = (
         "organiser_activities",
         "activities",
         "organiser_outcomes, person_registry, people",
-        "stage.activities_organisers",
+        "stage.organiser_placed, stage.activities_organisers, stage.organiser_contact",
     ),
     python(
         "platform_activities",
@@ -248,7 +248,7 @@ STEPS: tuple[Step, ...] = (
         "person_metrics",
         "person_metrics",
         "transforms.metrics:build_person_metrics",
-        "activities, people, person_sources, stg_source_records",
+        "activities, people, person_sources, stg_source_records, stage.organiser_contact",
         "person_metrics",
     ),
     # -- ladder: rules from ladder.yaml, run in the config sandbox
@@ -309,6 +309,29 @@ STEPS: tuple[Step, ...] = (
         "transforms.segments:build_segments",
         "stage.list_input, ladder, activities, list_history",
         "segment_members, list_history",
+    ),
+    # -- ask_conversion: which asks work, transforms/ask_conversion.py
+    sql(
+        "list_entries",
+        "ask_conversion",
+        "list_history, ladder_history, activities",
+        "stage.list_entries, stage.list_controls, stage.success_input",
+        "$now",
+    ),
+    python(
+        "ask_successes",
+        "ask_conversion",
+        "transforms.ask_conversion:success_events",
+        "stage.success_input",
+        "stage.ask_successes, stage.ask_rules",
+    ),
+    sql(
+        "ask_conversion",
+        "ask_conversion",
+        "stage.list_entries, stage.list_controls, stage.ask_successes, stage.ask_rules, "
+        "stage.organiser_placed, teams, team_members",
+        "ask_conversion",
+        "$now",
     ),
     # -- sync_plan: transforms/sync_plan.py
     python(

@@ -9,17 +9,21 @@ import duckdb
 from transforms.sync_plan import PLATFORM_NAMES
 
 
-def summarise(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
+def summarise(
+    warehouse_path: str, run_id: str, exports: list[Path], truth: dict | None = None
+) -> str:
+    """`truth`: the sandbox's record of who it asked and who acted (its last advance), shown
+    beside each list's measured conversion."""
     if not Path(warehouse_path).exists():
         return "No warehouse yet: nothing was loaded."
     try:
-        return _summary(warehouse_path, run_id, exports)
+        return _summary(warehouse_path, run_id, exports, truth or {})
     except duckdb.Error:
         # Damaged, locked, or from before the run's migrations: the run's own errors say why.
         return f"No summary: the warehouse {warehouse_path} could not be read."
 
 
-def _summary(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
+def _summary(warehouse_path: str, run_id: str, exports: list[Path], truth: dict) -> str:
     con = duckdb.connect(warehouse_path, read_only=True)
     try:
         lines = ["", "Groundswell run summary", "======================="]
@@ -37,6 +41,7 @@ def _summary(warehouse_path: str, run_id: str, exports: list[Path]) -> str:
             lines.append(f"  {tier:<16} {n:>9,}")
         lines.extend(_movement(con))
         lines.extend(_teams(con))
+        lines.extend(_asks(con, truth))
         lines.extend(_sync(con, run_id))
         lines.append("Exports:")
         for path in exports:
@@ -77,6 +82,50 @@ def _teams(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not teams:
         return ["Teams:               none (no teams in TEAMS_CONFIG)"]
     return [f"{'Teams:':<21}{teams:,}, people in a team {in_team:,}, in none {in_none:,}"]
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _asks(con: duckdb.DuckDBPyConnection, truth: dict) -> list[str]:
+    """Which asks work: each list's conversion over 90 days against the same rung's, and
+    beside it the sandbox's truth when it moved on (counts only)."""
+    try:
+        rows = con.execute(
+            """SELECT list_name, entered, reached, succeeded, conversion_rate, in_window,
+                      baseline_rate
+               FROM ask_conversion WHERE period = '90d' AND team IS NULL
+               ORDER BY list_name"""
+        ).fetchall()
+    except duckdb.CatalogException:  # a warehouse from before the ask loop
+        return []
+    if not rows:
+        return []
+    lines = [
+        "Which asks work, people who entered each list in 90 days "
+        "(entered, reached, did what was asked, rate, same rung not listed):"
+    ]
+    for name, entered, reached, succeeded, rate, in_window, baseline in rows:
+        line = (
+            f"  {name:<16} {entered:>7,} {reached:>7,} {succeeded:>7,} "
+            f"{_rate(rate):>5} {_rate(baseline):>5}"
+        )
+        if in_window:
+            line += f"  ({in_window:,} still in their window)"
+        known = truth.get(name)
+        if known and known.get("asked"):
+            line += (
+                f"  sandbox truth: {known['acted']:,} of the {known['asked']:,} it asked acted "
+                f"({known['acted'] / known['asked']:.0%}; {known['share']:.0%} said yes)"
+            )
+        lines.append(line)
+    if truth:
+        lines.append(
+            "  (the sandbox asks only people carrying a pushed list's tag; lists never pushed "
+            "are not asked)"
+        )
+    return lines
 
 
 def _sync(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:

@@ -32,16 +32,20 @@ WHERE s.source IN (SELECT destination FROM stage.destinations);
 CREATE OR REPLACE TEMP TABLE _sync_members AS
 SELECT destination, person_id, member_key, email FROM _sync_contacts WHERE NOT archived;
 
--- Consent, per person: an email opt-out anywhere keeps them off Mailchimp's tags.
+-- Consent, per person: an email opt-out anywhere keeps them off Mailchimp's tags; do not
+-- contact (an organiser's outcome) off every destination's.
 CREATE OR REPLACE TEMP TABLE _sync_people AS
-SELECT person_id, email, coalesce(email_suppressed, false) AS email_suppressed
+SELECT person_id, email, coalesce(email_suppressed, false) AS email_suppressed,
+       do_not_contact
 FROM person_metrics;
 
 -- Everyone each destination should carry in each segment.
 CREATE OR REPLACE TEMP TABLE _sync_wanted AS
 SELECT g.destination, g.segment, g.tag, g.journeys, sm.person_id,
-       -- Fail closed: a person without metrics counts as not consenting.
-       g.destination = 'mailchimp' AND coalesce(p.email_suppressed, true) AS no_consent
+       -- Fail closed: a person without metrics counts as not consenting. Someone an
+       -- organiser recorded as not to be contacted carries no tag anywhere.
+       coalesce(p.do_not_contact, true)
+           OR (g.destination = 'mailchimp' AND coalesce(p.email_suppressed, true)) AS no_consent
 FROM segment_members sm
 JOIN stage.sync_segments g USING (segment)
 LEFT JOIN _sync_people p USING (person_id)

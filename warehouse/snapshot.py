@@ -5,7 +5,8 @@ writer per file, and a running sync holds the warehouse's).
 
 Only people in a team are copied, with the columns the portal's pages show (names, area,
 rung, which channels they may be reached on: never an email or phone; those are only in the
-list rows, exactly as the downloads carry them). Everything is set-based SQL over an
+list rows, exactly as the downloads carry them). Which asks work (`ask_conversion`) is
+copied as counts per list and team, with no person in it. Everything is set-based SQL over an
 ATTACHed file; the stage tables it reads (`stage.portal_*`) are written by the step
 portal_lists (transforms/portal_lists.py) just before."""
 
@@ -38,6 +39,15 @@ NO_MOVEMENT = (
     "0 AS moved_up, 0 AS moved_down, 0 AS stayed, 0 AS arrived WHERE false"
 )
 _PERIOD_NAMES = ", ".join(f"'{name}'" for name in PERIODS)
+# Which asks work (issue 15): the ask_conversion step's counts; an older warehouse has none.
+NO_CONVERSION = (
+    "SELECT NULL::TIMESTAMP AS computed_at, NULL::VARCHAR AS period, "
+    "NULL::VARCHAR AS list_name, NULL::VARCHAR AS team, NULL::INTEGER AS entered, "
+    "NULL::INTEGER AS reached, NULL::INTEGER AS succeeded, NULL::DOUBLE AS conversion_rate, "
+    "NULL::DOUBLE AS median_days_to_success, NULL::INTEGER AS in_window, "
+    "NULL::INTEGER AS baseline_people, NULL::INTEGER AS baseline_succeeded, "
+    "NULL::DOUBLE AS baseline_rate WHERE false"
+)
 
 # (table, SELECT over the warehouse, with `{members}` the team_members relation). In order:
 # later ones read earlier ones from the new file.
@@ -169,6 +179,20 @@ TABLES: tuple[tuple[str, str], ...] = (
         ORDER BY person_id, since
         """,
     ),
+    (
+        "ask_conversion",
+        # Counts only (no person): per period, list and team (NULL: the whole organisation),
+        # of the newest computation; rows of teams the snapshot does not hold are left out.
+        """
+        SELECT computed_at, period, list_name, team, entered, reached, succeeded,
+               conversion_rate, median_days_to_success, in_window, baseline_people,
+               baseline_succeeded, baseline_rate
+        FROM {ask_conversion}
+        WHERE team IS NULL OR team IN (SELECT team FROM {new}.teams)
+        QUALIFY computed_at = max(computed_at) OVER ()
+        ORDER BY period, list_name, team NULLS FIRST
+        """,
+    ),
 )
 
 
@@ -202,6 +226,7 @@ def publish(
     members = "team_members" if _has_table(con, "team_members") else f"({NO_TEAMS})"
     declared, team_ladder = NO_DECLARED, f"({NO_LADDER})"
     team_movement = "team_movement" if _has_table(con, "team_movement") else f"({NO_MOVEMENT})"
+    conversion = "ask_conversion" if _has_table(con, "ask_conversion") else f"({NO_CONVERSION})"
     if _has_table(con, "teams"):
         declared = "SELECT team, description FROM teams"
     if _has_table(con, "team_ladder"):  # people per rung, as the teams step counted them
@@ -217,6 +242,7 @@ def publish(
                 declared=declared,
                 team_ladder=team_ladder,
                 team_movement=team_movement,
+                ask_conversion=conversion,
                 periods=_PERIOD_NAMES,
             )
             con.execute(f"CREATE TABLE {ALIAS}.{name} AS {sql}")

@@ -1,9 +1,12 @@
 """Engagement assets: activities, per-person metrics, the ladder, the teams and the
 segments."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.identity import stg_source_records
@@ -16,7 +19,7 @@ from transforms.engagement import (
     build_person_metrics,
 )
 from transforms.ladder import MOVEMENT_COLUMNS, build_ladder, build_movement
-from transforms.ladder_config import UNPLACED, LadderConfigError
+from transforms.ladder_config import UNPLACED, Ladder, LadderConfigError
 from transforms.segments import build_segments
 from transforms.teams import build_teams
 from transforms.teams_config import TeamsConfigError
@@ -103,6 +106,20 @@ def _ladder_or_fail(groundswell: GroundswellSettings):
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
+@contextmanager
+def ladder_and_warehouse(
+    warehouse: DuckDBResource, groundswell: GroundswellSettings
+) -> Iterator[tuple[Ladder, duckdb.DuckDBPyConnection]]:
+    """ladder.yaml and the open warehouse. A broken ladder.yaml, found on reading it or by a
+    rule failing on the data, fails the step once with its message: a retry cannot mend it."""
+    try:
+        config = groundswell.ladder()
+        with open_warehouse(warehouse) as con:
+            yield config, con
+    except LadderConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
 @dg.asset(
     group_name="engagement",
     kinds={"duckdb", "sql"},
@@ -116,12 +133,8 @@ def ladder(
     warehouse: DuckDBResource,
     groundswell: GroundswellSettings,
 ) -> dg.MaterializeResult:
-    config = _ladder_or_fail(groundswell)
-    try:
-        with open_warehouse(warehouse) as con:
-            counts = build_ladder(con, config, utcnow())
-    except LadderConfigError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    with ladder_and_warehouse(warehouse, groundswell) as (config, con):
+        counts = build_ladder(con, config, utcnow())
     context.log.info("People per rung: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if counts.get(UNPLACED):
         context.log.warning(
@@ -242,10 +255,6 @@ def teams(
 def segment_members(
     warehouse: DuckDBResource, groundswell: GroundswellSettings
 ) -> dg.MaterializeResult:
-    config = _ladder_or_fail(groundswell)
-    try:
-        with open_warehouse(warehouse) as con:
-            counts = build_segments(con, config, utcnow())
-    except LadderConfigError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    with ladder_and_warehouse(warehouse, groundswell) as (config, con):
+        counts = build_segments(con, config, utcnow())
     return dg.MaterializeResult(metadata={k.replace(":", "_"): v for k, v in counts.items()})

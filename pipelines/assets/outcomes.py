@@ -17,12 +17,15 @@ from portal.store import OutcomeRow, Store
 from warehouse.load import utcnow
 
 TABLE = "organiser_outcomes"
+PENDING = "portal_erasures"  # people erasure has still to remove from the portal's store
 COLUMNS = (
     "outcome_id, recorded_at, organiser, team, list_name, person_id, outcome, follow_up, "
     "note, via, landed_at"
 )
 # An outcome is landed only when its person (followed through merges) is still in the
-# warehouse: one forgotten since the organiser recorded it is never brought back.
+# warehouse: one forgotten since the organiser recorded it is never brought back. A wrong
+# number is about the phone the person has now (the one on the list the organiser used):
+# its SHA-256 is kept, so that number stops being used for them even if a source still has it.
 _LIVING = """
 WITH RECURSIVE chain(person_id, current, depth) AS (
     SELECT DISTINCT person_id, person_id, 0 FROM _incoming
@@ -31,7 +34,9 @@ WITH RECURSIVE chain(person_id, current, depth) AS (
     FROM chain c JOIN person_registry r ON r.person_id = c.current
     WHERE r.merged_into IS NOT NULL AND c.depth < 32
 )
-SELECT DISTINCT c.person_id FROM chain c JOIN people p ON p.person_id = c.current
+SELECT c.person_id, any_value(sha256(p.phone)) AS phone_sha256
+FROM chain c JOIN people p ON p.person_id = c.current
+GROUP BY c.person_id
 """
 
 
@@ -48,6 +53,9 @@ def land_outcomes(
     exist (nobody has used the portal)."""
     if not store_path.exists():
         return None
+    # A forget stopped before the portal's store is finished first, so an outcome of a
+    # forgotten person is never read again.
+    finish_portal_erasures(con, store_path)
     ((highest,),) = con.execute(f"SELECT coalesce(max(outcome_id), 0) FROM {TABLE}").fetchall()
     store = Store(store_path)
     try:
@@ -57,13 +65,18 @@ def land_outcomes(
     frame = _frame(new, now)
     con.register("_incoming", frame)
     try:
-        living = {pid for (pid,) in con.execute(_LIVING).fetchall()} if new else set()
-        kept = frame[frame["person_id"].isin(living)]
+        living = dict(con.execute(_LIVING).fetchall()) if new else {}
+        kept = frame[frame["person_id"].isin(living)].copy()
+        wrong = kept["outcome"] == "wrong_number"
+        kept["phone_sha256"] = kept["person_id"].map(living).where(wrong, None)
         con.register("_kept", kept)
         # One transaction: a run stopped here lands all of these or none, never some twice.
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"INSERT INTO {TABLE} ({COLUMNS}) SELECT {COLUMNS} FROM _kept")
+            con.execute(
+                f"INSERT INTO {TABLE} ({COLUMNS}, phone_sha256) "
+                f"SELECT {COLUMNS}, phone_sha256::VARCHAR FROM _kept"
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -164,3 +177,25 @@ def forget_portal_outcomes(person_ids: list[str], store_path: Path | None = None
         return store.forget_outcomes(person_ids)
     finally:
         store.close()
+
+
+def intend_portal_erasure(
+    con: duckdb.DuckDBPyConnection, person_ids: list[str], now: datetime
+) -> None:
+    """Record, before the warehouse forgets them, whose outcomes the portal's store must
+    lose: a forget stopped after the warehouse is finished by the next run."""
+    if person_ids:
+        con.executemany(f"INSERT INTO {PENDING} VALUES (?, ?)", [(pid, now) for pid in person_ids])
+
+
+def finish_portal_erasures(con: duckdb.DuckDBPyConnection, store_path: Path | None = None) -> int:
+    """Delete from the portal's store the outcomes of everyone erasure left pending, then
+    the pending rows; how many people. Nothing to do without a store: none was kept."""
+    pending = [
+        pid for (pid,) in con.execute(f"SELECT DISTINCT person_id FROM {PENDING}").fetchall()
+    ]
+    if not pending:
+        return 0
+    forget_portal_outcomes(pending, store_path)
+    con.execute(f"DELETE FROM {PENDING} WHERE person_id IN (SELECT unnest(?))", [pending])
+    return len(pending)

@@ -8,10 +8,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines import settings
-from pipelines.assets.engagement import _ladder_or_fail
-from pipelines.resources import GroundswellSettings, open_warehouse
+from pipelines.assets.engagement import ladder_and_warehouse
+from pipelines.resources import GroundswellSettings
 from transforms import steps
-from transforms.ladder_config import Ladder, LadderConfigError
+from transforms.ladder_config import Ladder
 from transforms.portal_lists import build_portal_lists
 from warehouse.load import utcnow
 from warehouse.snapshot import publish
@@ -35,7 +35,7 @@ def publish_portal(con, ladder: Ladder, now: datetime) -> tuple[dict[str, int], 
     group_name="outbound",
     kinds={"duckdb"},
     pool="warehouse",
-    deps=["activation_exports", "segment_members", "ladder_movement", "teams"],
+    deps=["activation_exports", "segment_members", "ladder_movement", "teams", "ask_conversion"],
     description="The organiser portal's read-only copy (PORTAL_SNAPSHOT): each team's "
     "people, ladder, movement and lists, and each list's download rows per team, written "
     "beside the old copy and swapped in at once, so the portal never waits for a run.",
@@ -45,12 +45,8 @@ def portal_snapshot(
     warehouse: DuckDBResource,
     groundswell: GroundswellSettings,
 ) -> dg.MaterializeResult:
-    config = _ladder_or_fail(groundswell)
-    try:
-        with open_warehouse(warehouse) as con:
-            list_rows, counts = publish_portal(con, config, utcnow())
-    except LadderConfigError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    with ladder_and_warehouse(warehouse, groundswell) as (config, con):
+        list_rows, counts = publish_portal(con, config, utcnow())
     context.log.info(
         f"Portal snapshot: {counts['teams']} team(s), {counts['people']:,} people, "
         f"{counts['list_rows']:,} list rows, {counts['bytes']:,} bytes"

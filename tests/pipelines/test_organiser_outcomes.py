@@ -84,7 +84,9 @@ def _query(database: Path, sql: str) -> list[tuple]:
 def _activities(database: Path) -> list[tuple]:
     con = connect(database)
     try:
+        # As a run does: the activities, then the person metrics built over them.
         build_activities(con)
+        build_person_metrics(con, NOW)
         return con.execute(
             "SELECT person_id, source, source_record_id, activity_type, occurred_at, object, "
             "channel, recorded_by FROM activities WHERE source = 'portal' ORDER BY ALL"
@@ -249,3 +251,45 @@ def test_forgetting_a_person_removes_their_outcomes_everywhere(world, tmp_path):
     assert _materialise(database) == {"new_outcomes": 0, "dropped_forgotten": 1}
     assert [row[0] for row in _activities(database)] == [bo]
     assert _query(database, f"SELECT count(*) FROM activities WHERE person_id = '{ana}'") == [(0,)]
+
+
+def test_a_forget_stopped_before_the_portal_store_is_finished_by_the_next_run(
+    world, tmp_path, monkeypatch
+):
+    database, store_path, ids = world
+    ana, bo = ids["Ana"], ids["Bo"]
+    _record(store_path, [NewOutcome(ana, "said_yes", note=NOTE), NewOutcome(bo, "reached")])
+    _materialise(database)
+    _activities(database)
+
+    # The portal's store cannot be opened (PORTAL_DB names a folder) when the forget
+    # reaches it, after the warehouse has forgotten Ana: as if killed at that point.
+    blocked = tmp_path / "not-a-store"
+    blocked.mkdir()
+    monkeypatch.setenv("PORTAL_DB", str(blocked))
+    con = connect(database)
+    try:
+        ladder = GroundswellSettings(ladder_config=str(ROOT / "ladder.yaml")).ladder()
+        with pytest.raises(Exception, match="unable to open database"):
+            forget_everywhere(
+                con, Target(person_id=ana), ladder, tmp_path / "exports", None, {}, "run", print
+            )
+    finally:
+        con.close()
+    assert _query(database, f"SELECT count(*) FROM people WHERE person_id = '{ana}'") == [(0,)]
+    assert _query(database, "SELECT person_id FROM portal_erasures") == [(ana,)]
+    store = Store(store_path)
+    try:
+        assert sorted(o.person_id for o in store.outcomes()) == sorted([ana, bo])
+    finally:
+        store.close()
+
+    # The next run finishes it before landing anything: Ana's outcome and note are gone.
+    monkeypatch.setenv("PORTAL_DB", str(store_path))
+    assert _materialise(database)["new_outcomes"] == 0
+    store = Store(store_path)
+    try:
+        assert [o.person_id for o in store.outcomes()] == [bo]
+    finally:
+        store.close()
+    assert _query(database, "SELECT count(*) FROM portal_erasures") == [(0,)]

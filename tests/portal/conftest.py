@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,37 +75,40 @@ def access_log() -> Iterator[CapturedLog]:
     logging.getLogger("uvicorn.access").removeHandler(handler)
 
 
-@pytest.fixture
-def portal_server(access_log: CapturedLog) -> Iterator[Callable[[ASGIApp], str]]:
-    """start(app) -> base URL: serves `app` with uvicorn on 127.0.0.1 (a free port) in a
-    thread, with the portal's logging, until the test ends."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(app: ASGIApp) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_config=log_config(), server_header=False, lifespan="off", log_level="info"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
+@contextmanager
+def serving(app: ASGIApp, access_log: logging.Handler | None = None) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (a free port) in a thread, with the portal's
+    logging, for the block; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_config=log_config(), server_header=False, lifespan="off", log_level="info"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
         deadline = time.monotonic() + 10
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the test server did not start")
+                raise RuntimeError("the test server did not start within 10 s")
             time.sleep(0.01)
-        # uvicorn configured logging as it started: listen to its access log now.
-        logging.getLogger("uvicorn.access").addHandler(access_log)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in servers:
+        if access_log is not None:
+            # uvicorn configured logging as it started: listen to its access log now.
+            logging.getLogger("uvicorn.access").addHandler(access_log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def portal_server(access_log: CapturedLog) -> Iterator[Callable[[ASGIApp], str]]:
+    """start(app) -> base URL: serves `app` (`serving`) until the test ends."""
+    with ExitStack() as stack:
+        yield lambda app: stack.enter_context(serving(app, access_log))
 
 
 @dataclass
@@ -219,12 +223,10 @@ def is_signed_out(portal: Portal, browser: requests.Session) -> bool:
     return False
 
 
-@pytest.fixture
-def page():
-    """A page in Debian's chromium, driven by Playwright (never a downloaded browser);
-    `page.problems` collects CSP refusals and script errors, which must stay empty."""
-    if not CHROMIUM.exists():
-        pytest.skip(NO_CHROMIUM)
+@contextmanager
+def chromium_page() -> Iterator:
+    """A page in Debian's chromium, driven by Playwright (never a downloaded browser), for
+    the block; `page.problems` collects CSP refusals and script errors."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -239,9 +241,21 @@ def page():
         opened.on("console", lambda m: problems.append(m.text) if "Refused" in m.text else None)
         opened.on("pageerror", lambda e: problems.append(str(e)))
         opened.problems = problems
+        try:
+            yield opened
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def page():
+    """A page in Debian's chromium (`chromium_page`), skipped where it is not installed;
+    `page.problems` must stay empty."""
+    if not CHROMIUM.exists():
+        pytest.skip(NO_CHROMIUM)
+    with chromium_page() as opened:
         yield opened
-        context.close()
-        browser.close()
 
 
 def screenshot(page, folder: str, name: str, full_page: bool = True) -> None:

@@ -65,16 +65,35 @@ def default_list(con, name: str, metrics: dict[str, dict]) -> dict[str, str]:
     return members(con, f"list:{name}")
 
 
-def test_default_lists_are_the_seven_documented():
+def test_default_lists_are_the_eight_documented():
     assert [a.name for a in DEFAULT.lists] == [
         "welcome_new",
         "first_action",
         "ready_to_host",
         "connectors",
         "slipping",
+        "follow_up",
         "welcome_by_post",
         "door_knock",
     ]
+
+
+def test_follow_up(con):
+    due = {"follow_up_due": True, "follow_up_on": NOW.date(), "last_outcome": "said_yes"}
+    got = default_list(
+        con,
+        "follow_up",
+        {
+            "due": due,
+            "by_phone": {**due, "email": None, "phone": "+15125550100", "phone_reachable": True},
+            "not_yet": {"follow_up_due": False, "follow_up_on": NOW.date() + timedelta(days=3)},
+            "none": {},
+            # Do not contact closes every channel (person_metrics says so): on no list.
+            "dnc": {**due, "do_not_contact": True, "email_suppressed": True},
+        },
+    )
+    assert set(got) == {"due", "by_phone"}
+    assert got["due"] == "follow-up due on 2026-11-24; last outcome: said_yes"
 
 
 def test_welcome_new(con):

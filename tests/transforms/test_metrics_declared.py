@@ -84,7 +84,9 @@ def test_the_declared_table_is_the_hand_written_one_on_a_sandbox_organisation(co
     filled = {
         n for i, n in enumerate(names) if any(r[i] not in (None, 0, False, []) for r in after)
     }
-    assert len(filled) >= len(names) - 12, sorted(set(names) - filled)
+    # What organisers record in the portal (the ask loop) is not in a sandbox organisation.
+    recorded = set(metrics.column_names()[metrics.column_names().index("conversations_30d") :])
+    assert len(filled) >= len(names) - 12 - len(recorded), sorted(set(names) - filled - recorded)
     for family in ("actions_", "petitions_", "events_rsvped_", "donations_", "email_opens_"):
         assert any(n.startswith(family) for n in filled), family
 
@@ -132,6 +134,8 @@ def test_one_line_more_adds_a_window_or_an_activity_type_and_no_migration_is_nee
         "volunteer_signups_7d",
         "donations_7d",
         "outreaches_7d",
+        "conversations_7d",
+        "commitments_7d",
         "calls_7d",
         "calls_30d",
         "calls_90d",
