@@ -91,12 +91,17 @@ def _failing_rule(sandbox: ConfigSandbox, ladder: Ladder, rules: list) -> str:
     return f"{ladder.source}: the lists' success rules could not be run together"
 
 
-def conversion_rows(con: duckdb.DuckDBPyConnection, period: str = "90d") -> list[dict]:
-    """The organisation's rows of ask_conversion for one period, by list: counts only."""
+def conversion_rows(
+    con: duckdb.DuckDBPyConnection, period: str = "90d", by_team: bool = False
+) -> list[dict]:
+    """ask_conversion's rows for one period, by list: the organisation's, or with
+    `by_team` each team's (list, then team). Counts only."""
+    team = "team, " if by_team else ""
     cursor = con.execute(
-        f"SELECT list_name, entered, reached, succeeded, conversion_rate, "
+        f"SELECT list_name, {team}entered, reached, succeeded, conversion_rate, "
         f"median_days_to_success, in_window, baseline_people, baseline_rate FROM {TABLE} "
-        "WHERE team IS NULL AND period = ? ORDER BY list_name",
+        f"WHERE team IS {'NOT ' if by_team else ''}NULL AND period = ? "
+        "ORDER BY list_name, team",
         [period],
     )
     names = [d[0] for d in cursor.description]

@@ -8,6 +8,7 @@ is reported by its kind only; messages are passed on only when the rows were emp
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable, Iterator
@@ -81,6 +82,9 @@ def _parser() -> duckdb.DuckDBPyConnection:
     return _PARSERS.con
 
 
+# The same rules are parsed many times a run (each list's checks, each step reading them),
+# ~3 ms each: a tree is kept per text. Callers only read it.
+@functools.lru_cache(maxsize=4096)
 def _parse_tree(sql: str) -> dict | None:
     """DuckDB's parse tree of one SELECT (parsed, never run), or None when it does not
     parse."""

@@ -67,7 +67,9 @@ def stage_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:
     then `stage.stg_platforms`, all of them as one; returns the platforms staged."""
     written = platform_parts.run_role(con, "staging", {"stg": ""}, required="stg")
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {name}" for name in written["stg"])
-    con.execute(f"CREATE OR REPLACE VIEW {steps.STAGE}.stg_platforms AS {union}")
+    # Its columns are the platform views': their files are part of what it is made from.
+    files = "".join(path.read_text() for path in platform_sql.files("staging").values())
+    steps.define_view(con, f"{steps.STAGE}.stg_platforms", union, files)
     return list(platform_sql.staging_files())
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
 
-from warehouse.migrate import forget, migrate_once
+from warehouse.migrate import forget, mark_migrated, migrate_once
 
 # DuckDB's words for a file it cannot read as a database (cut short, overwritten, damaged).
 DAMAGE_SIGNS = (
@@ -25,6 +26,8 @@ DAMAGE_SIGNS = (
 # once per process, warehouse/migrate.py). Cheaper than that check: no writes, no files.
 DAMAGE_PROBE = "SELECT version FROM schema_migrations"
 LOCK_SIGN = "could not set lock"
+# A new warehouse's scratch file older than this was left by a killed process.
+STALE_SCRATCH_SECONDS = 3600
 # Another program holding the file: wait for it, as dagster-duckdb did (about 100 s).
 LOCK_WAITS = tuple(0.1 * 2**i for i in range(10))
 
@@ -111,7 +114,7 @@ def open_database(path: str | Path, config: dict | None = None) -> duckdb.DuckDB
     WarehouseError at once; a file another program holds is waited for, then refused."""
     path = Path(path)
     if not _holds_data(path):
-        forget(path)  # DuckDB makes a new file here: it has never been migrated
+        _create(path)
     for wait in (*LOCK_WAITS, None):
         try:
             return duckdb.connect(str(path), read_only=False, config=config or {})
@@ -139,6 +142,36 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     except BaseException:
         con.close()
         raise
+
+
+def _create(path: Path) -> None:
+    """Make a new warehouse under a scratch name beside `path`, migrate it, and link it into
+    place in one step: a process killed while making it (the first run's first step) leaves
+    no half-made file at `path`. Another process that made it first wins; ours is dropped."""
+    # One left by a process killed while making it (making one takes well under a minute).
+    for stale in path.parent.glob(f".{path.name}.new-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > STALE_SCRATCH_SECONDS:
+                stale.unlink()
+    scratch = path.with_name(f".{path.name}.new-{uuid.uuid4().hex}")
+    try:
+        try:
+            con = duckdb.connect(str(scratch))
+        except duckdb.Error as exc:
+            raise WarehouseError(_unopenable_message(path, exc)) from None
+        try:
+            prepare(con, scratch)
+        finally:
+            con.close()
+        forget(path)  # whatever this process knew of a file at `path` is stale now
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            return  # another process made it first (or an empty file): checked on opening
+        mark_migrated(path)
+    finally:
+        for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def _holds_data(path: Path) -> bool:

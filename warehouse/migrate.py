@@ -87,6 +87,15 @@ def migrate_once(con: duckdb.DuckDBPyConnection, path: str | Path) -> list[int] 
     return applied
 
 
+def mark_migrated(path: str | Path) -> None:
+    """The file at `path` was migrated by this process under another name (a new warehouse
+    is made beside it and linked into place): no need to check it again."""
+    key = file_key(path)
+    if key is not None:
+        with _lock:
+            _migrated.add(key)
+
+
 def forget(path: str | Path) -> None:
     """Check the file at `path` again on its next connection: warehouse.connection calls
     this when it is about to create a new file there; a test that rewinds a warehouse's

@@ -10,11 +10,11 @@ from transforms.ask_conversion import build_ask_conversion, conversion_rows
 from warehouse.load import utcnow
 
 # Rates and days as text ("25%", "4.5", "-" for none): a Dagster table cell has no null.
-_TEXT = {"list_name", "conversion_rate", "median_days_to_success", "baseline_rate"}
+_TEXT = {"list_name", "team", "conversion_rate", "median_days_to_success", "baseline_rate"}
 
 
 def _cell(name: str, value: object) -> object:
-    if name not in _TEXT or name == "list_name":
+    if name not in _TEXT or name in ("list_name", "team"):
         return value
     if value is None:
         return "-"
@@ -48,8 +48,15 @@ def ask_conversion(
     with ladder_and_warehouse(warehouse, groundswell) as (config, con):
         counts = build_ask_conversion(con, config, utcnow())
         rows = conversion_rows(con, "90d")
+        by_team = conversion_rows(con, "90d", by_team=True)
     context.log.info(
         f"Which asks work: {counts['entries']:,} list entries in 90 days, "
         f"{counts['controls']:,} people to compare them with, {len(rows)} list(s)"
     )
-    return dg.MaterializeResult(metadata={**counts, "conversion_90d": conversion_table(rows)})
+    return dg.MaterializeResult(
+        metadata={
+            **counts,
+            "conversion_90d": conversion_table(rows),
+            "conversion_90d_by_team": conversion_table(by_team),
+        }
+    )

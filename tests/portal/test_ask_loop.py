@@ -37,7 +37,7 @@ from tests.portal.conftest import (
 from tests.support.pipeline import ROOT, configure, run_job
 from transforms.summary import summarise
 
-PEOPLE = 300
+PEOPLE = 200
 PUSHED = ("welcome_new", "first_action", "ready_to_host", "connectors")
 FOLDER = "ask_loop"
 TEAM, ORGANISER = "Washington DC", "dc.lead@groundswell.example"
@@ -162,7 +162,9 @@ def loop(tmp_path_factory):
         second = run_job(instance, confirm)
         assert second.success
         summary = summarise(str(warehouse), second.run_id, [], truth)
+        metadata = second.asset_materializations_for_node("ask_conversion")[0].metadata
     return {
+        "metadata": {k: v.value for k, v in metadata.items()},
         "warehouse": warehouse,
         "truth": truth,
         "summary": summary,
@@ -269,3 +271,22 @@ def test_the_conversion_table_shows_every_list_and_the_truth_beside_it(loop):
     assert "Which asks work" in summary
     for name in asked:
         assert f"of the {truth[name]['asked']:,} it asked acted" in summary
+
+
+def test_the_dagster_metadata_holds_the_table_by_list_and_by_team(loop):
+    metadata = loop["metadata"]
+    rows = _query(
+        loop["warehouse"],
+        "SELECT list_name, entered, conversion_rate FROM ask_conversion "
+        "WHERE period = '90d' AND team IS NULL ORDER BY list_name",
+    )
+    records = [r.data for r in metadata["conversion_90d"].records]
+    assert [(r["list_name"], r["entered"]) for r in records] == [(n, e) for n, e, _ in rows]
+    for record, (_, _, rate) in zip(records, rows, strict=True):
+        assert record["conversion_rate"] == ("-" if rate is None else f"{rate:.0%}")
+    teams = {r.data["team"] for r in metadata["conversion_90d_by_team"].records}
+    assert TEAM in teams
+    assert metadata["entries"] > 0 and metadata["controls"] > 0
+    # Counts and rates only: no address, name or person id anywhere in it.
+    text = repr(metadata)
+    assert "@" not in text and not re.search(r"p_[0-9a-f]{16}", text)

@@ -1,8 +1,12 @@
 """Opening the warehouse: session settings from the environment."""
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -37,17 +41,21 @@ def _warehouse_bytes(path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["cut in half", "not a database"])
+# Cut short: its headers and first block only (a disk that filled up while it was copied).
+CUT_SHORT = 3 * 4096 + 256 * 1024
+
+
+@pytest.mark.parametrize("damage", ["cut short", "not a database"])
 def test_a_damaged_warehouse_is_named_with_what_to_do_and_left_as_it_was(tmp_path, damage):
     path = tmp_path / "warehouse.duckdb"
     good = _warehouse_bytes(path)
-    broken = good[: len(good) // 2] if damage == "cut in half" else b"PK\x03\x04" + good[4:4096]
+    broken = good[:CUT_SHORT] if damage == "cut short" else b"PK\x03\x04" + good[4:4096]
     path.write_bytes(broken)
     copy = tmp_path / "copy" / "warehouse.duckdb"
     copy.parent.mkdir()
     copy.write_bytes(broken)
-    with pytest.raises(duckdb.Error):  # DuckDB itself cannot open it: the case is real
-        duckdb.connect(str(copy))
+    with pytest.raises(duckdb.Error):  # DuckDB itself cannot read it: the case is real
+        duckdb.connect(str(copy)).execute("SELECT * FROM schema_migrations").fetchall()
     shutil.rmtree(copy.parent)
     checks = migrate.checks
     with pytest.raises(WarehouseError) as raised:
@@ -93,3 +101,47 @@ con = duckdb.connect(sys.argv[1])
 print("holding", flush=True)
 time.sleep(60)
 """
+
+
+# A new warehouse is made under a scratch name and linked into place once migrated: a first
+# run killed while making it (kill -9 during the migrations) leaves nothing half-made.
+_SLOW_CREATION = """
+import sys, time
+from warehouse import migrate
+real = migrate.migrate
+
+def slow(con):
+    print("migrating", flush=True)
+    time.sleep(30)  # killed here, inside the creation
+    return real(con)
+
+migrate.migrate = slow
+from warehouse.connection import connect
+connect(sys.argv[1]).close()
+"""
+
+
+def test_a_process_killed_while_making_the_warehouse_leaves_no_half_made_file(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    script = tmp_path / "make.py"
+    script.write_text(_SLOW_CREATION)
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(path)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "migrating"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    assert not path.exists(), "nothing at the warehouse's path until it is whole"
+    [scratch] = tmp_path.glob(".warehouse.duckdb.new-*")
+    # The next connection makes it whole; an hour later, the killed one's scratch goes too.
+    os.utime(scratch, (time.time() - 7200, time.time() - 7200))
+    con = connect(path)
+    try:
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] > 10
+    finally:
+        con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["make.py", "warehouse.duckdb"]
