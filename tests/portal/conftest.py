@@ -146,6 +146,35 @@ class Portal:
         return self.url + link[link.index("/invite/") :]
 
 
+def data_portal(
+    start: Callable[[ASGIApp], str],
+    settings: PortalSettings,
+    teams_file: Path,
+    snapshot: Path,
+) -> Portal:
+    """The portal's pages over `snapshot` served by `start` (the `portal_server` fixture),
+    with a hand-moved clock and the cheap hasher."""
+    clock = Clock()
+    app = create_app(
+        settings, clock=clock, teams_file=teams_file, hasher=CHEAP_HASHER, snapshot=snapshot
+    )
+    return Portal(start(app), app, clock, Path(teams_file))
+
+
+def accept_invitation(page, link_url: str, email: str, password: str = PASSWORD) -> None:
+    """In a browser page: set the password from an invitation link, then sign in, as a
+    person would."""
+    page.goto(link_url)
+    page.fill("#password", password)
+    page.fill("#confirm", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/sign-in\?why=password_set$"))
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+
+
 @pytest.fixture
 def portal_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PortalSettings:
     for name in list(PortalSettings.model_fields):

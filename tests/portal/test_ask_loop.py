@@ -29,7 +29,7 @@ from tests.portal.conftest import (
     CHEAP_HASHER,
     CHROMIUM,
     NO_CHROMIUM,
-    PASSWORD,
+    accept_invitation,
     chromium_page,
     screenshot,
     serving,
@@ -94,15 +94,7 @@ def _record_in_browser(snapshot: Path, tmp: Path) -> dict:
     today = datetime.now(UTC).date()
     with serving(app) as url, chromium_page() as page:
         link = app.state.auth.invite(ORGANISER)
-        page.goto(url + link[link.index("/invite/") :])
-        page.fill("#password", PASSWORD)
-        page.fill("#confirm", PASSWORD)
-        page.click("main button[type=submit]")
-        page.wait_for_url(re.compile(r"/sign-in\?why=password_set$"))
-        page.fill("#email", ORGANISER)
-        page.fill("#password", PASSWORD)
-        page.click("main button[type=submit]")
-        page.wait_for_load_state()
+        accept_invitation(page, url + link[link.index("/invite/") :], ORGANISER)
         list_path = f"/teams/{quote(TEAM, safe='')}/lists/{quote(list_name, safe='')}"
         page.goto(url + list_path)
         row = page.locator(

@@ -10,15 +10,13 @@ import shutil
 
 import pytest
 
-from portal.app import create_app
 from tests.portal.conftest import (
     ARTIFACTS,
-    CHEAP_HASHER,
     CHROMIUM,
     NO_CHROMIUM,
-    PASSWORD,
-    Clock,
     Portal,
+    accept_invitation,
+    data_portal,
     screenshot,
 )
 from tests.portal.organisation import EAST, NORTH
@@ -38,28 +36,12 @@ def _fresh_artifacts():
 @pytest.fixture
 def site(tmp_path_factory, portal_server, portal_settings) -> Portal:
     org, snapshot = measured_organisation(tmp_path_factory)
-    clock = Clock()
-    app = create_app(
-        portal_settings,
-        clock=clock,
-        teams_file=org.teams_file,
-        hasher=CHEAP_HASHER,
-        snapshot=snapshot,
-    )
-    return Portal(portal_server(app), app, clock, org.teams_file)
+    return data_portal(portal_server, portal_settings, org.teams_file, snapshot)
 
 
 def _invited(page, site: Portal, email: str, role: str = "organiser") -> None:
     """Invite `email`, set the password from the link and sign in, as a person would."""
-    page.goto(site.path_of(site.auth.invite(email, role)))
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/sign-in\?why=password_set$"))
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    accept_invitation(page, site.path_of(site.auth.invite(email, role)), email)
 
 
 def _bar_widths(page) -> list[float]:

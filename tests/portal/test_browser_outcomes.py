@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from portal.app import create_app
 from tests.portal.conftest import (
     ARTIFACTS,
-    CHEAP_HASHER,
     CHROMIUM,
     NO_CHROMIUM,
-    PASSWORD,
-    Clock,
     Portal,
+    accept_invitation,
+    data_portal,
     screenshot,
 )
 from tests.portal.organisation import Organisation, built
@@ -45,15 +43,8 @@ def org(tmp_path_factory) -> Organisation:
 
 @pytest.fixture
 def site(org, portal_server, portal_settings) -> Portal:
-    clock = Clock()  # 2026-11-30 12:00 UTC
-    app = create_app(
-        portal_settings,
-        clock=clock,
-        teams_file=org.teams_file,
-        hasher=CHEAP_HASHER,
-        snapshot=org.snapshot,
-    )
-    return Portal(portal_server(app), app, clock, org.teams_file)
+    # The clock reads 2026-11-30 12:00 UTC.
+    return data_portal(portal_server, portal_settings, org.teams_file, org.snapshot)
 
 
 def _shot(page, name: str, full_page: bool = True) -> None:
@@ -61,15 +52,7 @@ def _shot(page, name: str, full_page: bool = True) -> None:
 
 
 def _invited(page, site: Portal, email: str) -> None:
-    page.goto(site.path_of(site.auth.invite(email)))
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/sign-in\?why=password_set$"))
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    accept_invitation(page, site.path_of(site.auth.invite(email)), email)
 
 
 def _row(page, name: str):

@@ -15,15 +15,14 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from portal.app import create_app
 from tests.portal.conftest import (
     ARTIFACTS,
-    CHEAP_HASHER,
     CHROMIUM,
     NO_CHROMIUM,
     PASSWORD,
-    Clock,
     Portal,
+    accept_invitation,
+    data_portal,
     screenshot,
 )
 from tests.portal.organisation import EAST, NORTH, TEAM_OF, Organisation, built
@@ -46,15 +45,7 @@ def org(tmp_path_factory) -> Organisation:
 
 @pytest.fixture
 def site(org, portal_server, portal_settings) -> Portal:
-    clock = Clock()
-    app = create_app(
-        portal_settings,
-        clock=clock,
-        teams_file=org.teams_file,
-        hasher=CHEAP_HASHER,
-        snapshot=org.snapshot,
-    )
-    return Portal(portal_server(app), app, clock, org.teams_file)
+    return data_portal(portal_server, portal_settings, org.teams_file, org.snapshot)
 
 
 def _shot(page, name: str, full_page: bool = True) -> None:
@@ -70,15 +61,7 @@ def _sign_in(page, site: Portal, email: str, password: str = PASSWORD) -> None:
 
 def _invited(page, site: Portal, email: str) -> None:
     """Invite `email`, set the password from the link and sign in, as a person would."""
-    page.goto(site.path_of(site.auth.invite(email)))
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/sign-in\?why=password_set$"))
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    accept_invitation(page, site.path_of(site.auth.invite(email)), email)
 
 
 def _north_rows(org: Organisation, name: str) -> list[list[str]]:
