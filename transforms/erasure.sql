@@ -1,6 +1,6 @@
 -- step: erasure
--- reads: stage.forget_people, stage.forget_records, stage.forget_keys,
---     stage.forget_match_keys, stage.forget_phones
+-- reads: stage.forget_people, stage.forget_person_ids, stage.forget_records,
+--     stage.forget_keys, stage.forget_match_keys, stage.forget_phones
 -- writes: stage.purge_records, phone_parses, stg_source_records, person_sources,
 --     identity_links, identity_review, identity_decisions, identity_conflicts,
 --     missing_records, person_merges, person_registry, people, activities, person_metrics,
@@ -53,16 +53,7 @@ WHERE old_person_id IN (SELECT person_id FROM stage.forget_people)
    OR new_person_id IN (SELECT person_id FROM stage.forget_people);
 -- What organisers recorded about them, also under an id identity merged into theirs since.
 DELETE FROM organiser_outcomes
-WHERE person_id IN (
-    WITH RECURSIVE merged(person_id, depth) AS (
-        SELECT person_id, 0 FROM stage.forget_people
-        UNION ALL
-        SELECT r.person_id, m.depth + 1 FROM person_registry r
-        JOIN merged m ON r.merged_into = m.person_id
-        WHERE m.depth < 32
-    )
-    SELECT person_id FROM merged
-);
+WHERE person_id IN (SELECT person_id FROM stage.forget_person_ids);
 DELETE FROM person_registry WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM people WHERE person_id IN (SELECT person_id FROM stage.forget_people);
 DELETE FROM activities WHERE person_id IN (SELECT person_id FROM stage.forget_people);

@@ -1,8 +1,8 @@
 -- step: erasure_find
--- reads: stg_source_records, person_sources, person_merges, people, erasure_email_hashes(),
---     erasure_phone_text()
--- writes: stage.forget_people, stage.forget_records, stage.forget_keys,
---     stage.forget_match_keys, stage.forget_phones
+-- reads: stg_source_records, person_sources, person_merges, people, person_registry,
+--     erasure_email_hashes(), erasure_phone_text()
+-- writes: stage.forget_people, stage.forget_person_ids, stage.forget_records,
+--     stage.forget_keys, stage.forget_match_keys, stage.forget_phones
 -- params: $hash, $phone_hash, $person_id
 -- udfs: -
 
@@ -37,6 +37,18 @@ SELECT DISTINCT person_id FROM (
     JOIN people p ON p.person_id = m.new_person_id
     WHERE m.old_person_id = $person_id
 );
+
+-- Their ids, and every id identity merged into one of theirs since: what organisers
+-- recorded before a merge names the old id (erasure.sql, and the portal's store).
+CREATE OR REPLACE TABLE stage.forget_person_ids AS
+WITH RECURSIVE merged(person_id, depth) AS (
+    SELECT person_id, 0 FROM stage.forget_people
+    UNION ALL
+    SELECT r.person_id, m.depth + 1 FROM person_registry r
+    JOIN merged m ON r.merged_into = m.person_id
+    WHERE m.depth < 32  -- bounds a (never expected) cycle
+)
+SELECT DISTINCT person_id FROM merged;
 
 -- Every source record of those people, and any record carrying the address.
 CREATE OR REPLACE TABLE stage.forget_records AS

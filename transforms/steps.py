@@ -397,17 +397,17 @@ STEPS: tuple[Step, ...] = (
     sql(
         "erasure_find",
         "forget",
-        "stg_source_records, person_sources, person_merges, people, "
+        "stg_source_records, person_sources, person_merges, people, person_registry, "
         "erasure_email_hashes(), erasure_phone_text()",
-        "stage.forget_people, stage.forget_records, stage.forget_keys, "
-        "stage.forget_match_keys, stage.forget_phones",
+        "stage.forget_people, stage.forget_person_ids, stage.forget_records, "
+        "stage.forget_keys, stage.forget_match_keys, stage.forget_phones",
         "$hash, $phone_hash, $person_id",
     ),
     sql(
         "erasure",
         "forget",
-        "stage.forget_people, stage.forget_records, stage.forget_keys, "
-        "stage.forget_match_keys, stage.forget_phones",
+        "stage.forget_people, stage.forget_person_ids, stage.forget_records, "
+        "stage.forget_keys, stage.forget_match_keys, stage.forget_phones",
         f"stage.purge_records, phone_parses, stg_source_records, person_sources, {ID_TABLES}, "
         "missing_records, person_merges, person_registry, people, activities, person_metrics, "
         "ladder, ladder_history, segment_members, list_history, team_members, sync_plan, "

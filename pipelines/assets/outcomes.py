@@ -144,24 +144,15 @@ def organiser_outcomes(
     )
 
 
-# Everyone erasure is about to forget, with every id identity merged into theirs: outcomes
-# recorded before a merge name the old id.
-_FORGOTTEN_IDS = """
-WITH RECURSIVE merged(person_id, depth) AS (
-    SELECT person_id, 0 FROM stage.forget_people
-    UNION ALL
-    SELECT r.person_id, m.depth + 1 FROM person_registry r
-    JOIN merged m ON r.merged_into = m.person_id
-    WHERE m.depth < 32
-)
-SELECT DISTINCT person_id FROM merged ORDER BY person_id
-"""
-
-
 def forgotten_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The person ids erasure's stage.forget_people reaches, old merged ids included (read
-    before the erasure deletes the registry that links them)."""
-    return [pid for (pid,) in con.execute(_FORGOTTEN_IDS).fetchall()]
+    """The person ids the erasure reaches, ids merged into theirs included (erasure_find's
+    stage.forget_person_ids, read before the erasure deletes the registry that links them)."""
+    return [
+        pid
+        for (pid,) in con.execute(
+            "SELECT person_id FROM stage.forget_person_ids ORDER BY person_id"
+        ).fetchall()
+    ]
 
 
 def forget_portal_outcomes(person_ids: list[str], store_path: Path | None = None) -> int | None:
