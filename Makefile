@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster
 
-.PHONY: run test lint format ui sandbox setup clean bench bench-push quality forget browser
+.PHONY: run test lint format ui sandbox setup clean bench bench-push quality forget browser servers restore status serve
 
-setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+setup: $(STAMP)
 
 # Reinstall only when pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -16,10 +16,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
-
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	@mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## run: the whole pipeline once, headless (starts the sandbox platforms when no keys are set);
 ##      ADVANCE_DAYS=7 then moves the sandbox on a week and runs again, to show movement;
@@ -37,6 +33,16 @@ run: setup
 forget: setup
 	@$(BIN)/python -m pipelines forget --email "$(EMAIL)" --phone "$(PHONE)" \
 		--person-id "$(PERSON_ID)" $(if $(FORCE),--force)
+
+## restore: bring back a warehouse backup: FROM=latest, a file name in BACKUP_DIR, or a path;
+##          the warehouse it replaces is kept aside, and everyone forgotten since stays erased
+restore: setup
+	@$(BIN)/python -m pipelines.restore --from "$(FROM)"
+
+## status: the last run and its result, the next scheduled run, each source's last landing,
+##         the checks that failed, the last backup and any push waiting for confirmation
+status: setup
+	@$(BIN)/python -m pipelines.status
 
 ## portal: the organiser portal on http://127.0.0.1:8000 (PORTAL_HOST, PORTAL_PORT; it reads
 ##         the snapshot each run publishes, so it never waits for a run); Ctrl-C stops it
@@ -57,7 +63,7 @@ revoke: setup
 ## test: lint, then the whole test suite, spread over TEST_WORKERS processes (a file each
 ##       at a time, so a module's shared fixtures are built once); TEST_WORKERS=0 runs serially
 TEST_WORKERS ?= 4
-test: setup lint browser
+test: setup lint browser servers
 	$(BIN)/python -m pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 ## browser: Debian's chromium for the portal's browser tests, installed when it is missing and
@@ -72,6 +78,23 @@ browser:
 				echo "could not install chromium: the browser tests will be skipped"; \
 		else echo "chromium is missing and cannot be installed here: the browser tests will be skipped"; fi; }
 
+## servers: Debian's PostgreSQL server (the tests of Dagster's history in PostgreSQL) and Caddy
+##          (the check of deploy/Caddyfile), installed when missing and the machine allows
+##          (root with apt-get); otherwise those tests say skipped and why
+servers:
+	@missing=""; \
+	{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="postgresql"; \
+	command -v caddy >/dev/null 2>&1 || missing="$$missing caddy"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's$$missing for the service tests"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+				{ apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } || \
+				echo "could not install$$missing: the tests that need it will be skipped"; \
+		else echo "$$missing missing and cannot be installed here: the tests that need it will be skipped"; fi; \
+	fi
+
 ## lint: ruff, and the layer rules of DESIGN.md as import-linter contracts (pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
@@ -82,8 +105,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## serve: the production mode: the Dagster UI (DAGSTER_HOST:DAGSTER_PORT, 127.0.0.1:3000), its
+##        daemon (the nightly schedule, sensors, the run queue) and the portal (127.0.0.1:8000)
+##        under one supervisor; logs in LOG_DIR (data/logs); SIGTERM or Ctrl-C stops it all,
+##        marking a run in progress failed. deploy/groundswell.service runs it under systemd.
+serve: setup
+	$(BIN)/python -m pipelines.serve
+
 ## ui: the Dagster UI on http://127.0.0.1:3000 (with the sandbox when no keys are set);
-##     clears runs left behind by killed commands first; its daemon monitors runs (dagster.yaml)
+##     clears runs left behind by killed commands first; its daemon monitors runs (dagster.yaml);
+##     refused while `make serve` serves the same data (one daemon per DAGSTER_HOME)
 ui: setup
 	$(BIN)/python -m pipelines ui
 

@@ -25,8 +25,9 @@ def api_key() -> Check:
     return Check(problem, rank=2)
 
 
-def base_url(example: str) -> Check:
-    """An http(s) address; plain http only to this machine (the sandbox)."""
+def base_url(example: str, secret: str | None = "the API key") -> Check:
+    """An http(s) address; plain http only to this machine (the sandbox) when the address
+    carries `secret` (None: any http address is fine)."""
 
     def problem(name: str, text: str, _default: str) -> str | None:
         try:
@@ -36,10 +37,10 @@ def base_url(example: str) -> Check:
             parts, host = None, ""
         if parts is None or parts.scheme not in ("http", "https") or not host or " " in text:
             return f"{name} is not a web address: use one like {example}."
-        if parts.scheme == "http" and host not in LOOPBACK:
+        if secret and parts.scheme == "http" and host not in LOOPBACK:
             return (
                 f"{name} uses http:// to a host other than this machine, which would send "
-                "the API key unencrypted: use https://."
+                f"{secret} unencrypted: use https://."
             )
         return None
 

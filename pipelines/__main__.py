@@ -47,12 +47,13 @@ def _definitions():
 
 
 def _instance():
-    """The Dagster instance, after checking the wait setting the run will use."""
+    """The Dagster instance, after checking the wait setting the run will use; refused when
+    DAGSTER_POSTGRES_URL's database does not answer."""
     try:
         runs.wait_limit_seconds()
+        return runs.open_instance()
     except ValueError as exc:
         raise Refused(str(exc)) from None
-    return runs.open_instance()
 
 
 def run(advance_days: float = 0, dry_run: bool = False, confirm: bool = False) -> int:
@@ -127,6 +128,18 @@ def _run_once(defs, instance, run_config: dict, truth: dict | None = None) -> in
 def ui() -> int:
     """The Dagster UI on 127.0.0.1:3000, with the sandbox running when no keys are set."""
     _settings()
+    from pipelines.serve import Refused as Serving
+    from pipelines.serve import service_locks
+
+    home = Path(os.environ.get("DAGSTER_HOME") or "data/dagster")
+    try:
+        with service_locks(home):
+            return _ui()
+    except Serving as exc:
+        raise Refused(str(exc)) from None
+
+
+def _ui() -> int:
     runs.clear_dead_runs(_instance())
     sandbox = _with_sandbox_if_needed()
     try:

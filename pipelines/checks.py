@@ -1,12 +1,24 @@
-"""Asset checks: the invariants downstream steps and other tools rely on."""
+"""Asset checks: the invariants downstream steps and other tools rely on, and the data
+checks that stop harm (issue 16): people lost, merged or moved rung in one run."""
+
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from connectors.platform import Platform
 from connectors.registry import PLATFORMS
-from pipelines.resources import open_warehouse
+from pipelines.resources import DataCheckSettings, open_warehouse
+from transforms.data_checks import HARM_CHECKS, HarmCheck, harm_measures, harm_problem, harm_value
 from transforms.segment_keys import TIER_LIKE
+
+
+def run_started_at(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> datetime:
+    """When this run started, in UTC without a zone (as the warehouse keeps time)."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    stamp = (record.start_time or record.create_timestamp.timestamp()) if record else None
+    moment = datetime.fromtimestamp(stamp, UTC) if stamp else datetime.now(UTC)
+    return moment.replace(tzinfo=None)
 
 
 def _count(warehouse: DuckDBResource, sql: str) -> int:
@@ -73,9 +85,46 @@ def review_decisions_apply(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
+def _harm_check(check: HarmCheck) -> dg.AssetChecksDefinition:
+    """A sudden change that means bad input; the sync plan stops on the same measure."""
+
+    @dg.asset_check(
+        asset=check.asset,
+        name=check.name,
+        description=check.description,
+        required_resource_keys={"warehouse", "checks"},
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        limits: DataCheckSettings = context.resources.checks
+        with open_warehouse(context.resources.warehouse) as con:
+            harm = harm_measures(con, run_started_at(context))
+        problem = harm_problem(harm, check, limits.limits())
+        share, count = harm_value(harm, check)
+        if problem:
+            context.log.warning(problem)
+        return dg.AssetCheckResult(
+            passed=problem is None,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"{problem} The pushes wait: confirm with make run CONFIRM=1 if it is right."
+                if problem
+                else None
+            ),
+            metadata={
+                "count": count,
+                "share": round(share, 4),
+                "limit": limits.limits()[check.setting],
+                "people_at_last_run": harm.people_before,
+            },
+        )
+
+    return _check
+
+
 CHECKS = [
     person_sources_resolve,
     review_decisions_apply,
     everyone_on_the_ladder,
     *(_one_tier_tag_per_member(p) for p in PLATFORMS if p.push is not None),
+    *(_harm_check(check) for check in HARM_CHECKS),
 ]

@@ -5,13 +5,25 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
-from pipelines.assets import asks, engagement, identity, outbound, outcomes, portal, sources
+from pipelines.alert_sensors import ALERT_SENSORS
+from pipelines.assets import (
+    asks,
+    backup,
+    engagement,
+    health,
+    identity,
+    outbound,
+    outcomes,
+    portal,
+    sources,
+)
 from pipelines.checks import CHECKS
 from pipelines.erasure import forget_person
 from pipelines.resources import build_resources
-from pipelines.sensors import dead_runs_sensor, forms_inbox_sensor, forms_sync
+from pipelines.sensors import SYNC_JOB, dead_runs_sensor, forms_inbox_sensor, forms_sync
+from pipelines.status import status_sensor
 
-JOB_NAME = "groundswell_sync"
+JOB_NAME = SYNC_JOB
 
 
 def build_definitions() -> dg.Definitions:
@@ -21,29 +33,32 @@ def build_definitions() -> dg.Definitions:
     settings.validate()
     run = settings.current().run
     assets = dg.load_assets_from_modules(
-        [sources, outcomes, identity, engagement, asks, outbound, portal]
+        [sources, outcomes, identity, engagement, asks, outbound, portal, health, backup]
     )
     sync = dg.define_asset_job(
         JOB_NAME,
         selection=dg.AssetSelection.all(),
         description="Pull every source, resolve identities, rebuild the ladder, push and export.",
+        # One process for the run, as `make run`: the warehouse pool runs its steps one at
+        # a time anyway, and a process per step costs a small server minutes of imports.
+        executor_def=dg.in_process_executor,
     )
     nightly = dg.ScheduleDefinition(
         name="nightly_sync",
         job=sync,
-        cron_schedule="0 2 * * *",
+        cron_schedule=settings.get("NIGHTLY_CRON"),
         execution_timezone=run.SCHEDULE_TIMEZONE,
         default_status=(
             dg.DefaultScheduleStatus.RUNNING if run.nightly else dg.DefaultScheduleStatus.STOPPED
         ),
-        description="Every night at 02:00: the whole sync, unattended.",
+        description=f"The whole sync, unattended, on NIGHTLY_CRON ({settings.get('NIGHTLY_CRON')}).",
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=CHECKS,
         jobs=[sync, forms_sync, forget_person],
         schedules=[nightly],
-        sensors=[forms_inbox_sensor, dead_runs_sensor],
+        sensors=[forms_inbox_sensor, dead_runs_sensor, status_sensor, *ALERT_SENSORS],
         resources=build_resources(),
     )
 

@@ -36,6 +36,7 @@ from transforms.identity_review_files import write_review_file
 from transforms.ladder_config import Ladder
 from transforms.placeholders import DEFAULT_EMAILS, DEFAULT_PHONES
 from transforms.sync_plan import PLATFORM_NAMES
+from warehouse.forgotten import KeeperError
 from warehouse.load import append, utcnow
 
 
@@ -293,7 +294,7 @@ def forget_person_op(context: dg.OpExecutionContext, config: ForgetConfig) -> dg
                 groundswell.identity().placeholders.emails,
                 groundswell.identity().placeholders.phones,
             )
-    except (ErasureIncomplete, ExportsFolderError) as exc:
+    except (ErasureIncomplete, ExportsFolderError, KeeperError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     for line in report.lines():
         context.log.info(line)

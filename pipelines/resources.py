@@ -77,6 +77,25 @@ class GroundswellSettings(dg.ConfigurableResource):
         return load_teams(self.teams_config)
 
 
+class DataCheckSettings(dg.ConfigurableResource):
+    """The data checks' thresholds (CHECK_* settings): past them a run's input looks broken."""
+
+    fetch_drop_share: float = float(settings.DEFAULTS["CHECK_FETCH_DROP_SHARE"])
+    freshness_hours: float = float(settings.DEFAULTS["CHECK_FRESHNESS_HOURS"])
+    quarantine_share: float = float(settings.DEFAULTS["CHECK_QUARANTINE_SHARE"])
+    people_drop_share: float = float(settings.DEFAULTS["CHECK_PEOPLE_DROP_SHARE"])
+    merge_share: float = float(settings.DEFAULTS["CHECK_MERGE_SHARE"])
+    rung_change_share: float = float(settings.DEFAULTS["CHECK_RUNG_CHANGE_SHARE"])
+
+    def limits(self) -> dict[str, float]:
+        """Each threshold by its setting's name."""
+        return {
+            f"CHECK_{name.upper()}": float(value)
+            for name, value in self.model_dump().items()
+            if isinstance(value, int | float)
+        }
+
+
 @contextmanager
 def open_warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated connection for one asset, closed when the asset is done, also when it
@@ -135,5 +154,11 @@ def build_resources() -> dict[str, object]:
             identity_config=settings.get("IDENTITY_CONFIG"),
             teams_config=settings.get("TEAMS_CONFIG"),
             default_phone_region=settings.get("DEFAULT_PHONE_REGION"),
+        ),
+        "checks": DataCheckSettings(
+            **{
+                field: float(settings.get(f"CHECK_{field.upper()}"))
+                for field in DataCheckSettings.model_fields
+            }
         ),
     }

@@ -8,7 +8,6 @@ import contextlib
 import ctypes
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -24,7 +23,7 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 from dagster._utils.interrupts import check_captured_interrupt
 
-from pipelines import settings
+from pipelines import instance_config, settings
 
 PID_TAG = "groundswell/pid"
 HOST_TAG = "groundswell/host"
@@ -59,21 +58,38 @@ def say(line: str) -> None:
 
 
 def open_instance() -> dg.DagsterInstance:
-    """The instance under DAGSTER_HOME (ephemeral without it), created under a file lock so two
-    first runs at once do not both create Dagster's SQLite tables."""
+    """The instance under DAGSTER_HOME (ephemeral without it), its dagster.yaml written from
+    the repo's (with PostgreSQL storage when DAGSTER_POSTGRES_URL is set), created under a
+    file lock so two first runs at once do not both create Dagster's tables. Raises
+    PostgresUnreachable (a ValueError) when that database does not answer."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return dg.DagsterInstance.ephemeral()
+    postgres_url = settings.get(instance_config.SETTING)
+    if postgres_url:
+        # Before anything is created: a stopped server must leave DAGSTER_HOME as it was.
+        instance_config.check_postgres(postgres_url)
+        # Dagster's own connections (and those of the UI and daemon this process starts)
+        # give up on a black-holed host instead of waiting minutes for TCP.
+        os.environ.setdefault("PGCONNECT_TIMEOUT", str(instance_config.CONNECT_TIMEOUT_SECONDS))
     Path(home).mkdir(parents=True, exist_ok=True)
     with _locked(Path(home) / LOCK_FILE):
-        config = Path(home) / "dagster.yaml"
-        if not config.exists() and REPO_INSTANCE_CONFIG.is_file():
-            # Without it the pool `warehouse` has no limit and runs collide on DuckDB's lock.
-            shutil.copyfile(REPO_INSTANCE_CONFIG, config)
+        _write_instance_config(Path(home) / "dagster.yaml", postgres=bool(postgres_url))
         instance = dg.DagsterInstance.get()
         # Touch every storage inside the lock: each creates its tables on first use.
         _ = instance.run_storage, instance.event_log_storage, instance.schedule_storage
         return instance
+
+
+def _write_instance_config(config: Path, postgres: bool) -> None:
+    """$DAGSTER_HOME/dagster.yaml as the repo's template and DAGSTER_POSTGRES_URL make it,
+    rewritten whenever it differs (so unsetting the URL goes back to SQLite)."""
+    # Without the template the pool `warehouse` has no limit and runs collide on DuckDB's lock.
+    template = REPO_INSTANCE_CONFIG.read_text() if REPO_INSTANCE_CONFIG.is_file() else None
+    if template is None and not postgres:  # installed without the repo: left as it is
+        return
+    text = instance_config.instance_yaml(template or "", postgres)
+    instance_config.write_if_changed(config, text)
 
 
 @contextlib.contextmanager

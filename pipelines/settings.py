@@ -18,6 +18,7 @@ from typing import Annotated
 from dotenv import load_dotenv
 
 from connectors.registry import PLATFORMS
+from pipelines.service_settings import ServiceSettings
 from portal.settings import PortalSettings
 from transforms.settings import TransformSettings
 from warehouse.env_settings import EnvSettings, choice, given, number
@@ -92,6 +93,7 @@ LAYERS: tuple[type[EnvSettings], ...] = (
     TransformSettings,
     WarehouseSettings,
     PortalSettings,
+    ServiceSettings,
 )
 # Each setting's default, where it has one (the models hold them; this is a view).
 DEFAULTS: dict[str, str] = {
@@ -180,16 +182,22 @@ FILES = ("WAREHOUSE_PATH", "PORTAL_SNAPSHOT", "PORTAL_DB")
 
 def _places() -> dict[str, Path]:
     """Each folder and file, resolved (DAGSTER_HOME too when it is set)."""
+    from portal.store_db import is_postgres  # PORTAL_DB may be a postgresql:// address
+
     names = (*FILES, *FOLDERS, *(("DAGSTER_HOME",) if has("DAGSTER_HOME") else ()))
-    return {name: Path(get(name)).expanduser().resolve() for name in names}
+    # A store in PostgreSQL is no file here: it has no place to clash with.
+    return {
+        name: Path(get(name)).expanduser().resolve() for name in names if not is_postgres(get(name))
+    }
 
 
 def _path_problems() -> Iterator[str]:
     places = _places()
-    for name in FILES:
+    files = [name for name in FILES if name in places]
+    for name in files:
         if places[name].is_dir():
             yield (f"{name}={get(name)} is a folder: give the file, e.g. {_default(name)}.")
-    for a, b in itertools.combinations(FILES, 2):
+    for a, b in itertools.combinations(files, 2):
         if places[a] == places[b]:
             yield (
                 f"{b}={get(b)} is the same file as {a}: each needs a file of its own "

@@ -9,6 +9,7 @@ from dotenv import load_dotenv
 
 from portal.context import HQ, ORGANISER
 from portal.settings import PortalSettings
+from portal.store_db import StoreUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,13 +41,17 @@ def main(argv: list[str] | None = None) -> int:
         print("environment):\n" + "\n".join(f"- {p}" for p in problems), file=sys.stderr)
         return 2
     settings = PortalSettings()
-    if args.command == "serve":
-        return _serve(
-            settings, args.host or settings.PORTAL_HOST, args.port or settings.PORTAL_PORT
-        )
-    if args.command == "invite":
-        return _invite(settings, args.email, args.role, args.again)
-    return _revoke(settings, args.email)
+    try:
+        if args.command == "serve":
+            return _serve(
+                settings, args.host or settings.PORTAL_HOST, args.port or settings.PORTAL_PORT
+            )
+        if args.command == "invite":
+            return _invite(settings, args.email, args.role, args.again)
+        return _revoke(settings, args.email)
+    except StoreUnavailable as exc:  # PORTAL_DB in PostgreSQL, and the server is down
+        print(exc, file=sys.stderr)
+        return 2
 
 
 def _serve(settings: PortalSettings, host: str, port: int) -> int:

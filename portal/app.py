@@ -25,6 +25,7 @@ from portal.middleware import Csrf, Keys, SecurityHeaders, Sessions
 from portal.render import Renderer
 from portal.settings import PortalSettings
 from portal.store import Store
+from portal.store_db import key_folder
 from portal.teams import TeamsFile
 from warehouse.env_settings import given
 from warehouse.settings import WarehouseSettings
@@ -72,7 +73,7 @@ def create_app(
     auth = build_auth(settings, clock=clock, teams_file=teams_file, hasher=hasher)
     store = auth.store
     # The key lives beside the store (data/portal/secret_key by default) unless it is set.
-    keys = Keys(settings.secret_key(Path(settings.PORTAL_DB).parent / "secret_key"))
+    keys = Keys(settings.secret_key(key_folder(settings.PORTAL_DB) / "secret_key"))
     render = Renderer()
 
     def forbidden(request: Request) -> Response:

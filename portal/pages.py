@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import charts, context, data, outcomes
+from portal import charts, context, data, outcomes, service_status
 from portal.store import NewOutcome
 from transforms import xlsx
 from transforms.exports import safe_name, write_csv
@@ -108,7 +108,16 @@ async def home(request: Request) -> Response:
             for row in item["teams"]:
                 row["url"] = team_url(row["team"]) + "#asks"
         shown["by_team"] = by_team
+        shown["service"] = _service(request)
     return context.render(request, "teams.html", shown)
+
+
+def _service(request: Request) -> dict:
+    """HQ's table of the service's status (make status), as the pipelines last wrote it."""
+    status = service_status.read_status(service_status.status_path(snapshot_of(request).path))
+    if status is None:
+        return {"rows": [], "checked_at": None}
+    return {"rows": service_status.rows(status), "checked_at": status.get("checked_at")}
 
 
 def _period(request: Request) -> str:

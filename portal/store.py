@@ -1,6 +1,7 @@
 """The portal's own store: accounts, invitations, sessions, the audit trail, sign-in
-throttling and the outcomes organisers record. SQLite by default (one connection per thread, WAL); plain SQL throughout, and
-this the only module that talks to it, so another database can take its place later.
+throttling and the outcomes organisers record. A SQLite file by default, or a PostgreSQL
+database (PORTAL_DB=postgresql://...): plain SQL throughout, written once, SQLite's way, over
+the small connection layer in portal/store_db.py.
 
 Times are ISO-8601 UTC text of fixed width, so they sort and compare as text."""
 
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+from portal.store_db import Connection, open_database
 
 # Each entry brings the schema from version i to i + 1; append, never edit a shipped one.
 # Statements are split on ";", so none may appear inside a statement or comment.
@@ -205,40 +205,23 @@ def _outcome_row(row: tuple) -> OutcomeRow:
 
 
 class Store:
-    """The portal's tables in one SQLite file, created (and migrated) when opened."""
+    """The portal's tables in the database PORTAL_DB names (a SQLite file by default, or a
+    postgresql:// address: portal/store_db.py), created (and migrated) when opened."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # It holds password hashes and addresses: readable by its owner only (SQLite gives
-        # its -wal and -shm files the same mode).
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._local = threading.local()
+    def __init__(self, location: str | Path) -> None:
+        self.location = location
+        self._db = open_database(location)
+        # A SQLite store's file (tests read it whole); None in PostgreSQL.
+        self.path: Path | None = getattr(self._db, "path", None)
         self._migrate()
 
     # -- connection -------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=10000")
-            self._local.con = con
-        return con
+    def _connection(self) -> Connection:
+        return self._db.connection()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self._db.transaction()
 
     def _migrate(self) -> None:
         with self._transaction() as con:
@@ -248,20 +231,17 @@ class Store:
                 con.execute("INSERT INTO portal_schema (version) VALUES (0)")
             version = row[0] if row else 0
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in (s for s in script.split(";") if s.strip()):
+                for statement in self._db.migration(script):
                     con.execute(statement)
                 con.execute("UPDATE portal_schema SET version = ?", (number,))
 
     def version(self) -> int:
-        """The schema version this file is at."""
+        """The schema version this store is at."""
         return self._connection().execute("SELECT version FROM portal_schema").fetchone()[0]
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self._db.close()
 
     # -- accounts ---------------------------------------------------------------------
 

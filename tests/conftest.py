@@ -68,7 +68,20 @@ def con(tmp_path, migrated_warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
 # Folders whose modules run whole Dagster jobs, servers or benchmarks: scheduled first, so
 # that with `-n` (xdist, a file per worker at a time) no long module starts last and keeps
 # one worker busy after the others are done.
-LONG_FIRST = ("tests/pipelines/", "tests/test_end_to_end.py", "tests/bench/", "tests/portal/")
+LONG_FIRST = (
+    # Mostly waiting (a schedule a minute away, a daemon's sensors): best started first,
+    # while the other workers keep both cores busy.
+    "tests/pipelines/test_serve.py",
+    # Several whole runs each.
+    "tests/pipelines/test_backup_restore.py",
+    "tests/pipelines/test_sigterm_push.py",
+    "tests/pipelines/test_forget_by_phone_and_id.py",
+    "tests/pipelines/test_data_checks.py",
+    "tests/pipelines/",
+    "tests/test_end_to_end.py",
+    "tests/bench/",
+    "tests/portal/",
+)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -8,13 +8,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from transforms import destinations, phones, platform_parts, steps
 from transforms.placeholders import DEFAULT_PHONES
-from warehouse import platform_sql
+from warehouse import forgotten, platform_sql
 from warehouse.load import get_cursor, set_cursor, split_statements, transaction
 
 # Where the purge of re-landed rows keeps how far it read (sync_cursors).
@@ -226,13 +227,20 @@ def forget(
     target: str | Target,
     now: datetime,
     default_phone_region: str | None = None,
+    keeper: Path | None = None,
 ) -> Erasure:
     """Delete everything the warehouse holds on the identifier's people, and any other
     landed record carrying one of their keys, in one transaction; keep only the hashes of
     their match keys as suppressed. Every intermediate in the `stage` schema goes too:
-    they hold copies of people's data, and the next run rebuilds them."""
+    they hold copies of people's data, and the next run rebuilds them. The hashes are kept
+    first in the keeper beside the warehouse (`keeper`, by default the one beside the
+    connection's file), outside its backups, so a restored backup is erased again."""
     region = _register_phones(con, default_phone_region)
     found = find(con, target)
+    keeper = keeper or _keeper_of(con)
+    if keeper is not None:
+        # Intent first: a forget killed after this still ends up in the keeper.
+        forgotten.remember_forget(con, keeper, now)
     with transaction(con):
         steps.run(con, "erasure", {"now": now})
         purge_named(con)  # their raw records and what points at them
@@ -240,6 +248,73 @@ def forget(
         steps.clear_stage(con)
     con.execute("CHECKPOINT")  # write the deletions through to the database file
     return found
+
+
+def _keeper_of(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The forgotten people's keeper beside the connection's warehouse file (none in memory)."""
+    path = forgotten.database_path(con)
+    return forgotten.keeper_path(path) if path is not None else None
+
+
+# People of a restored warehouse who carry a kept hash: by their person id, or by a record
+# carrying a kept address, phone (only on a record with no address: households share
+# phones, as in suppressed.sql), platform id, or name + postcode + street number key.
+KEPT_PEOPLE_SQL = """
+WITH emails AS (SELECT key_hash FROM _kept_hashes WHERE kind IN ('email', 'email_key')),
+phones AS (SELECT key_hash FROM _kept_hashes WHERE kind = 'phone_key'),
+ids AS (SELECT key_hash FROM _kept_hashes WHERE kind = 'record_key'),
+names AS (SELECT key_hash FROM _kept_hashes WHERE kind = 'name_address')
+SELECT DISTINCT person_id FROM (
+    SELECT person_id FROM people
+    WHERE sha256(person_id) IN (SELECT key_hash FROM _kept_hashes WHERE kind = 'person_id')
+    UNION ALL
+    SELECT ps.person_id FROM person_sources ps
+    JOIN stg_source_records s USING (source, source_record_id)
+    WHERE list_has_any(erasure_email_hashes(s.email_raw), (SELECT list(key_hash) FROM emails))
+       OR sha256(s.email_key) IN (SELECT key_hash FROM emails)
+       OR sha256(s.alt_email_key) IN (SELECT key_hash FROM emails)
+       OR (s.email_key IS NULL AND sha256(s.phone_key) IN (SELECT key_hash FROM phones))
+       OR list_has_any(list_transform(s.platform_ids, lambda x: sha256(x)),
+                       (SELECT list(key_hash) FROM ids))
+       OR sha256(s.given_key || '|' || s.family_norm || '|' || s.postal_code || '|'
+                 || s.street_number) IN (SELECT key_hash FROM names)
+)
+WHERE person_id IN (SELECT person_id FROM people)
+ORDER BY person_id
+"""
+
+
+def forget_kept(
+    con: duckdb.DuckDBPyConnection,
+    kept: list[forgotten.Kept],
+    now: datetime,
+    default_phone_region: str | None = None,
+    keeper: Path | None = None,
+) -> int:
+    """Erase again, in a restored warehouse, everyone carrying a hash the keeper holds (a
+    backup older than their erasure): the kept suppressions go back first, then each person
+    found is forgotten as `make forget` does, and every landed row is purged against the
+    whole list. Returns how many people were erased again."""
+    if not kept:
+        return 0
+    forgotten.reapply(con, kept)
+    steps.run(con, "macros")
+    steps.run(con, "erasure_macros")
+    hashes = pd.DataFrame([(k.kind, k.key_hash) for k in kept], columns=["kind", "key_hash"])
+    con.register("_kept_frame", hashes)
+    con.execute("CREATE OR REPLACE TEMP TABLE _kept_hashes AS SELECT * FROM _kept_frame")
+    con.unregister("_kept_frame")
+    try:
+        people = [row[0] for row in con.execute(KEPT_PEOPLE_SQL).fetchall()]
+    except duckdb.CatalogException:
+        people = []  # a warehouse never staged holds nobody
+    finally:
+        con.execute("DROP TABLE IF EXISTS _kept_hashes")
+    for person_id in people:
+        forget(con, Target(person_id=person_id), now, default_phone_region, keeper)
+    if not people:
+        purge_suppressed(con, default_phone_region)
+    return len(people)
 
 
 def purge_suppressed(

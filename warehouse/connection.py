@@ -51,7 +51,7 @@ def damaged_message(path: str | Path) -> str:
     return (
         f"The warehouse file {path} is damaged and cannot be read (a full disk, a crash "
         "or an interrupted copy can cut it short); Groundswell stopped and left it as it "
-        "was. Copy your last backup of it over the file (stop Groundswell first), or move "
+        "was. Restore your last backup of it (make restore FROM=latest), or move "
         "it aside, with any .wal file beside it, to start over: the next run builds a new "
         "warehouse from the platforms and form exports, but person ids, ladder history and "
         "past erasures are not carried over, so repeat any make forget."

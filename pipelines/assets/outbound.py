@@ -15,7 +15,9 @@ from connectors.push import PushReport
 from connectors.registry import PLATFORMS
 from pipelines.assets.engagement import _ladder_or_fail
 from pipelines.assets.sources import SOURCE_ASSETS
+from pipelines.checks import run_started_at
 from pipelines.resources import GroundswellSettings, PlatformResource, open_warehouse
+from transforms.data_checks import harm_problems
 from transforms.exports import ExportsFolderError, write_list_exports
 from transforms.ladder_config import LadderConfigError
 from transforms.sync_plan import (
@@ -67,7 +69,7 @@ INTENT_HISTORY_DAYS = 30  # settled intents kept this long, for inspection
     ],
     description="What each destination should change: desired tags and fields from the "
     "ladder and lists minus the ledger of confirmed pushes. A dry run stops here.",
-    required_resource_keys={"warehouse", "groundswell", *(p.name for p in PUSHING)},
+    required_resource_keys={"warehouse", "groundswell", "checks", *(p.name for p in PUSHING)},
 )
 def sync_plan(context: dg.AssetExecutionContext, config: SyncPlanConfig) -> dg.MaterializeResult:
     ladder = _ladder_or_fail(context.resources.groundswell)
@@ -80,6 +82,10 @@ def sync_plan(context: dg.AssetExecutionContext, config: SyncPlanConfig) -> dg.M
             check_namespace(con, ladder)
             check_merge_field(con, ladder)
             plan = build_plan(con, ladder, context.run.run_id, now)
+            # The data checks that mean harm stop the push like the guard rails do.
+            plan.violations += harm_problems(
+                con, run_started_at(context), context.resources.checks.limits()
+            )
             stopped = bool(plan.violations) and not config.confirm_large_changes
             status = "stopped" if stopped else "dry_run" if config.dry_run else "planned"
             save_plan(con, plan, status, now, "; ".join(plan.violations))
@@ -115,6 +121,14 @@ def sync_plan(context: dg.AssetExecutionContext, config: SyncPlanConfig) -> dg.M
                 check_name=GUARD_RAILS,
                 passed=not stopped,
                 severity=dg.AssetCheckSeverity.ERROR,
+                description=(
+                    f"The push was stopped before sending: {len(plan.violations)} "
+                    "problem(s), listed in details. If the changes are intended, run again "
+                    "with make run CONFIRM=1 (or the run config ops: {sync_plan: {config: "
+                    "{confirm_large_changes: true}}})."
+                    if stopped
+                    else None
+                ),
                 metadata={
                     "problems": len(plan.violations),
                     "confirmed": bool(plan.violations) and config.confirm_large_changes,

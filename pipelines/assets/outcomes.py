@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import settings
 from pipelines.resources import open_warehouse
+from portal import store_db
 from portal.store import OutcomeRow, Store
 from warehouse.load import utcnow
 
@@ -40,18 +41,19 @@ GROUP BY c.person_id
 """
 
 
-def portal_db() -> Path:
-    """The portal's own store (PORTAL_DB)."""
-    return Path(settings.get("PORTAL_DB")).expanduser()
+def portal_db() -> str | Path:
+    """The portal's own store (PORTAL_DB): a SQLite file, or a postgresql:// address."""
+    location = settings.get("PORTAL_DB")
+    return location if store_db.is_postgres(location) else Path(location).expanduser()
 
 
 def land_outcomes(
-    con: duckdb.DuckDBPyConnection, store_path: Path, now: datetime
+    con: duckdb.DuckDBPyConnection, store_path: str | Path, now: datetime
 ) -> dict[str, int] | None:
     """Land the store's outcomes after the highest landed, in one transaction; counts per
     outcome word of those landed and `dropped_forgotten`. None when the store does not
     exist (nobody has used the portal)."""
-    if not store_path.exists():
+    if not store_db.exists(store_path):
         return None
     # A forget stopped before the portal's store is finished first, so an outcome of a
     # forgotten person is never read again.
@@ -155,11 +157,13 @@ def forgotten_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def forget_portal_outcomes(person_ids: list[str], store_path: Path | None = None) -> int | None:
+def forget_portal_outcomes(
+    person_ids: list[str], store_path: str | Path | None = None
+) -> int | None:
     """Delete these people's outcomes and notes from the portal's store; how many, or None
     when there is no store (PORTAL_DB) yet."""
     path = store_path or portal_db()
-    if not path.exists():
+    if not store_db.exists(path):
         return None
     if not person_ids:
         return 0
@@ -179,7 +183,9 @@ def intend_portal_erasure(
         con.executemany(f"INSERT INTO {PENDING} VALUES (?, ?)", [(pid, now) for pid in person_ids])
 
 
-def finish_portal_erasures(con: duckdb.DuckDBPyConnection, store_path: Path | None = None) -> int:
+def finish_portal_erasures(
+    con: duckdb.DuckDBPyConnection, store_path: str | Path | None = None
+) -> int:
     """Delete from the portal's store the outcomes of everyone erasure left pending, then
     the pending rows; how many people. Nothing to do without a store: none was kept."""
     pending = [

@@ -11,17 +11,105 @@ from connectors.errors import (
 )
 from connectors.platform import Platform, Source
 from connectors.registry import PLATFORMS
-from pipelines.resources import PlatformResource, open_warehouse
+from pipelines.resources import DataCheckSettings, PlatformResource, open_warehouse
+from transforms.data_checks import Landing, fetch_trend, quarantined_share, record_landing
+from warehouse.load import utcnow
 
 # Transient faults are already retried request by request; this covers a whole outage.
 SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+RECORDS_STEADY = "records_steady"
+QUARANTINE_SHARE = "quarantine_within_share"
+# Counts in a landing's result that are not records fetched.
+NOT_RECORDS = {"pages", "seconds", "members_live", "members_deleted", "members_missing"}
 
 
 def _skipped(
     context: dg.AssetExecutionContext, platform: str, variable: str
 ) -> dg.MaterializeResult:
     context.log.info(f"{platform}: {variable} is not set, so {platform} is skipped this run.")
-    return dg.MaterializeResult(metadata={"skipped": True, "records": 0})
+    return dg.MaterializeResult(
+        metadata={"skipped": True, "records": 0},
+        check_results=[
+            dg.AssetCheckResult(check_name=name, passed=True, metadata={"skipped": True})
+            for name in (RECORDS_STEADY, QUARANTINE_SHARE)
+        ],
+    )
+
+
+def records_of(result: dict[str, object]) -> int:
+    """The records a landing fetched: its `records` or `rows_loaded` count, otherwise the
+    sum of its counts per resource."""
+    for key in ("records", "rows_loaded"):
+        if isinstance(result.get(key), int):
+            return int(result[key])
+    return sum(
+        int(v)
+        for k, v in result.items()
+        if isinstance(v, int) and not isinstance(v, bool) and k not in NOT_RECORDS
+    )
+
+
+def _check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            RECORDS_STEADY,
+            asset=asset,
+            description="Records fetched are at least CHECK_FETCH_DROP_SHARE of the median "
+            "of this source's recent landings in the same mode (full, incremental or whole). "
+            "A drop warns: a revoked key scope or an export that stopped looks like this.",
+        ),
+        dg.AssetCheckSpec(
+            QUARANTINE_SHARE,
+            asset=asset,
+            description="Rows set aside in quarantine this landing are no more than "
+            "CHECK_QUARANTINE_SHARE of the rows read.",
+        ),
+    ]
+
+
+def _landing_checks(
+    con, landing: Landing, quarantined: int, limits: DataCheckSettings
+) -> list[dg.AssetCheckResult]:
+    """This landing's records against its recent median, and its quarantined share."""
+    trend = fetch_trend(con, landing.asset, landing.run_id)
+    share = quarantined_share(landing.records, quarantined)
+    dropped = trend.dropped(limits.fetch_drop_share)
+    return [
+        dg.AssetCheckResult(
+            check_name=RECORDS_STEADY,
+            passed=not dropped,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{landing.asset} fetched {landing.records:,} record(s) ({landing.mode}), "
+                f"under {limits.fetch_drop_share:.0%} of the median of its last "
+                f"{trend.earlier} landings ({trend.median:,.0f}). Check the platform's key "
+                "and its scopes, or the export feeding it."
+                if dropped
+                else None
+            ),
+            metadata={
+                "records": landing.records,
+                "mode": landing.mode,
+                "recent_median": trend.median if trend.median is not None else -1,
+                "earlier_landings": trend.earlier,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=QUARANTINE_SHARE,
+            passed=share <= limits.quarantine_share,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"{landing.asset} quarantined {quarantined:,} of {landing.records + quarantined:,} "
+                f"rows read ({share:.0%}; the limit is {limits.quarantine_share:.0%}, "
+                "CHECK_QUARANTINE_SHARE). The quarantine table has each row's reason."
+                if share > limits.quarantine_share
+                else None
+            ),
+            metadata={"quarantined": quarantined, "share": round(share, 4)},
+        ),
+    ]
 
 
 def _platform_failure(exc: PlatformError, variables: str) -> dg.Failure:
@@ -58,11 +146,15 @@ def _landed(
     name: str,
     result: dict[str, object],
     request_stats: dict[str, int],
+    checks: list[dg.AssetCheckResult],
 ) -> dg.MaterializeResult:
     """Log the counts landed and return them, with the request counts, as metadata."""
     summary = ", ".join(f"{k} {v}" for k, v in result.items() if isinstance(v, int))
     context.log.info(f"{name}: {summary}")
-    return dg.MaterializeResult(metadata={**result, **request_stats})
+    for check in checks:
+        if not check.passed:
+            context.log.warning(check.description or check.check_name)
+    return dg.MaterializeResult(metadata={**result, **request_stats}, check_results=checks)
 
 
 def _source_asset(declared: Platform, source: Source) -> dg.AssetsDefinition:
@@ -76,22 +168,38 @@ def _source_asset(declared: Platform, source: Source) -> dg.AssetsDefinition:
         pool="warehouse",
         retry_policy=SOURCE_RETRY if source.retried else None,
         description=source.description,
-        required_resource_keys={"warehouse", declared.name},
+        check_specs=_check_specs(source.asset),
+        # Freshness is read before any source lands again this run.
+        deps=["source_freshness"],
+        required_resource_keys={"warehouse", "checks", declared.name},
     )
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         platform: PlatformResource = getattr(context.resources, declared.name)
         if not platform.configured:
             return _skipped(context, declared.title, str(declared.secret))
+        started = utcnow()
         try:
             client = platform.client()
             with open_warehouse(context.resources.warehouse) as con:
                 result = source.land(
                     con, client, context.run.run_id, context.log, platform.settings
                 )
+                mode = result.get("mode")
+                landing = Landing(
+                    context.run.run_id,
+                    source.asset,
+                    declared.name,
+                    mode if mode in ("full", "incremental") else "whole",
+                    records_of(result),
+                    started,
+                    utcnow(),
+                )
+                quarantined = record_landing(con, landing)
+                checks = _landing_checks(con, landing, quarantined, context.resources.checks)
         except PlatformError as exc:
             raise _platform_failure(exc, declared.named_in_failures) from None
         stats = getattr(getattr(client, "http", None), "stats", None)
-        return _landed(context, source.asset, result, stats.as_dict() if stats else {})
+        return _landed(context, source.asset, result, stats.as_dict() if stats else {}, checks)
 
     return _asset
 

@@ -36,7 +36,7 @@ def test_every_asset_is_grouped_kinded_and_pooled(monkeypatch):
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
     groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == {"sources", "identity", "engagement", "outbound"}
+    assert groups == {"sources", "identity", "engagement", "outbound", "operations"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.kinds, key

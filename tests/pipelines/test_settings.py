@@ -82,6 +82,16 @@ def test_the_default_layout_is_accepted(project):
             "MAILCHIMP_BASE_URL uses http",
         ),
         ({"WAREHOUSE_PATH": "data"}, "WAREHOUSE_PATH=data is a folder"),
+        ({"NIGHTLY_CRON": "every night"}, "NIGHTLY_CRON='every night' is not a cron schedule"),
+        ({"DAGSTER_PORT": "0"}, "DAGSTER_PORT=0 is out of range"),
+        ({"LOG_MAX_MB": "big"}, "LOG_MAX_MB='big' is not a whole number"),
+        ({"SMTP_SECURITY": "tls"}, "SMTP_SECURITY='tls' is not starttls, ssl or off"),
+        ({"DAGSTER_UI_URL": "dagster.local"}, "DAGSTER_UI_URL is not a web address"),
+        ({"CHECK_MERGE_SHARE": "5%"}, "CHECK_MERGE_SHARE='5%' is not a number"),
+        ({"CHECK_PEOPLE_DROP_SHARE": "2"}, "CHECK_PEOPLE_DROP_SHARE=2 is out of range"),
+        ({"CHECK_FRESHNESS_HOURS": "0"}, "CHECK_FRESHNESS_HOURS=0 is out of range"),
+        ({"BACKUP_KEEP_DAILY": "0"}, "BACKUP_KEEP_DAILY=0 is out of range"),
+        ({"BACKUP_KEEP_WEEKLY": "many"}, "BACKUP_KEEP_WEEKLY='many' is not a whole number"),
     ],
 )
 def test_a_bad_value_is_named_with_what_to_do(project, monkeypatch, env, named):
@@ -101,6 +111,37 @@ def test_a_mailchimp_key_without_its_data_centre_is_named_never_shown(project, m
     # With an explicit base URL the key needs no suffix.
     monkeypatch.setenv("MAILCHIMP_BASE_URL", "https://us6.api.mailchimp.com/3.0")
     settings.validate()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("DAGSTER_POSTGRES_URL", "postgres://gs:s3cret-pw@db:5432/gs", "not a PostgreSQL address"),
+        ("DAGSTER_POSTGRES_URL", "mysql://gs:s3cret-pw@db/gs", "not a PostgreSQL address"),
+        ("ALERT_WEBHOOK_URL", "http://hooks.example.org/s3cret-pw", "its token unencrypted"),
+        ("ALERT_WEBHOOK_URL", "hooks.example.org/s3cret-pw", "is not a web address"),
+    ],
+)
+def test_a_secret_address_is_named_never_shown(project, monkeypatch, name, value, named):
+    lines = _problems(monkeypatch, **{name: value})
+    assert len(lines) == 1 and named in lines[0] and name in lines[0], lines
+    assert "s3cret-pw" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ALERT_EMAIL_TO": "ops@example.org"}, "ALERT_EMAIL_TO is set without SMTP_HOST"),
+        ({"SMTP_HOST": "mail.example.org"}, "SMTP_HOST is set without ALERT_EMAIL_TO"),
+        (
+            {"SMTP_HOST": "m.example.org", "ALERT_EMAIL_TO": "o@example.org", "SMTP_USER": "gs"},
+            "SMTP_USER is set without SMTP_PASSWORD",
+        ),
+    ],
+)
+def test_alert_email_settings_are_checked_together(project, monkeypatch, env, named):
+    lines = _problems(monkeypatch, **env)
+    assert len(lines) == 1 and named in lines[0], lines
 
 
 def test_a_mailchimp_key_without_a_list_id_is_named(project, monkeypatch):

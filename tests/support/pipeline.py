@@ -24,6 +24,7 @@ SETTINGS = (
     "TEAMS_CONFIG",
     "PORTAL_SNAPSHOT",
     "PORTAL_DB",
+    "BACKUP_DIR",
 )
 
 
@@ -43,6 +44,7 @@ def configure(
     monkeypatch.setenv("TEAMS_CONFIG", str(ROOT / "teams.yaml"))
     monkeypatch.setenv("PORTAL_SNAPSHOT", str(workdir / "portal" / "snapshot.duckdb"))
     monkeypatch.setenv("PORTAL_DB", str(workdir / "portal" / "portal.db"))
+    monkeypatch.setenv("BACKUP_DIR", str(workdir / "backups"))
     monkeypatch.setenv("SANDBOX", "off")
     # Tests serve Action Network without a rate limit; the client's is tested on its own.
     monkeypatch.setenv("ACTION_NETWORK_RATE", "0")

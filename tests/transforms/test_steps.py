@@ -23,8 +23,9 @@ from warehouse.load import run_sql_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_STEPS = [s for s in steps.STEPS if s.file]
-# Generated elsewhere (the declared metrics), run by transforms/engagement.py.
-NOT_STEPS = {"person_metrics.sql"}
+# Generated elsewhere (the declared metrics), run by transforms/engagement.py; and a
+# query that writes nothing (the data checks' measures, transforms/data_checks.py).
+NOT_STEPS = {"person_metrics.sql", "data_checks.sql"}
 UDFS = {"phone_parts()"}
 FORGOTTEN = "rosa.erasable@example.org"
 

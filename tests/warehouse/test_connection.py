@@ -65,7 +65,7 @@ def test_a_damaged_warehouse_is_named_with_what_to_do_and_left_as_it_was(tmp_pat
     assert migrate.checks == checks
     message = str(raised.value)
     assert str(path) in message and "is damaged" in message
-    assert "backup of it over the file" in message and "move it aside" in message
+    assert "make restore FROM=latest" in message and "move it aside" in message
     assert "Traceback" not in message and "IO Error" not in message
     assert path.read_bytes() == broken, "nothing was written to it"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"], "no .wal either"
