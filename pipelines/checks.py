@@ -9,7 +9,14 @@ from dagster_duckdb import DuckDBResource
 from connectors.platform import Platform
 from connectors.registry import PLATFORMS
 from pipelines.resources import DataCheckSettings, open_warehouse
-from transforms.data_checks import HARM_CHECKS, HarmCheck, harm_measures, harm_problem, harm_value
+from transforms.data_checks import (
+    HARM_CHECKS,
+    Harm,
+    HarmCheck,
+    harm_measures,
+    harm_problem,
+    harm_value,
+)
 from transforms.segment_keys import TIER_LIKE
 
 
@@ -85,40 +92,56 @@ def review_decisions_apply(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
-def _harm_check(check: HarmCheck) -> dg.AssetChecksDefinition:
-    """A sudden change that means bad input; the sync plan stops on the same measure."""
+@dg.multi_asset_check(
+    name="sudden_changes",
+    specs=[
+        dg.AssetCheckSpec(check.name, asset=check.asset, description=check.description)
+        for check in HARM_CHECKS
+    ],
+    can_subset=True,
+    description="The sudden changes that mean bad input, measured once against the last run: "
+    "people lost, people merged, people moved rung. The sync plan stops on the same measures.",
+    required_resource_keys={"warehouse", "checks"},
+)
+def sudden_changes(context: dg.AssetCheckExecutionContext):
+    limits: DataCheckSettings = context.resources.checks
+    with open_warehouse(context.resources.warehouse) as con:
+        harm = harm_measures(con, run_started_at(context))
+    for check in HARM_CHECKS:
+        if dg.AssetCheckKey(dg.AssetKey(check.asset), check.name) not in (
+            context.selected_asset_check_keys
+        ):
+            continue
+        yield _harm_result(context, harm, check, limits)
 
-    @dg.asset_check(
-        asset=check.asset,
-        name=check.name,
-        description=check.description,
-        required_resource_keys={"warehouse", "checks"},
+
+def _harm_result(
+    context: dg.AssetCheckExecutionContext,
+    harm: Harm,
+    check: HarmCheck,
+    limits: DataCheckSettings,
+) -> dg.AssetCheckResult:
+    problem = harm_problem(harm, check, limits.limits())
+    share, count = harm_value(harm, check)
+    if problem:
+        context.log.warning(problem)
+    return dg.AssetCheckResult(
+        asset_key=check.asset,
+        check_name=check.name,
+        passed=problem is None,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{problem} The pushes wait: confirm with make run CONFIRM=1 if it is right."
+            if problem
+            else None
+        ),
+        metadata={
+            "count": count,
+            "share": round(share, 4),
+            "limit": limits.limits()[check.setting],
+            "people_at_last_run": harm.people_before,
+        },
     )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        limits: DataCheckSettings = context.resources.checks
-        with open_warehouse(context.resources.warehouse) as con:
-            harm = harm_measures(con, run_started_at(context))
-        problem = harm_problem(harm, check, limits.limits())
-        share, count = harm_value(harm, check)
-        if problem:
-            context.log.warning(problem)
-        return dg.AssetCheckResult(
-            passed=problem is None,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=(
-                f"{problem} The pushes wait: confirm with make run CONFIRM=1 if it is right."
-                if problem
-                else None
-            ),
-            metadata={
-                "count": count,
-                "share": round(share, 4),
-                "limit": limits.limits()[check.setting],
-                "people_at_last_run": harm.people_before,
-            },
-        )
-
-    return _check
 
 
 CHECKS = [
@@ -126,5 +149,5 @@ CHECKS = [
     review_decisions_apply,
     everyone_on_the_ladder,
     *(_one_tier_tag_per_member(p) for p in PLATFORMS if p.push is not None),
-    *(_harm_check(check) for check in HARM_CHECKS),
+    sudden_changes,
 ]

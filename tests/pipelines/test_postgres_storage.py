@@ -21,7 +21,7 @@ import yaml
 from pipelines import instance_config, runs
 from pipelines.definitions import JOB_NAME, build_definitions
 from sandbox import start_sandbox
-from tests.support.pipeline import ROOT, configure
+from tests.support.pipeline import ROOT, command_env, configure
 from tests.support.postgres import PASSWORD, postgres_server, unused_port  # noqa: F401
 
 PEOPLE, SEED = 40, 16
@@ -221,18 +221,7 @@ def _down_url(port: int) -> str:
 def test_a_server_that_is_down_stops_make_run_with_one_clear_message(tmp_path):
     data = tmp_path / "data"
     port = unused_port()
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update(
-        DAGSTER_HOME=str(data / "dagster"),
-        DAGSTER_POSTGRES_URL=_down_url(port),
-        WAREHOUSE_PATH=str(data / "warehouse.duckdb"),
-        FORMS_INBOX=str(data / "inbox"),
-        EXPORTS_DIR=str(data / "exports"),
-        LADDER_CONFIG=str(ROOT / "ladder.yaml"),
-        IDENTITY_CONFIG=str(ROOT / "identity.yaml"),
-        SANDBOX="on",
-        SANDBOX_PEOPLE="50",
-    )
+    env = command_env(data, people=50, DAGSTER_POSTGRES_URL=_down_url(port))
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pipelines", "run"],

@@ -20,17 +20,10 @@ import duckdb
 import pytest
 
 from pipelines import runs
+from tests.support.pipeline import command_env
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL = "warehouse"
-SCRUBBED = (
-    "ACTION_NETWORK_API_KEY",
-    "MAILCHIMP_API_KEY",
-    "MAILCHIMP_LIST_ID",
-    "ACTION_NETWORK_BASE_URL",
-    "MAILCHIMP_BASE_URL",
-    "RUN_WAIT_SECONDS",
-)
 
 
 def holder_script(tagged: bool) -> str:
@@ -66,22 +59,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     home = data / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(
-        DAGSTER_HOME=str(home),
-        WAREHOUSE_PATH=str(data / "warehouse.duckdb"),
-        FORMS_INBOX=str(data / "inbox"),
-        EXPORTS_DIR=str(data / "exports"),
-        LADDER_CONFIG=str(ROOT / "ladder.yaml"),
-        IDENTITY_CONFIG=str(ROOT / "identity.yaml"),
-        SANDBOX="on",
-        SANDBOX_PEOPLE="200",
-        SANDBOX_LATENCY_MS="0",
-        SANDBOX_AN_RATE="0",
-        ACTION_NETWORK_RATE="0",
-    )
-    env.update(extra)
-    return env
+    return command_env(data, **extra)
 
 
 class Cli:

@@ -13,6 +13,7 @@ import pytest
 
 from pipelines import sandbox_process
 from pipelines.sandbox_process import SandboxProcess
+from tests.support.pipeline import command_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,22 +119,7 @@ def test_kill_9_of_a_run_takes_its_sandbox_with_it(tmp_path, cleanup):
     data = tmp_path / "data"  # not the working directory: a `sandbox` folder there would
     (data / "dagster").mkdir(parents=True)  # shadow the package for `python -m`
     shutil.copy(ROOT / "dagster.yaml", data / "dagster" / "dagster.yaml")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("ACTION_NETWORK_API_KEY", "MAILCHIMP_API_KEY", "RUN_WAIT_SECONDS")
-    }
-    env.update(
-        DAGSTER_HOME=str(data / "dagster"),
-        WAREHOUSE_PATH=str(data / "warehouse.duckdb"),
-        FORMS_INBOX=str(data / "inbox"),
-        EXPORTS_DIR=str(data / "exports"),
-        LADDER_CONFIG=str(ROOT / "ladder.yaml"),
-        IDENTITY_CONFIG=str(ROOT / "identity.yaml"),
-        SANDBOX="on",
-        SANDBOX_PEOPLE="200",
-        SANDBOX_LATENCY_MS="0",
-    )
+    env = command_env(data)
     err = tmp_path / "run.err"
     with open(err, "w") as stderr:
         run = subprocess.Popen(

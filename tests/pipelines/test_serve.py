@@ -26,19 +26,9 @@ import pytest
 from pipelines import runs, serve
 from pipelines.supervisor import ChildSpec, Supervisor, alive, descendants
 from tests.support.alert_receivers import MailServer, Webhook
+from tests.support.pipeline import command_env
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRUBBED = (
-    "ACTION_NETWORK_API_KEY",
-    "MAILCHIMP_API_KEY",
-    "MAILCHIMP_LIST_ID",
-    "ACTION_NETWORK_BASE_URL",
-    "MAILCHIMP_BASE_URL",
-    "DAGSTER_POSTGRES_URL",
-    "ALERT_WEBHOOK_URL",
-    "ALERT_EMAIL_TO",
-    "SMTP_HOST",
-)
 SCHEDULE_TAG = "dagster/schedule_name"
 
 
@@ -51,29 +41,16 @@ def free_port() -> int:
 def serve_env(workdir: Path, **extra: str) -> dict[str, str]:
     """Every file under `workdir/data`, free ports, a small quick sandbox."""
     data = workdir / "data"
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(
-        DAGSTER_HOME=str(data / "dagster"),
-        WAREHOUSE_PATH=str(data / "warehouse.duckdb"),
-        PORTAL_DB=str(data / "portal" / "portal.db"),
-        PORTAL_SNAPSHOT=str(data / "portal" / "snapshot.duckdb"),
-        EXPORTS_DIR=str(data / "exports"),
-        FORMS_INBOX=str(data / "inbox"),
-        BACKUP_DIR=str(data / "backups"),
-        LOG_DIR=str(data / "logs"),
-        LADDER_CONFIG=str(ROOT / "ladder.yaml"),
-        IDENTITY_CONFIG=str(ROOT / "identity.yaml"),
-        TEAMS_CONFIG=str(ROOT / "teams.yaml"),
-        DAGSTER_PORT=str(free_port()),
-        PORTAL_PORT=str(free_port()),
-        SANDBOX="on",
-        SANDBOX_PEOPLE="60",
-        SANDBOX_LATENCY_MS="0",
-        SANDBOX_AN_RATE="0",
-        ACTION_NETWORK_RATE="0",
-    )
-    env.update(extra)
-    return env
+    layout = {
+        "PORTAL_DB": str(data / "portal" / "portal.db"),
+        "PORTAL_SNAPSHOT": str(data / "portal" / "snapshot.duckdb"),
+        "BACKUP_DIR": str(data / "backups"),
+        "LOG_DIR": str(data / "logs"),
+        "TEAMS_CONFIG": str(ROOT / "teams.yaml"),
+        "DAGSTER_PORT": str(free_port()),
+        "PORTAL_PORT": str(free_port()),
+    }
+    return command_env(data, people=60, **{**layout, **extra})
 
 
 def start_serve(workdir: Path, env: dict[str, str], name: str = "serve") -> subprocess.Popen:

@@ -18,7 +18,7 @@ from dagster._core.instance.ref import InstanceRef
 from sandbox import start_sandbox
 from tests.support.pipeline import ROOT, configure, run_job
 
-SEED, PEOPLE = 23, 150
+SEED, PEOPLE = 23, 60
 WAIT_SECONDS = 240
 
 
@@ -36,7 +36,7 @@ def test_sigterm_during_a_push_leaves_nothing_half_done_and_nothing_resent(tmp_p
     ):
         warehouse = configure(monkeypatch, tmp_path / "run", sandbox.env, inbox)
         # Every answer takes a while, so the first push is still sending when SIGTERM comes.
-        sandbox.action_network.latency = sandbox.mailchimp.latency = 0.02
+        sandbox.action_network.latency = sandbox.mailchimp.latency = 0.03
         env = {**os.environ, "DAGSTER_HOME": str(home), "SANDBOX": "off"}
         started = subprocess.Popen(
             [sys.executable, "-m", "pipelines", "run"],

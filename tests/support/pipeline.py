@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -51,6 +52,44 @@ def configure(
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)
     return warehouse
+
+
+# What a command in a subprocess must not inherit from the developer's shell: real keys,
+# real addresses, a wait or a database of their own.
+COMMAND_SCRUBBED = (
+    "ACTION_NETWORK_API_KEY",
+    "MAILCHIMP_API_KEY",
+    "MAILCHIMP_LIST_ID",
+    "ACTION_NETWORK_BASE_URL",
+    "MAILCHIMP_BASE_URL",
+    "RUN_WAIT_SECONDS",
+    "DAGSTER_POSTGRES_URL",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_EMAIL_TO",
+    "SMTP_HOST",
+)
+
+
+def command_env(data: Path, people: int = 200, **extra: str) -> dict[str, str]:
+    """Settings for a command (`python -m pipelines ...`) in a subprocess: every file under
+    `data` (never the working directory, where a `sandbox` folder would shadow the package
+    for `python -m`), the sandbox platforms with `people`, answering at once."""
+    env = {k: v for k, v in os.environ.items() if k not in COMMAND_SCRUBBED}
+    env.update(
+        DAGSTER_HOME=str(data / "dagster"),
+        WAREHOUSE_PATH=str(data / "warehouse.duckdb"),
+        FORMS_INBOX=str(data / "inbox"),
+        EXPORTS_DIR=str(data / "exports"),
+        LADDER_CONFIG=str(ROOT / "ladder.yaml"),
+        IDENTITY_CONFIG=str(ROOT / "identity.yaml"),
+        SANDBOX="on",
+        SANDBOX_PEOPLE=str(people),
+        SANDBOX_LATENCY_MS="0",
+        SANDBOX_AN_RATE="0",
+        ACTION_NETWORK_RATE="0",
+    )
+    env.update(extra)
+    return env
 
 
 def ephemeral_commands(monkeypatch: pytest.MonkeyPatch) -> None:
