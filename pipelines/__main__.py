@@ -32,7 +32,7 @@ def _with_sandbox_if_needed() -> SandboxProcess | None:
         return None
     print("No platform keys configured: starting the sandbox platforms on loopback.", flush=True)
     sandbox = SandboxProcess(sandbox_args())
-    os.environ.update(sandbox.start())
+    settings.use_sandbox(sandbox.start())
     return sandbox
 
 

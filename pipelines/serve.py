@@ -278,7 +278,7 @@ def _start_sandbox(log: logging.Logger, held: contextlib.ExitStack) -> SandboxPr
     )
     sandbox = SandboxProcess(sandbox_args())
     held.callback(sandbox.stop)
-    os.environ.update(sandbox.start())
+    settings.use_sandbox(sandbox.start())
     return sandbox
 
 

@@ -9,6 +9,8 @@ connectors/<platform>/settings.py); the run's own are here. This module composes
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,9 +124,26 @@ def current() -> Settings:
     )
 
 
+# The sandbox's settings, as the process that started it hands them to its children in
+# one variable: Dagster's code servers load `.env` over what they inherit, and the blank
+# keys of a `.env` copied from `.env.example` would otherwise hide the sandbox's.
+SANDBOX_ENV = "GROUNDSWELL_SANDBOX_ENV"
+
+
 def load_env(path: str | Path = ".env") -> None:
-    """Read `.env` without overriding what the shell already set."""
+    """Read `.env` without overriding what the shell already set; then the settings of a
+    sandbox a parent process started, which win."""
     load_dotenv(path, override=False)
+    handed = os.environ.get(SANDBOX_ENV)
+    if handed:
+        os.environ.update(json.loads(handed))
+
+
+def use_sandbox(values: dict[str, str]) -> None:
+    """Put a started sandbox's settings into this process's environment and hand them to
+    every process it starts."""
+    os.environ.update(values)
+    os.environ[SANDBOX_ENV] = json.dumps(values)
 
 
 def get(name: str) -> str:

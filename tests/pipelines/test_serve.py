@@ -132,6 +132,11 @@ def served(tmp_path_factory) -> Served:
     mail, webhook = MailServer(), Webhook()
     mail.start()
     webhook.start()
+    # A .env copied from .env.example, the keys left blank: Dagster's code servers load it
+    # over what they inherit, and it must not hide the sandbox's keys.
+    (workdir / ".env").write_text(
+        "ACTION_NETWORK_API_KEY=\nMAILCHIMP_API_KEY=\nMAILCHIMP_LIST_ID=\n"
+    )
     ladder = workdir / "ladder.yaml"  # the test's own copy: a later test breaks it
     shutil.copyfile(ROOT / "ladder.yaml", ladder)
     env = serve_env(
@@ -262,6 +267,11 @@ def test_the_daemon_runs_the_nightly_job_on_its_schedule(served):
         served.context,
     )
     assert finished.status == dg.DagsterRunStatus.SUCCESS, served.context()
+    # It synced the sandbox's platforms, not only the forms inbox.
+    for source in ("action_network_people", "mailchimp_members"):
+        landed = served.instance().get_latest_materialization_event(dg.AssetKey(source))
+        metadata = landed.asset_materialization.metadata
+        assert "skipped" not in metadata and metadata["records"].value > 0, source
 
 
 def launch(served: Served) -> str:
