@@ -96,7 +96,9 @@ def land_pages(
 ) -> LandingReport:
     """Land every page in its own transaction together with a checkpoint of the pass, so
     a run killed mid-pass resumes at the next page with the same filter. The watermark
-    moves only when a pass is complete: these collections are not ordered by change."""
+    moves only when a pass is complete: these collections are not ordered by change.
+    A page is landed when the next one has arrived, the last one with the watermark: a
+    pass of one page (most passes of an incremental run) is one transaction."""
     cursor = cursor or resource
     ensure_raw_table(con, table)
     checkpoint = get_cursor(con, source, cursor + PASS)
@@ -109,10 +111,27 @@ def land_pages(
         state = {"since": since.isoformat() if since else None, "next_page": 1, "newest": None}
     since = datetime.fromisoformat(state["since"]) if state["since"] else None
     report = LandingReport(incremental=since is not None, extra={"resumed": bool(checkpoint)})
+    checkpointed = bool(checkpoint)  # a pass checkpoint is in the warehouse, to remove at the end
+    pending: tuple[pd.DataFrame, str] | None = None  # a page read, and the checkpoint after it
     started = time.monotonic()
+
+    def land_pending() -> None:
+        nonlocal checkpointed
+        if pending is not None:
+            with transaction(con):
+                append(con, table, pending[0])
+                set_cursor(con, source, cursor + PASS, pending[1])
+            checkpointed = True
+
     try:
         for page in pages(since, state["next_page"]):
             kept = [r for r in page if record_id(r)]
+            state["next_page"] += 1
+            report.pages += 1
+            if not kept:
+                # Nothing to land (most per-object passes of an incremental run): no write.
+                # A kill before the next checkpoint only asks for this page again.
+                continue
             frame = raw_frame(
                 resource, [record_id(r) for r in kept], [modified(r) for r in kept], kept, batch_id
             )
@@ -121,28 +140,33 @@ def land_pages(
                 state["newest"] is None or page_newest > pd.Timestamp(state["newest"])
             ):
                 state["newest"] = page_newest.isoformat()
-            state["next_page"] += 1
-            with transaction(con):
-                append(con, table, frame)
-                set_cursor(con, source, cursor + PASS, json.dumps(state))
-            report.pages += 1
+            land_pending()
+            pending = (frame, json.dumps(state))
             report.records += len(frame)
             if report.pages % 20 == 0:
                 rate = report.records / max(time.monotonic() - started, 1e-6)
                 log(
                     f"{source} {resource}: {report.pages} pages, {report.records} records ({rate:.0f}/s)"
                 )
-    except BadResponseError as exc:
-        # Keep what arrived: the page is stored with the error, and the checkpoint makes
-        # the next run ask for it again.
-        quarantine_page(con, source, resource, state["next_page"], exc, batch_id)
+    except Exception as exc:
+        # Keep what arrived: the pages before the fault land with their checkpoint, so the
+        # next run asks again from the page that failed; a bad body is stored with its error.
+        if not isinstance(exc, duckdb.Error):  # the warehouse itself refused: nothing more
+            land_pending()
+        if isinstance(exc, BadResponseError):
+            quarantine_page(con, source, resource, state["next_page"], exc, batch_id)
         raise
-    with transaction(con):
-        if state["newest"]:
-            set_cursor(con, source, cursor, state["newest"])
-        con.execute(
-            "DELETE FROM sync_cursors WHERE source = ? AND resource = ?", [source, cursor + PASS]
-        )
+    if pending is not None or state["newest"] or checkpointed:
+        with transaction(con):
+            if pending is not None:
+                append(con, table, pending[0])
+            if state["newest"]:
+                set_cursor(con, source, cursor, state["newest"])
+            if checkpointed:
+                con.execute(
+                    "DELETE FROM sync_cursors WHERE source = ? AND resource = ?",
+                    [source, cursor + PASS],
+                )
     report.seconds = time.monotonic() - started
     return report
 
@@ -246,11 +270,10 @@ def note_found(
     transaction that lands them."""
     if not record_ids:
         return
-    found = pd.DataFrame({"record_id": record_ids})  # noqa: F841 - read by name in the SQL
     con.execute(
         "DELETE FROM missing_records WHERE source = ? AND resource = ? "
-        "AND record_id IN (SELECT record_id FROM found)",
-        [source, resource],
+        "AND list_contains(?, record_id)",
+        [source, resource, record_ids],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -173,8 +174,10 @@ class Outcomes:
         self.confirmed.append(rows)
         self.waiting += 1
         self.report.confirmed += len(rows)
-        for op, n in rows["op"].value_counts().items():
-            self.report.by_op[str(op)] = self.report.by_op.get(str(op), 0) + int(n)
+        # Counter, not value_counts: this runs for every confirmed batch, and pandas' costs
+        # ~4 ms a call on Arrow strings.
+        for op, n in Counter(map(str, rows["op"])).items():
+            self.report.by_op[op] = self.report.by_op.get(op, 0) + n
         if "drift" in rows:
             self.report.drift_repaired += int(rows["drift"].fillna(False).astype(bool).sum())
 

@@ -32,7 +32,7 @@ def _with_sandbox_if_needed() -> SandboxProcess | None:
         return None
     print("No platform keys configured: starting the sandbox platforms on loopback.", flush=True)
     sandbox = SandboxProcess(sandbox_args())
-    settings.use_sandbox(sandbox.start())
+    settings.pin(sandbox.start())
     return sandbox
 
 
@@ -127,6 +127,7 @@ def _run_once(defs, instance, run_config: dict, truth: dict | None = None) -> in
 
 def ui() -> int:
     """The Dagster UI on 127.0.0.1:3000, with the sandbox running when no keys are set."""
+    settings.pin_shell()  # `dagster dev` loads .env over what it inherits
     _settings()
     from pipelines.serve import Refused as Serving
     from pipelines.serve import service_locks

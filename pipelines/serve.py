@@ -111,7 +111,9 @@ def _lock_paths(home: Path) -> list[Path]:
 
 
 def _settings() -> tuple[ServiceSettings, PortalSettings, Path]:
-    """Read `.env`, default DAGSTER_HOME to data/dagster, check every setting."""
+    """Read `.env` (the shell's settings winning, here and in Dagster's processes), default
+    DAGSTER_HOME to data/dagster, check every setting."""
+    settings.pin_shell()
     settings.load_env()
     if not settings.has("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(Path("data/dagster").resolve())
@@ -278,7 +280,7 @@ def _start_sandbox(log: logging.Logger, held: contextlib.ExitStack) -> SandboxPr
     )
     sandbox = SandboxProcess(sandbox_args())
     held.callback(sandbox.stop)
-    settings.use_sandbox(sandbox.start())
+    settings.pin(sandbox.start())
     return sandbox
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values, load_dotenv
 
 from connectors.registry import PLATFORMS
 from pipelines.service_settings import ServiceSettings
@@ -124,26 +124,37 @@ def current() -> Settings:
     )
 
 
-# The sandbox's settings, as the process that started it hands them to its children in
-# one variable: Dagster's code servers load `.env` over what they inherit, and the blank
-# keys of a `.env` copied from `.env.example` would otherwise hide the sandbox's.
-SANDBOX_ENV = "GROUNDSWELL_SANDBOX_ENV"
+# Settings that win over `.env` in every process this one starts, in one variable: Dagster's
+# webserver, daemon and code servers load `.env` over what they inherit, so without it a
+# setting given in the shell (or systemd's EnvironmentFile) would lose to `.env` there, and
+# the blank keys of a `.env` copied from `.env.example` would hide the sandbox's.
+PINNED_ENV = "GROUNDSWELL_PINNED_ENV"
 
 
 def load_env(path: str | Path = ".env") -> None:
-    """Read `.env` without overriding what the shell already set; then the settings of a
-    sandbox a parent process started, which win."""
+    """Read `.env` without overriding what the shell already set; then the settings a
+    parent process pinned, which win."""
     load_dotenv(path, override=False)
-    handed = os.environ.get(SANDBOX_ENV)
-    if handed:
-        os.environ.update(json.loads(handed))
+    os.environ.update(_pinned())
 
 
-def use_sandbox(values: dict[str, str]) -> None:
-    """Put a started sandbox's settings into this process's environment and hand them to
-    every process it starts."""
+def _pinned() -> dict[str, str]:
+    return json.loads(os.environ.get(PINNED_ENV) or "{}")
+
+
+def pin(values: dict[str, str]) -> None:
+    """Set `values` in this process and make them win over `.env` in every process it
+    starts (which call `load_env`)."""
     os.environ.update(values)
-    os.environ[SANDBOX_ENV] = json.dumps(values)
+    os.environ[PINNED_ENV] = json.dumps({**_pinned(), **values})
+
+
+def pin_shell(path: str | Path = ".env") -> None:
+    """Before starting Dagster's own processes: pin what the shell sets of the settings
+    `.env` also sets, so the shell wins there as it does here."""
+    file = Path(path)
+    if file.is_file():
+        pin({name: os.environ[name] for name in dotenv_values(file) if name in os.environ})
 
 
 def get(name: str) -> str:

@@ -75,7 +75,7 @@ LONG_FIRST = (
     # Several whole runs each.
     "tests/pipelines/test_backup_restore.py",
     "tests/pipelines/test_sigterm_push.py",
-    "tests/pipelines/test_forget_by_phone_and_id.py",
+    "tests/pipelines/test_forget.py",
     "tests/pipelines/test_data_checks.py",
     "tests/pipelines/",
     "tests/test_end_to_end.py",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -477,9 +479,16 @@ def require(con: duckdb.DuckDBPyConnection, name: str) -> Step:
     """The step, once every input it reads exists; else MissingInput naming what to run."""
     step = BY_NAME[name]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGE}")
+    if problem := _missing_input(con, step):
+        raise problem
+    return step
+
+
+def _missing_input(con: duckdb.DuckDBPyConnection, step: Step) -> MissingInput | None:
+    """MissingInput naming the first input of `step` the warehouse lacks and what makes it."""
     lacking = missing(con, step)
     if not lacking:
-        return step
+        return None
     what = lacking[0]
     if what in step.udfs:
         hint = "a Python function the caller registers (transforms/phones.py register)"
@@ -488,25 +497,47 @@ def require(con: duckdb.DuckDBPyConnection, name: str) -> Step:
     else:
         hint = "a warehouse table: open the warehouse with warehouse.connection.connect"
     more = f" (and {len(lacking) - 1} more: {', '.join(lacking[1:])})" if len(lacking) > 1 else ""
-    raise MissingInput(f"step '{step.name}' reads {what}, which is missing; {hint}{more}")
+    return MissingInput(f"step '{step.name}' reads {what}, which is missing; {hint}{more}")
+
+
+@contextmanager
+def _inputs_named_on_failure(
+    con: duckdb.DuckDBPyConnection, step: Step, where: Path | None = None
+) -> Iterator[None]:
+    """Run a SQL step; when DuckDB refuses it and an input it reads is missing, raise
+    MissingInput naming the input and the step that writes it. Looked up only on failure:
+    listing the catalog costs ~10 ms a step, and in a run every input is there."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGE}")
+    try:
+        yield
+    except duckdb.Error:
+        try:
+            problem = _missing_input(con, step)
+        except duckdb.Error:  # a caller's transaction, aborted: its error is the one to see
+            problem = None
+        if problem:
+            raise MissingInput(f"{where}: {problem}" if where else str(problem)) from None
+        raise
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> None:
-    """Run SQL step `name` (transforms/<name>.sql) after checking its inputs exist;
-    `$param`s are bound by name."""
-    step = require(con, name)
+    """Run SQL step `name` (transforms/<name>.sql); `$param`s are bound by name. An input
+    it reads that is missing raises MissingInput naming it."""
+    step = BY_NAME[name]
     if step.path is None:
         raise ValueError(f"step '{name}' is done in Python ({step.runs}), not from a file")
-    if _makes_only_macros(step):
-        # Macros persist in the warehouse: made again only when their file changed (each
-        # remake rewrites the catalog, about a tenth of a second, on every staging run).
-        text = step.path.read_bytes()
-        if _macros_mark(con, step) == hashlib.sha256(text).hexdigest():
+    with _inputs_named_on_failure(con, step):
+        if _makes_only_macros(step):
+            # Macros persist in the warehouse: made again only when their file changed
+            # (each remake rewrites the catalog, about a tenth of a second, on every
+            # staging run).
+            text = step.path.read_bytes()
+            if _macros_mark(con, step) == hashlib.sha256(text).hexdigest():
+                return
+            run_sql_file(con, step.path, params)
+            _mark_macros(con, step, hashlib.sha256(text).hexdigest())
             return
         run_sql_file(con, step.path, params)
-        _mark_macros(con, step, hashlib.sha256(text).hexdigest())
-        return
-    run_sql_file(con, step.path, params)
 
 
 MARKS = f"{STAGE}.macro_marks"  # which version of each macro step's file the warehouse holds
@@ -557,23 +588,18 @@ def run_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict | None = N
         declared.get("params", ()),
         declared.get("udfs", ()),
     )
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGE}")
-    absent = missing(con, step)
-    if absent:
-        raise MissingInput(
-            f"{path}: step '{step.name}' reads {', '.join(absent)}, which "
-            f"{'is' if len(absent) == 1 else 'are'} missing"
-        )
-    text = path.read_text()
-    if step.params or not _definitions_only(text):
-        run_sql_file(con, path, params)
-        return
-    # Views and macros only: made again only when the file (or the schema) changed. Binding
-    # a platform's staging view costs up to a fifth of a second on every staging run.
-    views = [w for w in step.writes if not w.endswith("()")]
-    if not _defined(con, f"file:{path.parent.name}/{path.name}", text, views):
-        run_sql_file(con, path, params)
-        _define_mark(con, f"file:{path.parent.name}/{path.name}", text)
+    with _inputs_named_on_failure(con, step, path):
+        text = path.read_text()
+        if step.params or not _definitions_only(text):
+            run_sql_file(con, path, params)
+            return
+        # Views and macros only: made again only when the file (or the schema) changed.
+        # Binding a platform's staging view costs up to a fifth of a second on every
+        # staging run.
+        views = [w for w in step.writes if not w.endswith("()")]
+        if not _defined(con, f"file:{path.parent.name}/{path.name}", text, views):
+            run_sql_file(con, path, params)
+            _define_mark(con, f"file:{path.parent.name}/{path.name}", text)
 
 
 _DEFINITION = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+(VIEW|MACRO)\b", re.IGNORECASE)

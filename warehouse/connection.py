@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse import forgotten
 from warehouse.migrate import forget, mark_migrated, migrate_once
 
 # DuckDB's words for a file it cannot read as a database (cut short, overwritten, damaged).
@@ -161,6 +162,7 @@ def _create(path: Path) -> None:
             raise WarehouseError(_unopenable_message(path, exc)) from None
         try:
             prepare(con, scratch)
+            _suppress_the_forgotten(con, path)
         finally:
             con.close()
         forget(path)  # whatever this process knew of a file at `path` is stale now
@@ -172,6 +174,18 @@ def _create(path: Path) -> None:
     finally:
         for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
             leftover.unlink(missing_ok=True)
+
+
+def _suppress_the_forgotten(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A warehouse made again beside a keeper (the old one deleted to start afresh) holds
+    every erasure suppression from the start: its first run must not bring back anyone
+    `make forget` erased, whose records the platforms still have."""
+    try:
+        kept = forgotten.read(forgotten.keeper_path(path))
+    except forgotten.KeeperError as exc:
+        raise WarehouseError(str(exc)) from None
+    if kept:
+        forgotten.reapply(con, kept)
 
 
 def _holds_data(path: Path) -> bool:

@@ -140,8 +140,7 @@ def _land_actions_of(
     except NotFoundError:
         _note_missing(con, collection, [object_id], batch_id, log)
         return None
-    with transaction(con):
-        note_found(con, SOURCE, collection, [object_id])
+    note_found(con, SOURCE, collection, [object_id])  # one statement: atomic on its own
     return report
 
 

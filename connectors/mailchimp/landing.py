@@ -291,6 +291,5 @@ def _land_activity(
                 "landed stays and the next run looks again before treating it as deleted"
             )
         return None
-    with transaction(con):
-        note_found(con, SOURCE, "campaigns", [campaign_id])
+    note_found(con, SOURCE, "campaigns", [campaign_id])  # one statement: atomic on its own
     return report

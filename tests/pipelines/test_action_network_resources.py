@@ -2,6 +2,11 @@
 An HTML 404 is a transient fault; only Action Network's JSON error, in two runs, makes an
 object gone, and nothing landed is dropped."""
 
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
 import pytest
 
 from connectors.action_network.client import ActionNetworkClient
@@ -11,9 +16,10 @@ from connectors.action_network.landing import (
     land_action_network_whole,
 )
 from connectors.errors import NotFoundPageError
-from sandbox import start_sandbox
+from sandbox import Sandbox, start_sandbox
 from sandbox.httpserver import Response
 from transforms.normalise import build_staging
+from warehouse.connection import connect
 
 
 @pytest.fixture
@@ -37,8 +43,55 @@ def landed(con, resource):
     }
 
 
-def test_every_action_resource_lands(con, sb):
-    reports = land_action_network_actions(con, client(sb), "b1", lambda _: None)
+@dataclass
+class FirstLanding:
+    """A first landing of every action resource, made once for the tests that start from
+    one: its warehouse file (each test works on a copy), reports and request count."""
+
+    sandbox: Sandbox
+    warehouse: Path
+    reports: dict
+    requests: int
+
+
+def first_landing(sandbox: Sandbox, folder: Path, migrated: Path, an) -> FirstLanding:
+    warehouse = folder / "warehouse.duckdb"
+    shutil.copyfile(migrated, warehouse)
+    con = connect(warehouse)
+    try:
+        reports = land_action_network_actions(con, an, "b1", lambda _: None)
+    finally:
+        con.close()
+    return FirstLanding(sandbox, warehouse, reports, an.http.stats.requests)
+
+
+@pytest.fixture
+def copy_of(tmp_path):
+    """A connection to the test's own copy of a landed warehouse file."""
+    opened = []
+
+    def copy(landing: FirstLanding) -> duckdb.DuckDBPyConnection:
+        target = tmp_path / "warehouse.duckdb"
+        shutil.copyfile(landing.warehouse, target)
+        opened.append(connect(target))
+        return opened[-1]
+
+    yield copy
+    for con in opened:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def landed_600(tmp_path_factory, migrated_warehouse):
+    """The 600-people sandbox after one full landing. The test that moves its clock on
+    (test_actions_are_incremental_after_a_day) comes after the one that reads it as landed."""
+    with start_sandbox(people=600, seed=31, an_rate=0) as running:
+        folder = tmp_path_factory.mktemp("landed_600")
+        yield first_landing(running, folder, migrated_warehouse, client(running))
+
+
+def test_every_action_resource_lands(landed_600, copy_of):
+    con, sb, reports = copy_of(landed_600), landed_600.sandbox, landed_600.reports
     organising = sb.org.organising
     for collection, objects in organising.objects.items():
         assert landed(con, collection) == {o.uuid for o in objects}, collection
@@ -52,10 +105,9 @@ def test_every_action_resource_lands(con, sb):
     assert source is not None, "referral codes are kept on the action"
 
 
-def test_actions_are_incremental_after_a_day(con, sb):
-    an = client(sb)
-    land_action_network_actions(con, an, "b1", lambda _: None)
-    full_requests = an.http.stats.requests
+def test_actions_are_incremental_after_a_day(landed_600, copy_of):
+    con, sb = copy_of(landed_600), landed_600.sandbox
+    full_requests = landed_600.requests  # the full landing's
     counts = sb.advance(days=1)
     again = client(sb)
     reports = land_action_network_actions(con, again, "b2", lambda _: None)
@@ -98,10 +150,34 @@ def test_tags_and_taggings_are_read_whole_and_diffed(con, sb):
     assert still is False
 
 
-@pytest.fixture
-def small():
+@pytest.fixture(scope="module")
+def small_sandbox():
     with start_sandbox(people=200, seed=31, an_rate=0) as running:
         yield running
+
+
+NO_FAULTS = {
+    "error_rate": 0,
+    "timeout_rate": 0,
+    "truncate_rate": 0,
+    "html_404_rate": 0,
+    "burst_429": 0,
+}
+
+
+@pytest.fixture
+def small(small_sandbox):
+    """The module's 200-people sandbox as it was started: each test deletes objects,
+    injects faults or swaps the not-found answer, and all of it is put back after."""
+    state, server = small_sandbox.action_network, small_sandbox.an_server
+    objects = dict(state.objects)
+    for faults in (server.faults, small_sandbox.mc_server.faults):
+        faults.injected.clear()
+    yield small_sandbox
+    state.objects.clear()
+    state.objects.update(objects)
+    vars(server).pop("not_found", None)  # the class's own HTML page again
+    small_sandbox.set_faults(NO_FAULTS)
 
 
 def fast_client(sb, attempts=2):
@@ -123,6 +199,14 @@ def missing_records(con):
 def assert_every_action_landed(con, sb):
     for actions, records in sb.org.organising.actions.items():
         assert landed(con, actions) == {a.uuid for a in records}, actions
+
+
+@pytest.fixture(scope="module")
+def small_landed(tmp_path_factory, migrated_warehouse, small_sandbox):
+    """A first landing (b1) from the small sandbox as started, for the tests that delete
+    or break something after one: made once, before any of them changes the sandbox."""
+    folder = tmp_path_factory.mktemp("small_landed")
+    return first_landing(small_sandbox, folder, migrated_warehouse, fast_client(small_sandbox))
 
 
 def test_html_404s_on_action_streams_are_retried_and_every_action_lands(con, small):
@@ -155,8 +239,10 @@ def test_an_object_answering_html_404s_holds_back_nothing_else(con, small):
     assert missing_records(con) == []
 
 
-def test_a_petition_deleted_on_action_network_is_gone_after_a_later_run(con, small):
-    land_action_network_actions(con, fast_client(small), "b1", lambda _: None)
+def test_a_petition_deleted_on_action_network_is_gone_after_a_later_run(
+    small, small_landed, copy_of
+):
+    con = copy_of(small_landed)  # after a first landing, b1
     signatures = landed(con, "signatures")
     petition = small.org.organising.objects["petitions"][0]
     del small.action_network.objects[petition.uuid]  # answered with the HTML 404 page
@@ -167,8 +253,10 @@ def test_a_petition_deleted_on_action_network_is_gone_after_a_later_run(con, sma
     assert landed(con, "signatures") == signatures, "what landed stays"
 
 
-def test_html_404s_from_the_whole_api_are_an_outage_that_marks_nothing(con, small):
-    land_action_network_actions(con, fast_client(small), "b1", lambda _: None)
+def test_html_404s_from_the_whole_api_are_an_outage_that_marks_nothing(
+    small, small_landed, copy_of
+):
+    con = copy_of(small_landed)  # after a first landing, b1
     small.set_faults({"html_404_rate": 1.0}, platform="action_network")
     with pytest.raises(NotFoundPageError, match="HTML page"):
         land_action_network_actions(con, fast_client(small), "b2", lambda _: None)
@@ -178,8 +266,10 @@ def test_html_404s_from_the_whole_api_are_an_outage_that_marks_nothing(con, smal
     assert_every_action_landed(con, small)
 
 
-def test_every_petition_answering_the_html_page_is_an_outage_not_deletions(con, small):
-    land_action_network_actions(con, fast_client(small), "b1", lambda _: None)
+def test_every_petition_answering_the_html_page_is_an_outage_not_deletions(
+    small, small_landed, copy_of
+):
+    con = copy_of(small_landed)  # after a first landing, b1
     petitions = list(small.org.organising.objects["petitions"])
     assert len(petitions) >= 3
     for petition in petitions:  # the signatures path answers the HTML page, the root does not
@@ -193,8 +283,10 @@ def test_every_petition_answering_the_html_page_is_an_outage_not_deletions(con, 
     assert_every_action_landed(con, small)
 
 
-def test_an_object_action_network_says_is_gone_is_confirmed_in_a_later_run(con, small):
-    land_action_network_actions(con, fast_client(small), "b1", lambda _: None)
+def test_an_object_action_network_says_is_gone_is_confirmed_in_a_later_run(
+    small, small_landed, copy_of
+):
+    con = copy_of(small_landed)  # after a first landing, b1
     petition = small.org.organising.objects["petitions"][0]
     signatures = landed(con, "signatures")
     # Deleted, and answered with Action Network's JSON error rather than its HTML page.

@@ -20,8 +20,7 @@ import pytest
 
 from pipelines.__main__ import forget
 from pipelines.restore import main as restore_main
-from sandbox import start_sandbox
-from tests.support.pipeline import configure, ephemeral_commands, run_job
+from tests.support.pipeline import ephemeral_commands, run_job, sandbox_organisation
 from warehouse import backup, forgotten
 
 PEOPLE = 80
@@ -76,15 +75,14 @@ def _traces(warehouse, person_id: str, email: str) -> dict:
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
     root = tmp_path_factory.mktemp("backup")
-    inbox = root / "inbox"
-    (root / "run").mkdir()
     blocker = root / "not_a_folder"
     blocker.write_text("a regular file: nothing can be made under it\n")
-    with (
-        start_sandbox(people=PEOPLE, seed=11, an_rate=0, forms_dir=inbox) as sandbox,
-        pytest.MonkeyPatch.context() as monkeypatch,
+    with sandbox_organisation(root, PEOPLE, 11) as (
+        sandbox,
+        warehouse,
+        _inbox,
+        monkeypatch,
     ):
-        warehouse = configure(monkeypatch, root / "run", sandbox.env, inbox)
         ephemeral_commands(monkeypatch)
         backups = root / "backups"
         monkeypatch.setenv("BACKUP_DIR", str(backups))

@@ -201,20 +201,76 @@ def test_forget_after_a_killed_run_does_not_hang(tmp_path, started):
     assert only_run(instance_for(env), "forget_person").status == dg.DagsterRunStatus.SUCCESS
 
 
-def start_holder(started, tmp_path: Path, env: dict[str, str], seconds: int = 120) -> Cli:
-    """A live run of ours (tagged like the CLI's) holding the warehouse pool."""
-    script = tmp_path / "holder.py"
-    script.write_text(holder_script(tagged=True))
-    holder = started("holder", [str(script), str(seconds)], env)
-    holder.wait_for("holding", timeout=60)
-    return holder
+class HeldPool:
+    """A DAGSTER_HOME whose warehouse pool a live run of ours (tagged like the CLI's) holds,
+    kept from one test to the next: starting the holder, a Python process importing Dagster,
+    costs ~5 s of CPU. A test finds it as a new one would be (the holder alive and alone in
+    the pool, which each test checks before it ends); when it is not (the holder was killed,
+    or a failed test left a run queued), a new home and holder are started."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.factory = tmp_path_factory
+        self.holder: Cli | None = None
+        self.run: dg.DagsterRun | None = None
+        self.env: dict[str, str] = {}
+
+    def get(self) -> tuple[Cli, dg.DagsterRun, dict[str, str]]:
+        if not self._intact():
+            self._start()
+        assert self.holder is not None and self.run is not None
+        return self.holder, self.run, self.env
+
+    def _intact(self) -> bool:
+        if self.holder is None or self.run is None or self.holder.process.poll() is not None:
+            return False
+        return pool_holders(instance_for(self.env)) == {self.run.run_id}
+
+    def _start(self) -> None:
+        self.stop()
+        tmp = self.factory.mktemp("held")
+        self.env = cli_env(tmp)
+        script = tmp / "holder.py"
+        script.write_text(holder_script(tagged=True))
+        # Held far longer than the tests need it; stop() ends it with the module.
+        self.holder = Cli(tmp, "holder", [str(script), "1800"], self.env)
+        self.holder.wait_for("holding", timeout=60)
+        self.run = only_run(instance_for(self.env), "holder")
+
+    def stop(self) -> None:
+        if self.holder is not None:
+            self.holder.kill_group()
 
 
+@pytest.fixture(scope="module")
+def shared_pool(tmp_path_factory):
+    held = HeldPool(tmp_path_factory)
+    yield held
+    held.stop()
+
+
+@pytest.fixture
+def held_pool(shared_pool) -> tuple[Cli, dg.DagsterRun, dict[str, str]]:
+    """The live holder, its run and the home's settings (see HeldPool)."""
+    return shared_pool.get()
+
+
+def runs_of(instance: dg.DagsterInstance, job_name: str) -> set[str]:
+    return {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(job_name=job_name))}
+
+
+def new_run(instance: dg.DagsterInstance, job_name: str, before: set[str]) -> dg.DagsterRun:
+    """The one run of `job_name` made since `before` (the home is shared between tests)."""
+    found = runs_of(instance, job_name) - before
+    assert len(found) == 1, found
+    return instance.get_run_by_id(found.pop())
+
+
+# The next three tests share one live holder (HeldPool); the one that kills it runs last.
 @pytest.mark.slow
-def test_a_live_holder_is_named_and_sigterm_stops_the_wait(tmp_path, started):
-    env = cli_env(tmp_path, RUN_WAIT_SECONDS="600")
-    holder = start_holder(started, tmp_path, env)
-    held_by = only_run(instance_for(env), "holder")
+def test_a_live_holder_is_named_and_sigterm_stops_the_wait(started, held_pool):
+    holder, held_by, home = held_pool
+    env = {**home, "RUN_WAIT_SECONDS": "600"}
+    before = runs_of(instance_for(env), "forget_person")
 
     forget = started("forget", ["-m", "pipelines", "forget", "--email", "x@example.org"], env)
     output = forget.wait_for("Waiting for the warehouse pool", timeout=60)
@@ -231,7 +287,7 @@ def test_a_live_holder_is_named_and_sigterm_stops_the_wait(tmp_path, started):
     assert "Stopping: marking this run failed" in forget.err.read_text()
     assert "Traceback" not in forget.err.read_text()
     instance = instance_for(env)
-    ours = only_run(instance, "forget_person")
+    ours = new_run(instance, "forget_person", before)
     assert ours.status == dg.DagsterRunStatus.FAILURE
     # Its queue place is given back; the live holder keeps its slot and is left alone.
     assert pool_holders(instance) == {held_by.run_id}
@@ -240,10 +296,10 @@ def test_a_live_holder_is_named_and_sigterm_stops_the_wait(tmp_path, started):
 
 
 @pytest.mark.slow
-def test_the_wait_gives_up_at_run_wait_seconds(tmp_path, started):
-    env = cli_env(tmp_path, RUN_WAIT_SECONDS="3")
-    start_holder(started, tmp_path, env)
-    held_by = only_run(instance_for(env), "holder")
+def test_the_wait_gives_up_at_run_wait_seconds(started, held_pool):
+    _, held_by, home = held_pool
+    env = {**home, "RUN_WAIT_SECONDS": "3"}
+    before = runs_of(instance_for(env), "forget_person")
 
     forget = started("forget", ["-m", "pipelines", "forget", "--email", "x@example.org"], env)
     assert forget.finish(timeout=60) == runs.EXIT_GAVE_UP
@@ -252,15 +308,14 @@ def test_the_wait_gives_up_at_run_wait_seconds(tmp_path, started):
     assert f"(RUN_WAIT_SECONDS=3): held by run {held_by.run_id[:8]}" in err
     assert "Traceback" not in err
     instance = instance_for(env)
-    assert only_run(instance, "forget_person").status == dg.DagsterRunStatus.FAILURE
+    assert new_run(instance, "forget_person", before).status == dg.DagsterRunStatus.FAILURE
     assert pool_holders(instance) == {held_by.run_id}
 
 
 @pytest.mark.slow
-def test_a_holder_killed_while_we_wait_is_cleared_and_the_wait_ends(tmp_path, started):
-    env = cli_env(tmp_path, RUN_WAIT_SECONDS="600")
-    holder = start_holder(started, tmp_path, env)
-    held_by = only_run(instance_for(env), "holder")
+def test_a_holder_killed_while_we_wait_is_cleared_and_the_wait_ends(started, held_pool):
+    holder, held_by, home = held_pool
+    env = {**home, "RUN_WAIT_SECONDS": "600"}
     forget = started("forget", ["-m", "pipelines", "forget", "--email", "x@example.org"], env)
     forget.wait_for("Waiting for the warehouse pool", timeout=60)
 

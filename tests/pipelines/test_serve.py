@@ -94,6 +94,9 @@ def cron_a_minute_away() -> str:
     return f"{minutes} {hours} * * *"
 
 
+DOTENV_EXPORTS = "exports-named-in-dotenv"
+
+
 class Served:
     """The one serve most tests share, and how to read it (with the mail server, webhook
     and ladder.yaml copy its alerts and runs use)."""
@@ -132,10 +135,12 @@ def served(tmp_path_factory) -> Served:
     mail, webhook = MailServer(), Webhook()
     mail.start()
     webhook.start()
-    # A .env copied from .env.example, the keys left blank: Dagster's code servers load it
-    # over what they inherit, and it must not hide the sandbox's keys.
+    # A .env copied from .env.example, the keys left blank, and a setting the shell (as
+    # systemd's EnvironmentFile) overrides: Dagster's processes load .env over what they
+    # inherit, and neither may win there over the sandbox's keys or the shell.
     (workdir / ".env").write_text(
         "ACTION_NETWORK_API_KEY=\nMAILCHIMP_API_KEY=\nMAILCHIMP_LIST_ID=\n"
+        f"EXPORTS_DIR={workdir / DOTENV_EXPORTS}\n"
     )
     ladder = workdir / "ladder.yaml"  # the test's own copy: a later test breaks it
     shutil.copyfile(ROOT / "ladder.yaml", ladder)
@@ -267,6 +272,9 @@ def test_the_daemon_runs_the_nightly_job_on_its_schedule(served):
         served.context,
     )
     assert finished.status == dg.DagsterRunStatus.SUCCESS, served.context()
+    # The shell's EXPORTS_DIR won over .env's inside the run.
+    assert list(Path(served.env["EXPORTS_DIR"]).rglob("*.csv"))
+    assert not (served.workdir / DOTENV_EXPORTS).exists()
     # It synced the sandbox's platforms, not only the forms inbox.
     for source in ("action_network_people", "mailchimp_members"):
         landed = served.instance().get_latest_materialization_event(dg.AssetKey(source))

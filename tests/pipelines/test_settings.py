@@ -337,3 +337,40 @@ def test_exports_dir_holding_the_warehouse_deletes_nothing(tmp_path):
     assert (data / "warehouse.duckdb").read_bytes() == before
     assert (data / "inbox" / "signups.csv").is_file()
     assert (data / "dagster" / "history.db").is_file()
+
+
+def test_the_shell_and_the_sandbox_win_over_dotenv_in_the_processes_dagster_starts(
+    tmp_path, monkeypatch
+):
+    """Dagster's webserver, daemon and code servers load `.env` over the environment they
+    inherit; what the shell set (or the sandbox started) must still win in them, and what
+    only `.env` sets must still be read."""
+    from dotenv import dotenv_values
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("EXPORTS_DIR=from-dotenv\nMAILCHIMP_API_KEY=\nLOG_KEEP=7\n")
+    # A copy of the environment: pinning and .env write to it, and it goes with the test.
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    os.environ["EXPORTS_DIR"] = "from-shell"
+    for name in ("MAILCHIMP_API_KEY", "LOG_KEEP", settings.PINNED_ENV):
+        os.environ.pop(name, None)
+    settings.pin_shell()
+    settings.load_env()
+    settings.pin({"MAILCHIMP_API_KEY": "sandbox-key-us1"})
+    # A child as Dagster starts it: .env's values put over what it inherited.
+    child_env = {**os.environ, **{k: v for k, v in dotenv_values(".env").items() if v is not None}}
+    read = (
+        "import json, os; from pipelines import settings; settings.load_env(); "
+        "print(json.dumps([os.environ[n] for n in ('EXPORTS_DIR', 'MAILCHIMP_API_KEY', "
+        "'LOG_KEEP')]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=tmp_path,
+        env={**child_env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert out.strip() == '["from-shell", "sandbox-key-us1", "7"]'

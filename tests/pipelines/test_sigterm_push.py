@@ -35,8 +35,6 @@ def test_sigterm_during_a_push_leaves_nothing_half_done_and_nothing_resent(tmp_p
         pytest.MonkeyPatch.context() as monkeypatch,
     ):
         warehouse = configure(monkeypatch, tmp_path / "run", sandbox.env, inbox)
-        # Every answer takes a while, so the first push is still sending when SIGTERM comes.
-        sandbox.action_network.latency = sandbox.mailchimp.latency = 0.03
         env = {**os.environ, "DAGSTER_HOME": str(home), "SANDBOX": "off"}
         started = subprocess.Popen(
             [sys.executable, "-m", "pipelines", "run"],
@@ -47,10 +45,14 @@ def test_sigterm_during_a_push_leaves_nothing_half_done_and_nothing_resent(tmp_p
             text=True,
         )
         deadline = time.monotonic() + WAIT_SECONDS
-        while _writes(sandbox) < 3:
-            assert started.poll() is None, started.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "waited for the push to start sending"
-            time.sleep(0.05)
+        # Once the push sends, every answer takes a while, so it is still sending when
+        # SIGTERM comes (slow from the start, the pulls before it took a minute).
+        for writes, pause in ((1, 0.005), (3, 0.05)):
+            while _writes(sandbox) < writes:
+                assert started.poll() is None, started.stdout.read()[-3000:]
+                assert time.monotonic() < deadline, "waited for the push to start sending"
+                time.sleep(pause)
+            sandbox.action_network.latency = sandbox.mailchimp.latency = 0.05
         started.send_signal(signal.SIGTERM)
         try:
             output, _ = started.communicate(timeout=60)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import pytest
@@ -52,6 +55,29 @@ def configure(
     for name, value in platform_env.items():
         monkeypatch.setenv(name, value)
     return warehouse
+
+
+class Organisation(NamedTuple):
+    sandbox: object  # sandbox.Sandbox
+    warehouse: Path
+    inbox: Path
+    monkeypatch: pytest.MonkeyPatch
+
+
+@contextmanager
+def sandbox_organisation(root: Path, people: int, seed: int) -> Iterator[Organisation]:
+    """For a module's fixture: a sandbox organisation serving both platforms (no rate
+    limit) and its form exports in root/inbox, every setting pointed at root/run."""
+    from sandbox import start_sandbox
+
+    (root / "run").mkdir(exist_ok=True)
+    inbox = root / "inbox"
+    with (
+        start_sandbox(people=people, seed=seed, an_rate=0, forms_dir=inbox) as sandbox,
+        pytest.MonkeyPatch.context() as monkeypatch,
+    ):
+        warehouse = configure(monkeypatch, root / "run", sandbox.env, inbox)
+        yield Organisation(sandbox, warehouse, inbox, monkeypatch)
 
 
 # What a command in a subprocess must not inherit from the developer's shell: real keys,

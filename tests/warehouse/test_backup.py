@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from warehouse import backup, forgotten
-from warehouse.connection import connect
+from warehouse.connection import WarehouseError, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -218,3 +218,32 @@ def test_the_keeper_puts_back_missing_suppressions(warehouse):
     finally:
         con.close()
     assert os.path.dirname(keeper) == os.path.dirname(warehouse)
+
+
+def test_a_warehouse_made_afresh_beside_a_keeper_suppresses_the_forgotten_from_the_start(
+    tmp_path,
+):
+    """Deleting the warehouse to start again must not bring back anyone `make forget`
+    erased: the new file holds the keeper's suppressions before its first run lands."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    kept = [
+        forgotten.Kept("email_key", "f" * 64, "2026-11-01T00:00:00"),
+        forgotten.Kept("person_id", "e" * 64, "2026-11-01T00:00:00"),
+    ]
+    forgotten.append(forgotten.keeper_path(warehouse), kept)
+    con = connect(warehouse)
+    try:
+        rows = con.execute("SELECT kind, key_hash FROM erasure_suppressions").fetchall()
+    finally:
+        con.close()
+    assert rows == [("email_key", "f" * 64)]
+
+
+def test_a_keeper_that_cannot_be_read_stops_a_new_warehouse_naming_it(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    keeper = forgotten.keeper_path(warehouse)
+    keeper.mkdir()  # a folder where the file should be: unreadable as a keeper
+    with pytest.raises(WarehouseError, match="forgotten people's keeper") as raised:
+        connect(warehouse)
+    assert str(keeper) in str(raised.value)
+    assert not warehouse.exists(), "no warehouse without its suppressions"
