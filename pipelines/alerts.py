@@ -93,6 +93,7 @@ def compose(
     kind, subject = _headline(run.job_name, sorted(faults), broke, bool(stops), guard, checks)
     lines = [subject, "", f"Job: {run.job_name}", f"Run: {link}"]
     lines += _result(run, faults, stops, skipped)
+    refused = None
     if broke:
         lines += ["", "What went wrong:"]
         lines += [f"- Step {key}: {failure_words(faults[key])}" for key in sorted(faults)]
@@ -110,7 +111,9 @@ def compose(
     other = [c for c in checks if c is not guard]
     if other:
         lines += ["", "Data checks that failed:", *(_check_line(c) for c in other)]
-    lines += ["", "What to do:", *_what_to_do(broke, guard, other)]
+    # Refused at load (a run started before the file broke) or by the refusing job.
+    refused_settings = refused is not None or REFUSED_STEP in faults
+    lines += ["", "What to do:", *_what_to_do(broke, guard, other, refused_settings)]
     return Alert(run.run_id, run.job_name, kind, subject, "\n".join(lines) + "\n", link)
 
 
@@ -161,7 +164,8 @@ def _refused_settings(instance: dg.DagsterInstance, run_id: str) -> str | None:
         error = getattr(data, "error", None)
         while error is not None:
             if error.cls_name == "SettingsError":
-                return _trim(error.message.strip())
+                # Dagster's message starts with the class's path: the refusal's own words only.
+                return _trim(error.message.strip().split("SettingsError: ", 1)[-1])
             error = error.cause or error.context
     return None
 
@@ -277,9 +281,20 @@ def _detail_lines(details: str) -> list[str]:
     return [_trim(line) for line in lines]
 
 
-def _what_to_do(failed: bool, guard: _Check | None, checks: list[_Check]) -> list[str]:
+REFUSED_STEP = "settings_refused"  # the one step of pipelines/definitions.refusing_definitions
+
+
+def _what_to_do(
+    failed: bool, guard: _Check | None, checks: list[_Check], refused: bool = False
+) -> list[str]:
     todo = []
-    if failed:
+    if refused:
+        todo.append(
+            "- Fix each setting or file named above (in .env, or the file itself), then check "
+            "with `make status`; the next run (the schedule, `make run`, or Launchpad in the "
+            "Dagster UI) starts as usual, and nothing landed is lost."
+        )
+    elif failed:
         todo.append(
             "- Fix what each failed step's message above names, then start the run again "
             "(`make run`, or Launchpad in the Dagster UI): it picks up from what was saved, "

@@ -18,7 +18,8 @@ SWITCHES = ("on", "off", "true", "false", "1", "0")
 SMTP_SECURITY = ("starttls", "ssl", "off")
 
 
-def _cron_ok(text: str) -> bool:
+def cron_ok(text: str) -> bool:
+    """Whether Dagster reads `text` as a cron schedule."""
     from dagster._utils.schedules import is_valid_cron_string  # Dagster's own reading
 
     return is_valid_cron_string(text)
@@ -56,7 +57,7 @@ class ServiceSettings(EnvSettings):
     NIGHTLY_CRON: Annotated[
         str,
         choice(
-            _cron_ok,
+            cron_ok,
             lambda name, text: (
                 f"{name}={text!r} is not a cron schedule: five fields, minute hour day "
                 "month weekday, such as 0 2 * * * for 02:00 every day."

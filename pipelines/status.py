@@ -226,10 +226,14 @@ def _ago(iso: str | None, now: datetime) -> str:
         return "never"
     hours = (now - datetime.fromisoformat(iso)).total_seconds() / 3600
     if hours < 1:
-        return f"{iso} ({hours * 60:.0f} minutes ago)"
+        return f"{iso} ({_count(round(hours * 60), 'minute')} ago)"
     if hours < 48:
-        return f"{iso} ({hours:.0f} hours ago)"
-    return f"{iso} ({hours / 24:.0f} days ago)"
+        return f"{iso} ({_count(round(hours), 'hour')} ago)"
+    return f"{iso} ({_count(round(hours / 24), 'day')} ago)"
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
 def render(status: dict) -> str:
@@ -328,13 +332,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.status", description=__doc__)
     parser.parse_args(argv)
     settings.load_env()
+    # A wrong setting stops the next run, not the morning check: it is what to fix first.
     try:
         settings.validate()
+        refused = None
     except ValueError as exc:
-        print(str(exc).strip(), file=sys.stderr)
+        refused = str(exc).strip()
+    try:
+        status = publish(runs.open_instance())
+    except ValueError as exc:  # DAGSTER_HOME or DAGSTER_POSTGRES_URL: no history to read
+        print(refused or str(exc).strip(), file=sys.stderr)
         return 2
-    status = publish(runs.open_instance())
     print(render(status))
+    if refused:
+        print(f"\n{refused}")
+        return 1
     return 1 if attention(status) else 0
 
 

@@ -449,3 +449,34 @@ def test_another_error_is_named_by_its_type_never_its_message():
         message="dagster wrapper", stack=[], cls_name=DagsterError.__name__, cause=leaky
     )
     assert failure_words(StepFailureData(error=wrapped, user_failure_data=None)) == words
+
+
+def test_a_file_broken_while_the_service_runs_still_alerts(runs, receivers, tmp_path, monkeypatch):
+    """ladder.yaml edited wrong while `make serve` runs: the daemon's code location loads
+    refusing definitions instead of failing to load (which would silence every sensor,
+    these alerts among them); the nightly job fails at once naming the file, and its alert
+    arrives by both channels."""
+    from dataclasses import replace
+
+    from pipelines.definitions import defs
+
+    broken = tmp_path / "ladder.yaml"
+    broken.write_text((ROOT / "ladder.yaml").read_text() + "\nnot_a_key: 1\n")
+    monkeypatch.setenv("LADDER_CONFIG", str(broken))
+    loaded = defs()
+    sensors = {s.name for s in loaded.sensors or ()}
+    assert {s.name for s in ALERT_SENSORS} | {"status_sensor", "dead_runs_sensor"} <= sensors
+    assert [s.name for s in loaded.schedules or ()] == ["nightly_sync"]
+    refused = loaded.resolve_job_def(JOB).execute_in_process(
+        instance=runs.instance, raise_on_error=False
+    )
+    assert not refused.success
+    _evaluate(replace(runs, repository=loaded.get_repository_def()), refused, receivers.log)
+    assert len(receivers.mail.messages) == 1 and len(receivers.webhook.bodies) == 1
+    text = receivers.mail.messages[0].get_content()
+    assert f"{broken}: not_a_key: unknown key" in text
+    assert "Fix each setting or file named above" in text
+    assert "not_a_key" in receivers.webhook.bodies[0]["text"]
+    # Once the file is right again, the whole job is back.
+    monkeypatch.setenv("LADDER_CONFIG", str(ROOT / "ladder.yaml"))
+    assert len(defs().resolve_job_def(JOB).nodes) > 10

@@ -57,15 +57,16 @@ def test_secrets_are_env_vars_not_values(monkeypatch):
     assert isinstance(resources["mailchimp"].api_key, dg.EnvVar)
 
 
-def test_the_ui_and_the_schedule_refuse_bad_settings_by_name(tmp_path):
-    """The code location the UI and the daemon load stops on a bad setting, named."""
+def test_the_ui_and_the_schedule_refuse_bad_settings_by_name(tmp_path, monkeypatch):
+    """With a bad setting, the code location the UI and the daemon load still loads (so the
+    alert and status sensors keep working), and every job and the nightly schedule's run
+    fail at once with the refusal, each setting named."""
     mine = ("WAREHOUSE_PATH", "FORMS_INBOX", "BACKUP_DIR")
+    bad = {**PLACEHOLDERS, "EXPORTS_DIR": "data", "MAILCHIMP_MAX_CONNECTIONS": "eight"}
     env = {
         **{k: v for k, v in os.environ.items() if k not in mine},
-        **PLACEHOLDERS,
+        **bad,
         "DAGSTER_HOME": str(tmp_path),
-        "EXPORTS_DIR": "data",
-        "MAILCHIMP_MAX_CONNECTIONS": "eight",
     }
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
@@ -75,7 +76,23 @@ def test_the_ui_and_the_schedule_refuse_bad_settings_by_name(tmp_path):
         text=True,
         timeout=180,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "EXPORTS_DIR=data holds WAREHOUSE_PATH=data/warehouse.duckdb" in output, output[-2000:]
-    assert "MAILCHIMP_MAX_CONNECTIONS='eight' is not a whole number" in output
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+
+    from pipelines.definitions import defs
+
+    monkeypatch.chdir(ROOT)
+    for name in mine:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in bad.items():
+        monkeypatch.setenv(name, value)
+    loaded = defs()
+    assert {s.name for s in loaded.sensors or ()} >= {"alert_on_run_failure", "status_sensor"}
+    [nightly] = loaded.schedules or ()
+    for job in ("groundswell_sync", "forms_sync", "forget_person"):
+        result = loaded.resolve_job_def(job).execute_in_process(raise_on_error=False)
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        said = failure.step_failure_data.user_failure_data.description
+        assert "EXPORTS_DIR=data holds WAREHOUSE_PATH=data/warehouse.duckdb" in said, said
+        assert "MAILCHIMP_MAX_CONNECTIONS='eight' is not a whole number" in said
+    assert nightly.job_name == "groundswell_sync"

@@ -316,6 +316,7 @@ def test_a_failed_run_reaches_the_mail_server_and_the_webhook(served):
     for text in (email.get_content(), posted):
         assert "groundswell_sync" in text and "ladder.yaml" in text
         assert f"https://dagster.groundswell.test/runs/{run_id}" in text
+        assert "Fix each setting or file named above" in text
     assert "groundswell_sync" in email["Subject"]
 
 
