@@ -16,17 +16,15 @@ only snapshots taken around it, so none of them sees another's."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 
 import duckdb
 import pytest
-import requests
 
 from pipelines.__main__ import forget, main
 from pipelines.erasure import ForgetConfig, target_of
-from sandbox.generator import subscriber_hash
+from tests.support.people import mailchimp_signup, write_form
 from tests.support.pipeline import ephemeral_commands, run_job, sandbox_organisation
 from transforms.erasure import email_hash, is_placeholder_phone, phone_hash
 
@@ -39,29 +37,6 @@ E164 = "+13035550177"
 ADDRESSES = ("trio.one@example.org", "trio.two@example.net", "trio.three@gmail.com")
 UNKNOWN_PHONE = "+1 303 555 0199"
 SHARED_PHONE = "(303) 555-0155"  # two housemates with addresses of their own
-
-
-def _write_form(path, rows: list[list[str]]) -> None:
-    with open(path, "w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["First name", "Last name", "Email", "Phone", "Postcode"])
-        out.writerows(rows)
-
-
-def _mailchimp_member(sandbox, email: str) -> None:
-    """The person signs up on Mailchimp themselves (not a Groundswell write)."""
-    response = requests.put(
-        f"{sandbox.env['MAILCHIMP_BASE_URL']}/lists/{sandbox.env['MAILCHIMP_LIST_ID']}"
-        f"/members/{subscriber_hash(email)}",
-        auth=("anyone", sandbox.env["MAILCHIMP_API_KEY"]),
-        json={
-            "email_address": email,
-            "status_if_new": "subscribed",
-            "merge_fields": {"FNAME": "Trio", "LNAME": FAMILY},
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
 
 
 def _rows_in_portal(snapshot, person_id: str) -> int:
@@ -289,7 +264,7 @@ def organisation(tmp_path_factory):
     ):
         ephemeral_commands(monkeypatch)
         # One human with three addresses and one mobile, joined by mobile and name.
-        _write_form(
+        write_form(
             inbox / "trio.csv",
             [["Trio", FAMILY, address, PHONE, "80202"] for address in ADDRESSES]
             + [
@@ -297,7 +272,7 @@ def organisation(tmp_path_factory):
                 ["Sam", "Sharedline", "sam.sharedline@example.org", SHARED_PHONE, "80203"],
             ],
         )
-        _mailchimp_member(sandbox, ADDRESSES[0])
+        mailchimp_signup(sandbox, ADDRESSES[0], "Trio", FAMILY)
         sandbox.mailchimp.audit.clear()  # the person's own signup, not a Groundswell write
         assert run_job().success
 
@@ -308,14 +283,14 @@ def organisation(tmp_path_factory):
         # export, with someone else; every one of the trio's addresses comes back, on the
         # same form and on Mailchimp; the platforms still hold the person forgotten by id.
         email = by_email["email"]
-        _write_form(
+        write_form(
             inbox / "late_signups.csv",
             [["Again", "Person", email, "", "20001"]]
             + [["Trio", FAMILY, address, "", ""] for address in ADDRESSES]
             + [["Newly", "Arrived", "newly.arrived@example.org", "", "20002"]],
         )
         for address in ADDRESSES[1:]:
-            _mailchimp_member(sandbox, address)
+            mailchimp_signup(sandbox, address, "Trio", FAMILY)
         sandbox.mailchimp.audit.clear()
         sandbox.action_network.audit.clear()
         assert run_job().success

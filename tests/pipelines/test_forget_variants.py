@@ -4,7 +4,6 @@ form or from a platform, and their phone leaves the parse cache at once (issue 1
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import uuid
 
@@ -14,7 +13,7 @@ import requests
 
 from pipelines.__main__ import forget
 from sandbox.actions import Action
-from sandbox.generator import subscriber_hash
+from tests.support.people import mailchimp_signup, write_form
 from tests.support.pipeline import (
     ephemeral_commands,
     run_job,
@@ -33,22 +32,6 @@ VARIANTS = (
 )
 FAMILY = "Metestington"  # the forgotten person's family name, on every record of theirs
 LEGACY = "legacy.person@example.org"  # forgotten before migration 010: exact-address hash
-
-
-def _mailchimp_member(sandbox, email: str, phone: str = "") -> None:
-    """The person signs up on Mailchimp themselves (not a Groundswell write)."""
-    response = requests.put(
-        f"{sandbox.env['MAILCHIMP_BASE_URL']}/lists/{sandbox.env['MAILCHIMP_LIST_ID']}"
-        f"/members/{subscriber_hash(email)}",
-        auth=("anyone", sandbox.env["MAILCHIMP_API_KEY"]),
-        json={
-            "email_address": email,
-            "status_if_new": "subscribed",
-            "merge_fields": {"FNAME": "Erase", "LNAME": FAMILY, "PHONE": phone},
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
 
 
 def _action_network_person(sandbox, email: str = "", phone: str = "") -> None:
@@ -83,13 +66,6 @@ def _sign_a_petition(sandbox, email: str = "") -> tuple[str, str]:
         state.organising.add(Action(signature, "signatures", petition.uuid, person.uuid, now, now))
         state.version += 1
     return person.uuid, signature
-
-
-def _write_form(path, rows: list[list[str]]) -> None:
-    with open(path, "w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["First name", "Last name", "Email", "Phone", "Postcode"])
-        out.writerows(rows)
 
 
 def _state(warehouse, activist: tuple[str, str] = ("", ""), control: str = "") -> dict:
@@ -191,8 +167,8 @@ def erased(tmp_path_factory):
     ):
         ephemeral_commands(monkeypatch)
         # Known by a Gmail address and a phone on a form and on both platforms.
-        _write_form(inbox / "erase_me.csv", [["Erase", FAMILY, ADDRESS, "(202) 555-0143", "20001"]])
-        _mailchimp_member(sandbox, ADDRESS, "202-555-0143")
+        write_form(inbox / "erase_me.csv", [["Erase", FAMILY, ADDRESS, "(202) 555-0143", "20001"]])
+        mailchimp_signup(sandbox, ADDRESS, "Erase", FAMILY, "202-555-0143")
         _action_network_person(sandbox, ADDRESS, "+1 (202) 555-0143")
         sandbox.mailchimp.audit.clear()
         sandbox.action_network.audit.clear()
@@ -213,7 +189,7 @@ def erased(tmp_path_factory):
         after_forget = _state(warehouse)
 
         # Every variant comes back: on a form, on Mailchimp, on Action Network.
-        _write_form(
+        write_form(
             inbox / "late_signups.csv",
             [
                 ["Erase", FAMILY, VARIANTS[0], "", "20001"],
@@ -227,7 +203,7 @@ def erased(tmp_path_factory):
                 ["Newly", "Arrived", "newly.arrived@example.org", "", "20002"],
             ],
         )
-        _mailchimp_member(sandbox, VARIANTS[0], "(202) 555-0143")
+        mailchimp_signup(sandbox, VARIANTS[0], "Erase", FAMILY, "(202) 555-0143")
         _action_network_person(sandbox, VARIANTS[1])
         _action_network_person(sandbox, phone="202 555 0143")
         # And the activist forgotten here, still on Action Network, acts again.
