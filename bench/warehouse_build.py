@@ -13,8 +13,14 @@ after landing and prints its wall seconds and peak memory:
     lists           transforms.segments.build_segments
     exports         transforms.exports.write_list_exports (CSV + XLSX, to a temp dir)
 
+Then, in another child on the same landed records, Splink alone deduplicates them with its
+default settings and the blocking rules its documentation suggests for name, email and
+postcode data (bench/identity_support.splink_default, over the staged records our build
+made), and the report ends with one line: `whole build / Splink default dedupe: R`, our
+total wall seconds over Splink's. `--skip-splink` leaves it out.
+
     python bench/warehouse_build.py [--records 1000000 | --people N] [--seed 42] [--threads 2]
-                              [--ladder ladder.yaml] [--workdir DIR] [--keep]
+                              [--ladder ladder.yaml] [--workdir DIR] [--keep] [--skip-splink]
 
 `--records N` picks the number of people that makes about N source records (people make
 about 1.69 each); the default is 50,000 records."""
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +55,7 @@ from bench.identity_support import (  # noqa: E402
     land_organisation,
     people_for_records,
     run_child,
+    splink_default,
 )
 
 BATCH = "bench-warehouse"
@@ -207,14 +215,31 @@ def land_engagement(org, warehouse: Path) -> dict[str, int]:
 # ----------------------------------------------------------------------- the measured child
 
 
-def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, exports: str) -> int:
+def build_steps(
+    con, ladder, now: datetime, exports: Path
+) -> list[tuple[str, Callable[[], object]]]:
+    """Each step the pipeline runs after landing, in order, as (name, call): what this
+    benchmark measures and tests/bench/test_build_outputs.py compares."""
     from transforms.engagement import build_activities, build_person_metrics
     from transforms.exports import write_list_exports
     from transforms.identity import resolve
     from transforms.ladder import build_ladder
-    from transforms.ladder_config import load
     from transforms.normalise import build_staging
     from transforms.segments import build_segments
+
+    return [
+        ("staging", lambda: build_staging(con, DEFAULT_REGION)),
+        ("identity", lambda: resolve(con, now)),
+        ("activities", lambda: build_activities(con, ladder.namespace)),
+        ("person_metrics", lambda: build_person_metrics(con, now)),
+        ("ladder", lambda: build_ladder(con, ladder, now)),
+        ("lists", lambda: build_segments(con, ladder, now)),
+        ("exports", lambda: write_list_exports(con, ladder, exports, now).rows_per_list()),
+    ]
+
+
+def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, exports: str) -> int:
+    from transforms.ladder_config import load
     from warehouse.connection import connect
 
     now = datetime.fromisoformat(now_text)
@@ -223,19 +248,7 @@ def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, export
     con = connect(warehouse)
     try:
         con.execute(f"SET threads = {int(threads)}")
-        steps = [
-            ("staging", lambda: build_staging(con, DEFAULT_REGION)),
-            ("identity", lambda: resolve(con, now)),
-            ("activities", lambda: build_activities(con, ladder.namespace)),
-            ("person_metrics", lambda: build_person_metrics(con, now)),
-            ("ladder", lambda: build_ladder(con, ladder, now)),
-            ("lists", lambda: build_segments(con, ladder, now)),
-            (
-                "exports",
-                lambda: write_list_exports(con, ladder, Path(exports), now).rows_per_list(),
-            ),
-        ]
-        for name, step in steps:
+        for name, step in build_steps(con, ladder, now, Path(exports)):
             overall = max(overall, _status_mb("VmHWM"))
             _reset_peak()
             started, cpu = time.perf_counter(), _cpu()
@@ -252,6 +265,44 @@ def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, export
     overall = max(overall, _status_mb("VmHWM"), *(s["peak_mb"] for s in stages))
     print(json.dumps({"stages": stages, "peak_mb": overall, "counts": counts}))
     return 0
+
+
+def _splink_child(warehouse: str, threads: str) -> int:
+    """Splink's default dedupe of the staged records, alone in this process: its seconds
+    and peak memory, under the same DUCKDB_MEMORY_LIMIT and threads as the build."""
+    import os
+
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
+        if limit:
+            con.execute(f"SET memory_limit = '{limit}'")
+        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+        _reset_peak()
+        cpu = _cpu()
+        seconds = splink_default(con)
+        cpu = _cpu() - cpu
+        clusters = con.execute("SELECT count(DISTINCT cluster) FROM splink_clusters").fetchone()[0]
+    finally:
+        con.close()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "peak_mb": _status_mb("VmHWM"),
+                "clusters": clusters,
+            }
+        )
+    )
+    return 0
+
+
+def measure_splink(warehouse: Path, threads: int) -> dict:
+    return run_child("bench.warehouse_build", "--splink", str(warehouse), str(threads))
 
 
 def measure(
@@ -284,6 +335,9 @@ def main() -> int:
     parser.add_argument("--ladder", type=Path, default=ROOT / "ladder.yaml")
     parser.add_argument("--workdir", type=Path, help="where the warehouse files go (a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the warehouse files")
+    parser.add_argument(
+        "--skip-splink", action="store_true", help="leave out Splink's default dedupe"
+    )
     args = parser.parse_args()
     people = args.people or people_for_records(args.records or 50_000)
 
@@ -305,7 +359,11 @@ def main() -> int:
         stages, peak, counts = measure(
             warehouse, now, args.threads, args.ladder.resolve(), workdir / "exports"
         )
-        report(people, landed, engagement, stages, peak, counts, args.threads)
+        splink = None
+        if not args.skip_splink:
+            say("  Splink's default dedupe of the same records ...")
+            splink = measure_splink(warehouse, args.threads)
+        report(people, landed, engagement, stages, peak, counts, args.threads, splink)
     finally:
         if args.keep:
             say(f"Warehouse files kept in {workdir}")
@@ -322,6 +380,7 @@ def report(
     peak: float,
     counts: dict,
     threads: int,
+    splink: dict | None = None,
 ) -> None:
     width = max(len(s.name) for s in [*stages, Stage("total", 0, 0)])
     print()
@@ -356,9 +415,19 @@ def report(
         "(user + system over all threads); peak MB is the process's peak resident memory "
         "during the step (total: the whole process, interpreter included)."
     )
+    if splink:
+        print()
+        print(
+            f"Splink default dedupe (same records, own process): {splink['seconds']:.2f} s "
+            f"wall, {splink['cpu_seconds']:.2f} s cpu, peak {splink['peak_mb']:,.0f} MB, "
+            f"{splink['clusters']:,} clusters"
+        )
+        print(f"whole build / Splink default dedupe: {total / splink['seconds']:.2f}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 7 and sys.argv[1] == "--child":
         sys.exit(_child(*sys.argv[2:]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--splink":
+        sys.exit(_splink_child(*sys.argv[2:]))
     sys.exit(main())
