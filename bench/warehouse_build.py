@@ -23,13 +23,17 @@ total wall seconds over Splink's. `--skip-splink` leaves it out.
                               [--ladder ladder.yaml] [--workdir DIR] [--keep] [--skip-splink]
 
 `--records N` picks the number of people that makes about N source records (people make
-about 1.69 each); the default is 50,000 records."""
+about 1.69 each); the default is 50,000 records. `--records 100000,1000000,3000000` builds
+each size in a run of its own, one after another, then prints the curve: each step's wall
+seconds and peak memory at every size, and the time ratio of the largest to the smallest."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -329,7 +333,12 @@ def main() -> int:
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--people", type=int, help="humans in the organisation")
-    size.add_argument("--records", type=int, help="about this many source records (default 50000)")
+    size.add_argument(
+        "--records",
+        type=_sizes,
+        help="about this many source records (default 50000); several, comma-separated "
+        "(100000,1000000,3000000), build one after another and print the curve",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
     parser.add_argument("--ladder", type=Path, default=ROOT / "ladder.yaml")
@@ -338,8 +347,11 @@ def main() -> int:
     parser.add_argument(
         "--skip-splink", action="store_true", help="leave out Splink's default dedupe"
     )
+    parser.add_argument("--summary-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    people = args.people or people_for_records(args.records or 50_000)
+    if args.records and len(args.records) > 1:
+        return curve(args)
+    people = args.people or people_for_records(args.records[0] if args.records else 50_000)
 
     from sandbox.generator import generate
 
@@ -364,12 +376,104 @@ def main() -> int:
             say("  Splink's default dedupe of the same records ...")
             splink = measure_splink(warehouse, args.threads)
         report(people, landed, engagement, stages, peak, counts, args.threads, splink)
+        # The generator and landing: the benchmark's own memory, not the build's.
+        generator_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"Generating and landing (this process, not the build): peak {generator_mb:,.0f} MB")
+        if args.summary_json:
+            summary = {
+                "records": landed.records,
+                "stages": [asdict(s) for s in stages],
+                "peak_mb": peak,
+                "splink": splink,
+                "generator_mb": generator_mb,
+            }
+            print("SUMMARY " + json.dumps(summary), flush=True)
     finally:
         if args.keep:
             say(f"Warehouse files kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of records, or several: {text!r}") from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"not a number of records, or several: {text!r}")
+    return sizes
+
+
+def curve(args: argparse.Namespace) -> int:
+    """Each size built by a run of this benchmark of its own (so the generator's memory of
+    one size is not carried into the next), then one table: each step's wall seconds and
+    peak MB at every size, and the time ratio of the largest to the smallest."""
+    results = []
+    for records in args.records:
+        command = [sys.executable, __file__, "--records", str(records), "--summary-json"]
+        command += ["--seed", str(args.seed), "--threads", str(args.threads)]
+        command += ["--ladder", str(args.ladder)]
+        if args.workdir:
+            command += ["--workdir", str(args.workdir)]
+        if args.skip_splink:
+            command.append("--skip-splink")
+        summary = None
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) as child:
+            for line in child.stdout:
+                if line.startswith("SUMMARY "):
+                    summary = json.loads(line[len("SUMMARY ") :])
+                else:
+                    print(line, end="", flush=True)
+        if child.returncode != 0 or summary is None:
+            say(f"The build of {records:,} records failed (exit {child.returncode}).")
+            return 1
+        results.append(summary)
+    print_curve(results)
+    return 0
+
+
+def print_curve(results: list[dict]) -> None:
+    sizes = [f"{r['records'] / 1e6:.2f}M" for r in results]
+    width = 15
+    print()
+    print("The curve: wall seconds / peak MB of each step, by source records")
+    print("step".ljust(width) + "".join(f"{size:>20}" for size in sizes))
+    names = [s["name"] for s in results[0]["stages"]]
+    for index, name in enumerate(names):
+        cells = [r["stages"][index] for r in results]
+        print(
+            name.ljust(width)
+            + "".join(f"{c['seconds']:>11.1f} / {c['peak_mb']:>6,.0f}" for c in cells)
+        )
+    totals = [sum(s["seconds"] for s in r["stages"]) for r in results]
+    print(
+        "total".ljust(width)
+        + "".join(
+            f"{t:>11.1f} / {r['peak_mb']:>6,.0f}" for t, r in zip(totals, results, strict=True)
+        )
+    )
+    if all(r["splink"] for r in results):
+        print(
+            "Splink default".ljust(width)
+            + "".join(
+                f"{r['splink']['seconds']:>11.1f} / {r['splink']['peak_mb']:>6,.0f}"
+                for r in results
+            )
+        )
+        print(
+            "build / Splink".ljust(width)
+            + "".join(
+                f"{t / r['splink']['seconds']:>20.2f}" for t, r in zip(totals, results, strict=True)
+            )
+        )
+    print("generator MB".ljust(width) + "".join(f"{r['generator_mb']:>20,.0f}" for r in results))
+    first, last = results[0], results[-1]
+    print(
+        f"time ratio {sizes[-1]} / {sizes[0]}: {totals[-1] / totals[0]:.2f} "
+        f"for {last['records'] / first['records']:.2f} times the records"
+    )
 
 
 def report(

@@ -117,10 +117,12 @@ class HttpClient:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         idempotent: bool | None = None,
+        keep_content: bool = False,
     ) -> Any:
-        """Send one request with retries; returns parsed JSON, or None for an empty body.
-        `idempotent` (default: reads only) says whether a request whose answer was lost may
-        be sent again; if not, AnswerLostError reaches the caller at once."""
+        """Send one request with retries; returns parsed JSON, or None for an empty body
+        (with `keep_content`, a pair of it and the body's bytes, for landing them as they
+        came). `idempotent` (default: reads only) says whether a request whose answer was
+        lost may be sent again; if not, AnswerLostError reaches the caller at once."""
         url = self.url(path)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -152,9 +154,11 @@ class HttpClient:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(self._send_once, method, url, params, json_body)
+        return retrying(self._send_once, method, url, params, json_body, keep_content)
 
-    def _send_once(self, method: str, url: str, params: Any, json_body: Any) -> Any:
+    def _send_once(
+        self, method: str, url: str, params: Any, json_body: Any, keep_content: bool = False
+    ) -> Any:
         self.limiter.acquire()
         self.stats.add("requests")
         where = f"{method} {safe_path(url)}"
@@ -164,7 +168,8 @@ class HttpClient:
             )
         except requests.RequestException as exc:
             raise self._network_error(method, url, where, exc) from exc
-        return self._parse(response, method, where)
+        body = self._parse(response, method, where)
+        return (body, response.content) if keep_content else body
 
     def _network_error(
         self, method: str, url: str, where: str, exc: requests.RequestException

@@ -6,6 +6,7 @@ other."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,8 +16,11 @@ from typing import Any
 import duckdb
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.errors import BadResponseError, NotFoundPageError
+from connectors.paging import JsonPage
 from warehouse.load import append, get_cursor, set_cursor, transaction, utcnow
 
 # Platforms do not promise order within a change window: re-read a little before the mark.
@@ -62,6 +66,43 @@ def raw_frame(
     )
 
 
+# A JSON path of the simple kind a platform's record id and change time have ($.id,
+# $.merge_fields.FNAME): spliced into SQL, so nothing else may pass.
+_JSON_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def json_page_frame(
+    con: duckdb.DuckDBPyConnection,
+    resource: str,
+    page: JsonPage,
+    fields: tuple[str, str],
+    batch_id: str,
+) -> pa.Table:
+    """What raw_frame makes of a page, read by DuckDB straight from the body it came in:
+    the same columns, each record's JSON as the platform sent it, `fields` the JSON paths
+    of its id and change time. About five times cheaper than encoding every record again."""
+    id_path, modified_path = fields
+    if not (_JSON_PATH.match(id_path) and _JSON_PATH.match(modified_path)):
+        raise ValueError(f"not a simple JSON path: {fields!r}")
+    if not page.key.isidentifier():
+        raise ValueError(f"not a JSON key: {page.key!r}")
+    # Its own cursor: a result the caller left open on `con` must not block it, and it
+    # reads no table, only the body.
+    with con.cursor() as cursor:
+        return cursor.sql(
+            f"""
+            SELECT ?::VARCHAR AS resource,
+                   r ->> '{id_path}' AS record_id,
+                   timezone('UTC', TRY_CAST(r ->> '{modified_path}' AS TIMESTAMPTZ)) AS modified_at,
+                   r AS payload,
+                   ?::VARCHAR AS batch_id,
+                   ?::TIMESTAMP AS loaded_at
+            FROM (SELECT unnest(json_extract(?::JSON, '$.{page.key}[*]')) AS r)
+            """,
+            params=[resource, batch_id, utcnow(), page.body.decode("utf-8")],
+        ).to_arrow_table()
+
+
 PASS = "#pass"
 # The shape of a platform's raw table (migration 001 made the first two); a platform added
 # later gets its own on its first landing.
@@ -93,12 +134,15 @@ def land_pages(
     batch_id: str,
     log: Log,
     cursor: str | None = None,
+    json_fields: tuple[str, str] | None = None,
 ) -> LandingReport:
     """Land every page in its own transaction together with a checkpoint of the pass, so
     a run killed mid-pass resumes at the next page with the same filter. The watermark
     moves only when a pass is complete: these collections are not ordered by change.
     A page is landed when the next one has arrived, the last one with the watermark: a
-    pass of one page (most passes of an incremental run) is one transaction."""
+    pass of one page (most passes of an incremental run) is one transaction. A JsonPage
+    every record of which has an id is landed from its body (`json_fields`: the JSON paths
+    of the id and the change time that `record_id` and `modified` read)."""
     cursor = cursor or resource
     ensure_raw_table(con, table)
     checkpoint = get_cursor(con, source, cursor + PASS)
@@ -112,7 +156,9 @@ def land_pages(
     since = datetime.fromisoformat(state["since"]) if state["since"] else None
     report = LandingReport(incremental=since is not None, extra={"resumed": bool(checkpoint)})
     checkpointed = bool(checkpoint)  # a pass checkpoint is in the warehouse, to remove at the end
-    pending: tuple[pd.DataFrame, str] | None = None  # a page read, and the checkpoint after it
+    # A page read (a DataFrame, or an Arrow table read from its body), and the checkpoint
+    # after it.
+    pending: tuple[pd.DataFrame | pa.Table, str] | None = None
     started = time.monotonic()
 
     def land_pending() -> None:
@@ -132,10 +178,18 @@ def land_pages(
                 # Nothing to land (most per-object passes of an incremental run): no write.
                 # A kill before the next checkpoint only asks for this page again.
                 continue
-            frame = raw_frame(
-                resource, [record_id(r) for r in kept], [modified(r) for r in kept], kept, batch_id
-            )
-            page_newest = frame["modified_at"].max()
+            if json_fields and isinstance(page, JsonPage) and len(kept) == len(page):
+                frame = json_page_frame(con, resource, page, json_fields, batch_id)
+                page_newest = pd.Timestamp(pc.max(frame["modified_at"]).as_py())
+            else:
+                frame = raw_frame(
+                    resource,
+                    [record_id(r) for r in kept],
+                    [modified(r) for r in kept],
+                    kept,
+                    batch_id,
+                )
+                page_newest = frame["modified_at"].max()
             if pd.notna(page_newest) and (
                 state["newest"] is None or page_newest > pd.Timestamp(state["newest"])
             ):

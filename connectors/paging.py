@@ -10,34 +10,55 @@ from typing import Any
 FetchPage = Callable[[int], tuple[list[dict[str, Any]], int | None]]
 
 
+class JsonPage(list):
+    """A page's records, parsed, together with the body they came in: landing stores the
+    records from the body itself (DuckDB reads it), instead of encoding each record
+    again in Python. `key` names the body's array of records."""
+
+    def __init__(self, records: list[dict[str, Any]], body: bytes, key: str) -> None:
+        super().__init__(records)
+        self.body = body
+        self.key = key
+
+
 def pipelined_pages(
     fetch: FetchPage, window: int, first_page: int = 1
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield non-empty pages in order. `fetch(n)` returns (records, total_pages or None).
     With totals, no page past the end is asked for; without (Action Network's people),
-    the first empty page ends it, so at most `window` requests are spent past the end."""
+    the first empty page ends it. Without totals the window opens as full pages arrive
+    (1, 2, 4, ... up to `window`) and closes to one after a short page (likely the last),
+    so a pull of a page or two (an incremental run's) spends a request or two past the
+    end, not a whole window; only the empty page ends it."""
     window = max(1, window)
+    opened = 1  # how many may be in flight now, without totals
+    fullest = 0  # the most records a page has held
     last: int | None = None
-    next_to_submit = first_page
+    next_to_submit = first_page + 1
     next_to_yield = first_page
     in_flight: dict[int, Future] = {}
     with ThreadPoolExecutor(max_workers=window) as pool:
         try:
-            while True:
-                while len(in_flight) < window and (last is None or next_to_submit <= last):
-                    in_flight[next_to_submit] = pool.submit(fetch, next_to_submit)
-                    next_to_submit += 1
-                    if next_to_yield == first_page and len(in_flight) == 1:
-                        break  # learn the totals from the first page before fanning out
-                if next_to_yield not in in_flight:
-                    return
+            # The first page alone, to learn the totals before fanning out.
+            in_flight[first_page] = pool.submit(fetch, first_page)
+            while next_to_yield in in_flight:
                 records, total_pages = in_flight.pop(next_to_yield).result()
                 if total_pages is not None:
                     last = total_pages if last is None else min(last, total_pages)
                 if not records:
                     return
-                yield records
                 next_to_yield += 1
+                fullest = max(fullest, len(records))
+                if last is not None:
+                    opened = window
+                else:
+                    opened = min(window, opened * 2) if len(records) == fullest else 1
+                # Refill the window before handing the page over: the next requests are
+                # on their way while the caller lands this one.
+                while len(in_flight) < opened and (last is None or next_to_submit <= last):
+                    in_flight[next_to_submit] = pool.submit(fetch, next_to_submit)
+                    next_to_submit += 1
+                yield records
         finally:
             for future in in_flight.values():
                 future.cancel()

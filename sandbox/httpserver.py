@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from sandbox.faults import Faults
 
 NOT_FOUND_HTML = "<!DOCTYPE html><html><head><title>Not Found</title></head><body><h1>Not Found</h1></body></html>"
@@ -46,7 +48,9 @@ class Response:
             return self.body
         if isinstance(self.body, str):
             return self.body.encode("utf-8")
-        return json.dumps(self.body).encode("utf-8")
+        # orjson: a page of 1,000 members took the server's one interpreter ~8 ms with
+        # json.dumps, which serialised concurrent clients behind it (not a real API's way).
+        return orjson.dumps(self.body, option=orjson.OPT_NON_STR_KEYS)
 
 
 Handler = Callable[[Request], Response]

@@ -51,9 +51,9 @@ JOIN stage.referrals r USING (source, source_record_id)
 WHERE b.referable;
 
 -- The new activities swapped in whole: readers never see them half-built. Written in a
--- stable order, whichever platforms wrote them: the first of two rows at the same time is
--- the one person_metrics takes (first_source), so records' joins and unsubscribes keep
--- the order of stg_source_records, then actions, tags and referrals.
+-- stable order, whichever platforms wrote them: records' joins and unsubscribes keep the
+-- order of stg_source_records, then actions, tags and referrals. (Nothing may depend on
+-- it: person_metrics breaks ties of time by name, as parallel aggregates do not keep order.)
 CREATE OR REPLACE TEMP TABLE _record_order AS
 SELECT source, source_record_id, rowid AS position FROM stg_source_records;
 

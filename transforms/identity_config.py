@@ -26,6 +26,7 @@ from warehouse.config_file import (
 SOURCES = ("action_network", "mailchimp", "forms")
 Source = Literal["action_network", "mailchimp", "forms"]
 BETWEEN_0_AND_1 = Expect("a number between 0 and 1")
+Backend = Literal["duckdb", "spark"]
 
 
 class IdentityConfigError(ValueError):
@@ -40,6 +41,10 @@ class Probabilistic(ConfigModel):
     # Larger organisations train on a sample of this many records (chosen by hash).
     train_records: Annotated[Whole, Field(ge=1)] = 200_000
     seed: Annotated[Whole, Field(ge=0)] = 42
+    # Where Splink scores the pairs: in the warehouse's DuckDB, or on Spark (SPARK_MASTER,
+    # local[*] by default) for organisations past one machine; the same model either way.
+    backend: Annotated[Backend, Expect("duckdb or spark")] = "duckdb"
+    spark_master: Annotated[Text, Expect("a Spark master URL, e.g. local[*]")] = "local[*]"
 
     @model_validator(mode="after")
     def _ordered(self) -> Probabilistic:

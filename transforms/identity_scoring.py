@@ -1,4 +1,5 @@
-"""Probabilistic scoring behind the deterministic rules, with Splink on DuckDB: blocking
+"""Probabilistic scoring behind the deterministic rules, with Splink on DuckDB (or Spark,
+past one machine: identity.yaml's probabilistic.backend): blocking
 rules and comparisons for names (with nicknames, either way round), email, phone, street,
 town and postcode (with the slips of typed-up sheets);
 u by seeded random sampling, m by expectation maximisation, so runs are repeatable."""
@@ -6,8 +7,10 @@ u by seeded random sampling, m by expectation maximisation, so runs are repeatab
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -39,15 +42,21 @@ NAME_ALIKE = 0.9
 STREET_ALIKE = 0.88
 
 
-def _swapped(alike: float = NAME_ALIKE) -> str:
+# Each backend's name for Jaro-Winkler similarity in the levels written as SQL (Splink's
+# own levels know it; damerau_levenshtein and split_part are named alike in both).
+JARO_WINKLER = {"duckdb": "jaro_winkler_similarity", "spark": "jaro_winkler"}
+
+
+def _swapped(alike: float = NAME_ALIKE, backend: str = "duckdb") -> str:
     """First name of one record is the surname of the other, and the other way round."""
+    jw = JARO_WINKLER[backend]
     return (
-        f"jaro_winkler_similarity(given_norm_l, family_norm_r) >= {alike} "
-        f"AND jaro_winkler_similarity(family_norm_l, given_norm_r) >= {alike}"
+        f"{jw}(given_norm_l, family_norm_r) >= {alike} "
+        f"AND {jw}(family_norm_l, given_norm_r) >= {alike}"
     )
 
 
-def _name_comparisons() -> list:
+def _name_comparisons(backend: str = "duckdb") -> list:
     """First name and surname. A name written the other way round (typed-up sheets swap
     them) is a level of the first name, weighed as both names agreeing at once; the
     surname then counts neither way."""
@@ -67,7 +76,9 @@ def _name_comparisons() -> list:
             ),
             cll.JaroWinklerLevel("given_norm", 0.92),
             cll.JaroWinklerLevel("given_norm", 0.80),
-            cll.CustomLevel(_swapped(), label_for_charts="Surname written as first name"),
+            cll.CustomLevel(
+                _swapped(backend=backend), label_for_charts="Surname written as first name"
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -80,7 +91,7 @@ def _name_comparisons() -> list:
             cll.JaroWinklerLevel("family_norm", 0.80),
             # Counted once, on the first name: the two names agree as one event.
             cll.CustomLevel(
-                _swapped(), label_for_charts="Swapped, counted on the first name"
+                _swapped(backend=backend), label_for_charts="Swapped, counted on the first name"
             ).configure(is_null_level=True),
             cll.ElseLevel(),
         ],
@@ -88,14 +99,14 @@ def _name_comparisons() -> list:
     return [given, family]
 
 
-def _address_comparisons() -> list:
+def _address_comparisons(backend: str = "duckdb") -> list:
     """The street (house number and street name, the name with slips), the town and the
     postcode; a missing part is a null level, which counts neither way."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
     street_alike = (
-        f"(jaro_winkler_similarity(street_name_l, street_name_r) >= {STREET_ALIKE} "
+        f"({JARO_WINKLER[backend]}(street_name_l, street_name_r) >= {STREET_ALIKE} "
         "OR damerau_levenshtein(street_name_l, street_name_r) <= 2)"
     )
     street = cl.CustomComparison(
@@ -135,7 +146,7 @@ def _address_comparisons() -> list:
     return [street, town, cl.ExactMatch("postal_code")]
 
 
-def _settings():
+def _settings(backend: str = "duckdb"):
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -159,10 +170,10 @@ def _settings():
         link_type="dedupe_only",
         unique_id_column_name="record_key",
         comparisons=[
-            *_name_comparisons(),
+            *_name_comparisons(backend),
             email,
             cl.ExactMatch("phone_key"),
-            *_address_comparisons(),
+            *_address_comparisons(backend),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("email_key"),
@@ -250,6 +261,87 @@ def _train(linker, settings: Probabilistic) -> dict:
     return linker.misc.save_model_to_json()
 
 
+SCORED_COLUMNS = (
+    "least(record_key_l, record_key_r), greatest(record_key_l, record_key_r), "
+    "match_weight, match_probability"
+)
+
+
+@contextmanager
+def _engine(con: duckdb.DuckDBPyConnection, settings: Probabilistic) -> Iterator[tuple]:
+    """Where Splink runs (identity.yaml's probabilistic.backend): `register(table)` gives
+    Splink one of the warehouse's input tables, `land(predictions)` puts the scored
+    pairs into stage.id_scored. DuckDB works in the warehouse itself; Spark reads the
+    inputs as Parquet and writes the pairs back the same way."""
+    if settings.backend == "duckdb":
+        from splink import DuckDBAPI
+
+        api = DuckDBAPI(connection=con)
+
+        def land_here(predictions) -> None:
+            con.execute(
+                f"INSERT INTO {SCORED} SELECT {SCORED_COLUMNS} FROM {predictions.physical_name}"
+            )
+
+        yield api.register, land_here
+        return
+    session = spark_session(settings.spark_master)
+    from splink import SparkAPI
+
+    api = SparkAPI(spark_session=session)
+    with tempfile.TemporaryDirectory(prefix="groundswell-splink-") as folder:
+        # Splink breaks Spark's lineage between its stages by checkpointing.
+        session.sparkContext.setCheckpointDir(f"{folder}/checkpoints")
+
+        def register(table: str):
+            # Spark skips files whose names begin with an underscore.
+            path = f"{folder}/{table.lstrip('_')}.parquet"
+            con.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")
+            return api.register(session.read.parquet(path), dataset_display_name=table)
+
+        def land_from_spark(predictions) -> None:
+            path = f"{folder}/scored"
+            columns = ("record_key_l", "record_key_r", "match_weight", "match_probability")
+            predictions.as_spark_dataframe().select(*columns).write.parquet(path)
+            con.execute(
+                f"INSERT INTO {SCORED} SELECT {SCORED_COLUMNS} "
+                f"FROM read_parquet('{path}/*.parquet')"
+            )
+
+        yield register, land_from_spark
+
+
+def spark_session(master: str):
+    """A Spark session at `master` with Splink's similarity functions on its classpath;
+    a clear error when Spark cannot be used here."""
+    try:
+        from pyspark.sql import SparkSession
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        raise IdentityScoringError(
+            "identity.yaml sets probabilistic.backend: spark, but pyspark is not installed: "
+            "install it with pip install -e '.[spark]' (Spark needs Java 17 or later), or "
+            "set backend: duckdb"
+        ) from None
+    try:
+        return (
+            SparkSession.builder.master(master)
+            .appName("groundswell-identity")
+            .config("spark.jars", similarity_jar_location())
+            .getOrCreate()
+        )
+    except Exception as exc:  # the JVM's own words: no Java, a master that does not answer
+        raise IdentityScoringError(
+            f"identity.yaml sets probabilistic.backend: spark, but no Spark session could "
+            f"start at spark_master {master!r} ({type(exc).__name__}); check that Java 17 or "
+            "later is installed and the master answers, or set backend: duckdb"
+        ) from None
+
+
+class IdentityScoringError(RuntimeError):
+    """Probabilistic scoring cannot run where identity.yaml says; the message says why."""
+
+
 def score_pairs(
     con: duckdb.DuckDBPyConnection, settings: Probabilistic, log: Callable[[str], None]
 ) -> ScoringReport:
@@ -273,7 +365,7 @@ def score_pairs(
             f"{settings.min_records}); the deterministic rules alone decide"
         )
     started = time.monotonic()
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     # Splink warns about every level it could not train; the counts say what matters.
     for name in ("splink", "splink.internals"):
@@ -285,39 +377,34 @@ def score_pairs(
         # hash of the record key (the same records every run), predict on everyone.
         share = max(1, int(1000 * settings.train_records / records))
         _input_table(con, TRAIN_VIEW, f"hash(record_key || '{settings.seed}') % 1000 < {share}")
-    db_api = DuckDBAPI(connection=con)
-    trainer = Linker(
-        db_api.register(TRAIN_VIEW if sampled else INPUT_VIEW),
-        _settings(),
-        log_level=logging.ERROR,
-    )
-    linker = trainer
     try:
-        model = _train(trainer, settings)
-        trained_on = _count(con, TRAIN_VIEW if sampled else INPUT_VIEW)
-        log(
-            f"Probabilistic model trained on {trained_on} of {records} records (seed {settings.seed})"
-        )
-        linker = (
-            Linker(db_api.register(INPUT_VIEW), model, log_level=logging.ERROR)
-            if sampled
-            else trainer
-        )
-        if sampled:
-            linker.training.estimate_probability_two_random_records_match(
-                _prior_rules(), recall=0.8
+        with _engine(con, settings) as (register, land):
+            model_settings = _settings(settings.backend)
+            trainer = Linker(
+                register(TRAIN_VIEW if sampled else INPUT_VIEW),
+                model_settings,
+                log_level=logging.ERROR,
             )
-        predictions = linker.inference.predict(
-            threshold_match_probability=settings.review_threshold
-        )
-        con.execute(
-            f"INSERT INTO {SCORED} SELECT least(record_key_l, record_key_r), "
-            "greatest(record_key_l, record_key_r), match_weight, match_probability "
-            f"FROM {predictions.physical_name}"
-        )
+            linker = trainer
+            try:
+                model = _train(trainer, settings)
+                trained_on = _count(con, TRAIN_VIEW if sampled else INPUT_VIEW)
+                log(
+                    f"Probabilistic model trained on {trained_on} of {records} records "
+                    f"(seed {settings.seed}, on {settings.backend})"
+                )
+                if sampled:
+                    linker = Linker(register(INPUT_VIEW), model, log_level=logging.ERROR)
+                    linker.training.estimate_probability_two_random_records_match(
+                        _prior_rules(), recall=0.8
+                    )
+                land(
+                    linker.inference.predict(threshold_match_probability=settings.review_threshold)
+                )
+            finally:
+                for used in {id(trainer): trainer, id(linker): linker}.values():
+                    used.table_management.delete_tables_created_by_splink_from_db()
     finally:
-        for used in {id(trainer): trainer, id(linker): linker}.values():
-            used.table_management.delete_tables_created_by_splink_from_db()
         con.execute(f"DROP TABLE IF EXISTS {INPUT_VIEW}")
         con.execute(f"DROP TABLE IF EXISTS {TRAIN_VIEW}")
     pairs = con.execute(f"SELECT count(*) FROM {SCORED}").fetchall()[0][0]

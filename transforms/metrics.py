@@ -158,7 +158,7 @@ METRICS = Metrics(WINDOWS, (
     person("first_seen", "TIMESTAMP"),
     # Where they came from: the source of their first record of joining or acting.
     Column("first_source", "VARCHAR", "coalesce(t.first_source, p.sources[1])",
-           "arg_min(first_source, first_at) FILTER (WHERE counts_as_arrival)"),
+           "arg_min(first_source, (first_at, first_source)) FILTER (WHERE counts_as_arrival)"),
     Column("first_action_at", "TIMESTAMP", "a.first_action_at"),
     Column("last_action_at", "TIMESTAMP", "a.last_action_at"),
     Column("days_since_joined", "INTEGER", "date_diff('day', p.first_seen, $as_of)"),
@@ -326,12 +326,13 @@ WITH acts AS (
         count(*) AS n_total,
         min(occurred_at) AS first_at,
         max(occurred_at) AS last_at,
-        arg_min(source, occurred_at) AS first_source,
+        -- Two sources at the same moment: the first by name, the same every run.
+        arg_min(source, (occurred_at, source)) AS first_source,
         sum(amount) FILTER (WHERE occurred_at >= $as_of - INTERVAL 365 DAY) AS amount_365d,
         sum(amount) AS amount_total,
         bool_or(recurring) FILTER (WHERE occurred_at >= $as_of - INTERVAL 365 DAY)
             AS recurring_365d,
-        arg_min(referred_by_person_id, occurred_at) AS first_referrer
+        arg_min(referred_by_person_id, (occurred_at, referred_by_person_id)) AS first_referrer
     FROM acts
     GROUP BY person_id, activity_type
 ), campaigns_opened AS (

@@ -132,25 +132,37 @@ WITH src AS (
     JOIN person_sources ps USING (source, source_record_id)
     LEFT JOIN stage.source_priority sp USING (source)
 ), rolled AS (
+    -- Each value from the highest source, then the latest change; between records of one
+    -- source changed at the same moment (rows of one sheet), the later row, then the
+    -- larger id, so every run picks the same value.
     SELECT
         person_id,
-        first(given_name ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(given_name ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE given_name IS NOT NULL) AS given_name,
-        first(family_name ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(family_name ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE family_name IS NOT NULL) AS family_name,
-        first(email ORDER BY email_status = 'subscribed' DESC, priority DESC, modified_at DESC NULLS LAST)
+        first(email ORDER BY email_status = 'subscribed' DESC, priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE email IS NOT NULL AND NOT email_opted_out) AS usable_email,
-        first(email ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(email ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE email IS NOT NULL) AS any_email,
-        first(phone ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(phone ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE phone IS NOT NULL) AS phone,
-        first(address_line ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(address_line ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE address_line IS NOT NULL) AS address_line,
-        first(locality ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(locality ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE locality IS NOT NULL) AS locality,
-        first(region ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(region ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE region IS NOT NULL) AS region,
-        first(postal_code ORDER BY priority DESC, modified_at DESC NULLS LAST)
+        first(postal_code ORDER BY priority DESC, modified_at DESC NULLS LAST,
+              row_number DESC NULLS LAST, source_record_id DESC)
             FILTER (WHERE postal_code IS NOT NULL) AS postal_code,
         list_sort(list_distinct(list(source))) AS sources,
         list_sort(list(source || ':' || source_record_id)) AS source_ids,

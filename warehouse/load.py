@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 
 def utcnow() -> datetime:
@@ -30,11 +31,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def append(
-    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, *, or_replace: bool = False
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame | pa.Table,
+    *,
+    or_replace: bool = False,
 ) -> int:
-    """Append a DataFrame by column name in one statement; returns rows appended.
-    `or_replace` upserts on the table's primary key."""
-    if frame.empty:
+    """Append a DataFrame (or an Arrow table) by column name in one statement; returns rows
+    appended. `or_replace` upserts on the table's primary key."""
+    if len(frame) == 0:
         return 0
     # DuckDB reads the local DataFrame by name (a replacement scan). Unlike register(),
     # this works while an earlier result on the connection is still open.

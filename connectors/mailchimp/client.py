@@ -15,7 +15,7 @@ import requests
 
 from connectors.errors import PlatformError
 from connectors.http import HttpClient, json_error
-from connectors.paging import pipelined_pages
+from connectors.paging import JsonPage, pipelined_pages
 
 PLATFORM = "Mailchimp"
 MAX_COUNT = 1000
@@ -128,7 +128,7 @@ class MailchimpClient:
         if since_last_changed is not None:
             params["since_last_changed"] = mailchimp_time(since_last_changed)
         return self.iter_offset_pages(
-            f"lists/{self.list_id}/members", "members", params, count, first_page
+            f"lists/{self.list_id}/members", "members", params, count, first_page, as_json=True
         )
 
     def iter_member_ids(self) -> Iterator[list[str]]:
@@ -145,20 +145,29 @@ class MailchimpClient:
         params: dict[str, Any] | None = None,
         count: int | None = None,
         first_page: int = 1,
+        as_json: bool = False,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of any offset-paged collection (`key` names its array). The first page
         gives `total_items`; the rest are fetched over up to `max_connections`
-        connections and yielded in order."""
+        connections and yielded in order. `as_json`: each page a JsonPage, its body kept
+        for landing (members: a full pull's main cost was encoding them again)."""
         count = min(count or self.page_size, MAX_COUNT)
         base = {**(params or {}), "count": count}
         total: list[int] = []
 
         def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
             offset = (page - 1) * count
-            body = self.http.request("GET", path, params={**base, "offset": offset}) or {}
+            answer = self.http.request(
+                "GET", path, params={**base, "offset": offset}, keep_content=as_json
+            )
+            body, content = answer if as_json else (answer, b"")
+            body = body or {}
             if not total:
                 total.append(int(body.get("total_items") or 0))
-            return body.get(key) or [], max(1, -(-total[0] // count))
+            records = body.get(key) or []
+            if as_json and records:
+                records = JsonPage(records, content, key)
+            return records, max(1, -(-total[0] // count))
 
         yield from pipelined_pages(fetch, self.max_connections, first_page)
 

@@ -46,6 +46,7 @@ def land_mailchimp_members(
         modified=lambda m: m.get("last_changed"),
         batch_id=batch_id,
         log=log,
+        json_fields=("$.id", "$.last_changed"),
     )
 
 

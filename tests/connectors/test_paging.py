@@ -71,3 +71,32 @@ def test_an_error_stops_the_iteration():
 
     with pytest.raises(RuntimeError, match="boom"):
         list(pipelined_pages(fetch, 2))
+
+
+def test_the_next_requests_are_on_their_way_while_a_page_is_landed():
+    collection = Collection(records=100, per_page=25, totals=True)
+    pages = pipelined_pages(collection.fetch, 3)
+    next(pages)  # the caller now lands page 1: pages 2 to 4 must already be asked for
+    deadline = time.monotonic() + 5
+    while len(collection.asked) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(collection.asked) == [1, 2, 3, 4]
+    assert len(list(pages)) == 3
+
+
+def test_a_short_open_ended_pull_spends_little_past_the_end():
+    # An incremental run's people: 48 changed, two pages; no totals; a window of 8.
+    collection = Collection(records=48, per_page=25, totals=False)
+    pages = list(pipelined_pages(collection.fetch, 8))
+    assert [len(p) for p in pages] == [25, 23]
+    assert sorted(collection.asked) == [1, 2, 3]  # the empty third page ends it
+
+
+def test_a_short_page_mid_collection_does_not_end_it():
+    # Only the empty page ends an open-ended collection, whatever the pages hold.
+    sizes = {1: 25, 2: 10, 3: 25, 4: 25, 5: 7}
+
+    def fetch(page):
+        return [{"page": page}] * sizes.get(page, 0), None
+
+    assert [len(p) for p in pipelined_pages(fetch, 8)] == [25, 10, 25, 25, 7]

@@ -53,11 +53,11 @@ WITH acts AS (
         count(*) AS n_total,
         min(occurred_at) AS first_at,
         max(occurred_at) AS last_at,
-        arg_min(source, occurred_at) AS first_source,
+        arg_min(source, (occurred_at, source)) AS first_source,
         sum(amount) FILTER (WHERE d365) AS amount_365d,
         sum(amount) AS amount_total,
         bool_or(recurring) FILTER (WHERE d365) AS recurring_365d,
-        arg_min(referred_by_person_id, occurred_at) AS first_referrer
+        arg_min(referred_by_person_id, (occurred_at, referred_by_person_id)) AS first_referrer
     FROM acts
     GROUP BY person_id, activity_type
 ), campaigns_opened AS (
@@ -69,7 +69,7 @@ WITH acts AS (
     SELECT
         person_id,
         -- Where they came from: the source of their first record of joining or acting.
-        arg_min(first_source, first_at) FILTER (WHERE counts_as_arrival) AS first_source,
+        arg_min(first_source, (first_at, first_source)) FILTER (WHERE counts_as_arrival) AS first_source,
         max(n_total) FILTER (WHERE activity_type = 'form_submission') AS form_submissions,
 
         max(n_30d) FILTER (WHERE activity_type = 'petition_signature') AS petitions_30d,
