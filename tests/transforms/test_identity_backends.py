@@ -10,14 +10,11 @@ import shutil
 
 import pytest
 
-from bench.identity_support import land_organisation
-from sandbox.generator import generate
 from tests.support.raw import NOW
+from tests.support.staged import staged_organisation
 from transforms.identity import resolve
 from transforms.identity_config import IdentityConfigError, parse_identity_config
 from transforms.identity_scoring import IdentityScoringError
-from transforms.normalise import build_staging
-from warehouse.connection import connect
 
 HAS_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 NO_SPARK = "pyspark is not installed (pip install -e '.[spark]') or Java is missing"
@@ -25,13 +22,8 @@ NO_SPARK = "pyspark is not installed (pip install -e '.[spark]') or Java is miss
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("org")
-    path = workdir / "warehouse.duckdb"
-    land_organisation(generate(1400, 11), path, workdir)
-    con = connect(path)
-    build_staging(con, "US")
-    yield con
-    con.close()
+    with staged_organisation(tmp_path_factory.mktemp("org")) as con:
+        yield con
 
 
 def config(backend: str):

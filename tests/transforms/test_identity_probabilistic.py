@@ -7,24 +7,16 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from bench.identity_support import land_organisation
-from sandbox.generator import generate
 from tests.support.raw import NOW
+from tests.support.staged import staged_organisation
 from transforms.identity import resolve
 from transforms.identity_config import parse_identity_config
-from transforms.normalise import build_staging
-from warehouse.connection import connect
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("org")
-    path = workdir / "warehouse.duckdb"
-    land_organisation(generate(1400, 11), path, workdir)
-    con = connect(path)
-    build_staging(con, "US")
-    yield con
-    con.close()
+    with staged_organisation(tmp_path_factory.mktemp("org")) as con:
+        yield con
 
 
 @pytest.fixture(scope="module")
