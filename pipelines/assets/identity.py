@@ -7,6 +7,7 @@ from pipelines.assets.sources import SOURCE_ASSETS
 from pipelines.resources import GroundswellSettings, open_warehouse
 from transforms.identity import resolve
 from transforms.identity_review_files import read_decisions, write_review_file
+from transforms.identity_scoring import IdentityScoringError
 from transforms.normalise import build_staging
 from warehouse.load import utcnow
 
@@ -85,7 +86,10 @@ def identity(
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     with open_warehouse(warehouse) as con:
-        counts = resolve(con, utcnow(), config, decisions, context.log.info)
+        try:
+            counts = resolve(con, utcnow(), config, decisions, context.log.info)
+        except IdentityScoringError as exc:  # Spark asked for where it cannot start
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         review_rows = write_review_file(con, config.review_file)
     context.log.info(
         f"Resolved {counts['source_records']} records into {counts['people']} people "
