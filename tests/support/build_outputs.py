@@ -80,7 +80,6 @@ def export_digests(exports: Path) -> dict[str, dict]:
 
 def build_and_fingerprint(workdir: Path) -> dict[str, dict]:
     """Land the small organisation, build, and fingerprint every output."""
-    sys.path.insert(0, str(ROOT))
     from bench.identity_support import land_organisation
     from bench.warehouse_build import build_steps, land_engagement
     from sandbox.generator import generate
