@@ -78,10 +78,19 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-def land_organisation(org: Organisation, warehouse: Path, workdir: Path) -> Landed:
+def land_organisation(
+    org: Organisation,
+    warehouse: Path,
+    workdir: Path,
+    *,
+    form_prefix: str = "",
+    list_seed: int | None = None,
+) -> Landed:
     """A fresh warehouse file whose raw tables hold the organisation's people, members and
     form rows as the connectors would have landed them: the sandbox's own JSON shapes, in
-    bulk. Form exports go through the real CSV landing."""
+    bulk. Form exports go through the real CSV landing. An organisation landed in parts
+    names each part's form files with `form_prefix` and keeps one audience (`list_seed`,
+    the first part's seed)."""
     con = connect(warehouse)
     try:
         for people in _chunks(org.an_people):
@@ -97,7 +106,8 @@ def land_organisation(org: Organisation, warehouse: Path, workdir: Path) -> Land
                     BATCH,
                 ),
             )
-        list_id = hashlib.md5(f"list:{org.seed}".encode()).hexdigest()[:10]
+        audience = org.seed if list_seed is None else list_seed
+        list_id = hashlib.md5(f"list:{audience}".encode()).hexdigest()[:10]
         tag_ids: dict[str, int] = {}
         for member in org.mc_members:  # numbered as the simulated audience numbers them
             for name in member.tags:
@@ -120,7 +130,8 @@ def land_organisation(org: Organisation, warehouse: Path, workdir: Path) -> Land
                 ),
             )
         inbox = workdir / "inbox"
-        write_form_exports(org, inbox)
+        for path in write_form_exports(org, inbox):
+            path.rename(path.with_name(form_prefix + path.name))
         forms = land_form_exports(con, inbox, BATCH, _quiet, _quiet)
         shutil.rmtree(inbox, ignore_errors=True)
         con.execute("CHECKPOINT")
@@ -135,8 +146,13 @@ def _quiet(_message: str) -> None:
     pass
 
 
-def truth_table(org: Organisation) -> pa.Table:
-    source, record, human = zip(*org.truth, strict=True) if org.truth else ((), (), ())
+def truth_table(org: Organisation, form_prefix: str = "") -> pa.Table:
+    """(source, source_record_id, human_id) of every source record; form record ids carry
+    the part's `form_prefix` as land_organisation named its files."""
+    truth = org.truth
+    if form_prefix:
+        truth = [(s, form_prefix + r if s == "forms" else r, h) for s, r, h in truth]
+    source, record, human = zip(*truth, strict=True) if truth else ((), (), ())
     return pa.table(
         {
             "source": pa.array(source, pa.string()),

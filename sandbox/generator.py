@@ -104,8 +104,13 @@ def _uuid(rng: random.Random) -> str:
 DOMAINS = [d for d, w in EMAIL_DOMAINS for _ in range(w)]
 
 
-def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> Organisation:
-    """The organisation for (people, seed, today): the same inputs give the same data."""
+def generate(
+    people: int = 5000, seed: int = 42, today: date | None = None, first_human: int = 0
+) -> Organisation:
+    """The organisation for (people, seed, today): the same inputs give the same data.
+    `first_human` numbers its humans from there (ids, email addresses and phone numbers
+    stay unique), so organisations made in parts with distinct seeds and consecutive
+    numbering never share a person by accident."""
     today = today or datetime.now(UTC).date()
     rng = random.Random(seed)
     org = Organisation(seed, today, [], [], [], [], [], [])
@@ -114,7 +119,10 @@ def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> O
         days_ago = rng.randrange(7) if rng.random() < 0.03 else rng.randrange(7, 1095)
         org.humans.append(
             make_human(
-                rng, i, org.humans, now - timedelta(days=days_ago, seconds=rng.randrange(86400))
+                rng,
+                first_human + i,
+                org.humans,
+                now - timedelta(days=days_ago, seconds=rng.randrange(86400)),
             )
         )
     hq_count = max(3 if people >= 100 else 1, people // 200) if people else 0
@@ -128,11 +136,13 @@ def generate(people: int = 5000, seed: int = 42, today: date | None = None) -> O
     )
     org.mc_campaigns = campaign_history(random.Random(seed + 11), org.mc_members, now)
     add_referrals(random.Random(seed + 17), org, 0)
-    add_paper_sheet(random.Random(seed + 19), org, people, now)
+    add_paper_sheet(random.Random(seed + 19), org, people, now, first_human)
     return org
 
 
-def add_paper_sheet(rng: random.Random, org: Organisation, people: int, now: datetime) -> None:
+def add_paper_sheet(
+    rng: random.Random, org: Organisation, people: int, now: datetime, first_human: int = 0
+) -> None:
     """The typed-up paper sign-in sheet: some people known elsewhere with a street address,
     and some new people (appended to `org.humans`) known only from it. Its own random
     stream, so the platforms' records stay what they were without it."""
@@ -144,7 +154,7 @@ def add_paper_sheet(rng: random.Random, org: Organisation, people: int, now: dat
     for _ in range(round(people * SHARE_NEW)):
         index = len(org.humans)
         joined = now - timedelta(days=rng.randrange(1, 60), seconds=rng.randrange(86400))
-        org.humans.append(new_human(rng, index, org.humans, make_human, joined))
+        org.humans.append(new_human(rng, first_human + index, org.humans, make_human, joined))
         chosen.append(index)
     for index in chosen:
         for _ in range(2 if rng.random() < TWICE else 1):
@@ -174,11 +184,12 @@ def add_referrals(rng: random.Random, org: Organisation, start: int) -> None:
 
 
 def make_human(rng: random.Random, i: int, humans: list[Human], joined: datetime) -> Human:
-    """Human number i; about 2% share the previous human's household phone and address."""
+    """Human number i; about 2% share the previous human's household phone and address.
+    Phone numbers are unique up to 8,000,000 humans."""
     city, state, zip_prefix, areas = PLACES[rng.randrange(len(PLACES))]
     given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
     family = FAMILY_NAMES[rng.randrange(len(FAMILY_NAMES))]
-    household = i > 0 and rng.random() < 0.02 and humans[-1].phone is not None
+    household = bool(humans) and rng.random() < 0.02 and humans[-1].phone is not None
     if household:
         partner = humans[-1]
         family, city, state = partner.family, partner.city, partner.state

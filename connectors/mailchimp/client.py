@@ -127,8 +127,16 @@ class MailchimpClient:
         }
         if since_last_changed is not None:
             params["since_last_changed"] = mailchimp_time(since_last_changed)
+        # A full pull is the whole audience: ask for a window of pages before the first
+        # answers with the total (a handful of empty pages, once, if it is small).
         return self.iter_offset_pages(
-            f"lists/{self.list_id}/members", "members", params, count, first_page, as_json=True
+            f"lists/{self.list_id}/members",
+            "members",
+            params,
+            count,
+            first_page,
+            as_json=True,
+            opening=self.max_connections if since_last_changed is None else 1,
         )
 
     def iter_member_ids(self) -> Iterator[list[str]]:
@@ -146,11 +154,13 @@ class MailchimpClient:
         count: int | None = None,
         first_page: int = 1,
         as_json: bool = False,
+        opening: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of any offset-paged collection (`key` names its array). The first page
         gives `total_items`; the rest are fetched over up to `max_connections`
         connections and yielded in order. `as_json`: each page a JsonPage, its body kept
-        for landing (members: a full pull's main cost was encoding them again)."""
+        for landing (members: a full pull's main cost was encoding them again).
+        `opening`: pages asked for before the first answers (see pipelined_pages)."""
         count = min(count or self.page_size, MAX_COUNT)
         base = {**(params or {}), "count": count}
         total: list[int] = []
@@ -169,7 +179,7 @@ class MailchimpClient:
                 records = JsonPage(records, content, key)
             return records, max(1, -(-total[0] // count))
 
-        yield from pipelined_pages(fetch, self.max_connections, first_page)
+        yield from pipelined_pages(fetch, self.max_connections, first_page, opening)
 
     def list_audiences(self) -> list[dict[str, Any]]:
         """Every audience (list) the key reaches, with its stats."""

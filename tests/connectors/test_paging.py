@@ -100,3 +100,29 @@ def test_a_short_page_mid_collection_does_not_end_it():
         return [{"page": page}] * sizes.get(page, 0), None
 
     assert [len(p) for p in pipelined_pages(fetch, 8)] == [25, 10, 25, 25, 7]
+
+
+def test_an_opening_window_asks_before_the_first_answer_and_stops_at_the_end():
+    collection = Collection(records=230, per_page=25, totals=True, delay=0.02)
+    first_answer = threading.Event()
+    asked_before: list[int] = []
+
+    def fetch(page: int):
+        if not first_answer.is_set():
+            asked_before.append(page)
+        answer = collection.fetch(page)
+        first_answer.set()
+        return answer
+
+    pages = list(pipelined_pages(fetch, 8, opening=8))
+    assert [r["n"] for page in pages for r in page] == list(range(230))
+    assert len(asked_before) >= 2  # more than the first page was on its way
+    assert sorted(collection.asked) == list(range(1, 11))  # nothing past the end
+    assert collection.max_in_flight <= 8
+
+
+def test_an_opening_window_over_a_short_collection_costs_only_empty_pages():
+    collection = Collection(records=40, per_page=25, totals=True)
+    pages = list(pipelined_pages(collection.fetch, 8, opening=6))
+    assert [r["n"] for page in pages for r in page] == list(range(40))
+    assert sorted(collection.asked) == list(range(1, 7))  # pages 3 to 6 came back empty

@@ -156,3 +156,19 @@ def test_a_person_known_only_from_the_paper_sheet_is_referred_to_by_name(monkeyp
     monkeypatch.setattr("sandbox.generator.REFERRED", 1.0)
     add_referrals(random.Random(1), org, 0)
     assert {r[-1] for r in org.google_rows} <= {f"{h.given} {h.family}" for h in new}
+
+
+def test_parts_numbered_on_share_no_human_address_or_number():
+    """An organisation made in parts (distinct seeds, humans numbered on) never gives two
+    humans of different parts the same id, email address or phone number."""
+    first = generate(600, 5)
+    second = generate(600, 1005, first.today, first_human=len(first.humans))
+    humans = first.humans + second.humans
+    assert len({h.human_id for h in humans}) == len(humans)
+    emails = [e for h in humans for e in h.emails]
+    assert len(set(emails)) == len(emails)
+    assert not {h.phone for h in first.humans if h.phone} & {
+        h.phone for h in second.humans if h.phone
+    }
+    assert {r[0] for r in second.truth} == {r[0] for r in first.truth}
+    assert min(h.human_id for h in second.humans) > max(h.human_id for h in first.humans)
