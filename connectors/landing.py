@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +105,7 @@ def json_page_frame(
 
 
 PASS = "#pass"
+READ_WAIT_S = 300  # reading one page's body takes DuckDB about 15 ms
 # The shape of a platform's raw table (migration 001 made the first two); a platform added
 # later gets its own on its first landing.
 RAW_COLUMNS = (
@@ -120,6 +122,29 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 PageSource = Callable[[datetime | None, int], Iterable[list[dict]]]
+
+
+def _read_ahead(pages: Iterable, start: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """Each page with `start(page)`, yielded once the next page has arrived and been
+    started, so the caller lands one page while the next is read. A failure to get the
+    next page is raised after the page before it has been yielded."""
+    iterator = iter(pages)
+    previous = None
+    while True:
+        try:
+            page = next(iterator)
+        except StopIteration:
+            break
+        except Exception:
+            if previous is not None:
+                yield previous
+            raise
+        current = (page, start(page))
+        if previous is not None:
+            yield previous
+        previous = current
+    if previous is not None:
+        yield previous
 
 
 def land_pages(
@@ -169,17 +194,35 @@ def land_pages(
                 set_cursor(con, source, cursor + PASS, pending[1])
             checkpointed = True
 
+    # A page kept as its body is read by DuckDB in a thread of its own (on a cursor of its
+    # own) while this one lands the page before: DuckDB runs both at once.
+    reader = ThreadPoolExecutor(1, thread_name_prefix=f"{source}-{resource}-reader")
+    reading = con.cursor() if json_fields else None
+
+    def start_reading(page: list[dict]) -> Future | None:
+        if reading is None or not isinstance(page, JsonPage) or not page:
+            return None
+        if not all(record_id(r) for r in page):
+            return None  # landed from its records below, without the ones lacking an id
+        return reader.submit(json_page_frame, reading, resource, page, json_fields, batch_id)
+
     try:
-        for page in pages(since, state["next_page"]):
-            kept = [r for r in page if record_id(r)]
+        for page, read in _read_ahead(pages(since, state["next_page"]), start_reading):
+            kept = page if read is not None else [r for r in page if record_id(r)]
             state["next_page"] += 1
             report.pages += 1
             if not kept:
                 # Nothing to land (most per-object passes of an incremental run): no write.
                 # A kill before the next checkpoint only asks for this page again.
                 continue
-            if json_fields and isinstance(page, JsonPage) and len(kept) == len(page):
-                frame = json_page_frame(con, resource, page, json_fields, batch_id)
+            if read is not None:
+                try:
+                    frame = read.result(timeout=READ_WAIT_S)
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"{source} {resource}: reading page {state['next_page'] - 1} from "
+                        f"its body took more than {READ_WAIT_S} s"
+                    ) from None
                 page_newest = pd.Timestamp(pc.max(frame["modified_at"]).as_py())
             else:
                 frame = raw_frame(
@@ -210,6 +253,10 @@ def land_pages(
         if isinstance(exc, BadResponseError):
             quarantine_page(con, source, resource, state["next_page"], exc, batch_id)
         raise
+    finally:
+        reader.shutdown(cancel_futures=True)
+        if reading is not None:
+            reading.close()
     if pending is not None or state["newest"] or checkpointed:
         with transaction(con):
             if pending is not None:
