@@ -103,7 +103,7 @@ def test_a_short_page_mid_collection_does_not_end_it():
 
 
 def test_an_opening_window_asks_before_the_first_answer_and_stops_at_the_end():
-    collection = Collection(records=230, per_page=25, totals=True, delay=0.02)
+    collection = Collection(records=230, per_page=25, totals=True, delay=0.05)
     first_answer = threading.Event()
     asked_before: list[int] = []
 
@@ -125,4 +125,6 @@ def test_an_opening_window_over_a_short_collection_costs_only_empty_pages():
     collection = Collection(records=40, per_page=25, totals=True)
     pages = list(pipelined_pages(collection.fetch, 8, opening=6))
     assert [r["n"] for page in pages for r in page] == list(range(40))
-    assert sorted(collection.asked) == list(range(1, 7))  # pages 3 to 6 came back empty
+    # Page 3, the first empty one, ends it; pages 4 to 6 were asked or, when still queued
+    # behind the others, cancelled. Nothing past the opening window.
+    assert set(range(1, 4)) <= set(collection.asked) <= set(range(1, 7))
