@@ -322,19 +322,26 @@ def land_parts(
     return landed, engagement, now, peak
 
 
-def identity_quality(warehouse: Path, workdir: Path, threads: int) -> Quality:
-    """Pairwise precision and recall of the build's people on the generator's truth."""
+def scratch_connection(warehouse: Path | str, threads: int | str):
+    """An in-memory DuckDB with the warehouse attached read-only as `wh`, on the build's
+    threads and DUCKDB_MEMORY_LIMIT."""
     import os
 
     import duckdb
 
     con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
+    con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+    return con
+
+
+def identity_quality(warehouse: Path, workdir: Path, threads: int) -> Quality:
+    """Pairwise precision and recall of the build's people on the generator's truth."""
+    con = scratch_connection(warehouse, threads)
     try:
-        con.execute(f"SET threads = {int(threads)}")
-        limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
-        if limit:
-            con.execute(f"SET memory_limit = '{limit}'")
-        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
         truth = (workdir / "truth-*.parquet").as_posix()
         con.execute(f"CREATE TABLE truth AS SELECT * FROM read_parquet('{truth}')")
         return pairwise_quality(con, "Groundswell", GROUNDSWELL)
@@ -400,17 +407,8 @@ def _child(warehouse: str, now_text: str, threads: str, ladder_path: str, export
 def _splink_child(warehouse: str, threads: str) -> int:
     """Splink's default dedupe of the staged records, alone in this process: its seconds
     and peak memory, under the same DUCKDB_MEMORY_LIMIT and threads as the build."""
-    import os
-
-    import duckdb
-
-    con = duckdb.connect()
+    con = scratch_connection(warehouse, threads)
     try:
-        con.execute(f"SET threads = {int(threads)}")
-        limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
-        if limit:
-            con.execute(f"SET memory_limit = '{limit}'")
-        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
         _reset_peak()
         cpu = _cpu()
         seconds = splink_default(con)
