@@ -13,6 +13,7 @@ at 4 requests a second: about 14 minutes)."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -179,6 +180,7 @@ def main() -> int:
             head_to_head = member_pulls_head_to_head(platforms, workdir)
     finally:
         platforms.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # warehouses of sandbox records only
     print_table(rows, head_to_head)
     return 0
 

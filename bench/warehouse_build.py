@@ -477,6 +477,13 @@ def main() -> int:
         "--skip-splink", action="store_true", help="leave out Splink's default dedupe"
     )
     parser.add_argument(
+        "--splink-up-to",
+        type=int,
+        metavar="RECORDS",
+        help="run Splink's default dedupe only up to this many records (at 10M it fills "
+        "about 45 GB of disk with temp files)",
+    )
+    parser.add_argument(
         "--part-people",
         type=int,
         default=PART_PEOPLE,
@@ -499,8 +506,15 @@ def main() -> int:
             warehouse, now, args.threads, args.ladder.resolve(), workdir / "exports"
         )
         quality = identity_quality(warehouse, workdir, args.threads)
-        splink = None
-        if not args.skip_splink:
+        splink, too_many = (
+            None,
+            args.splink_up_to is not None and landed.records > args.splink_up_to,
+        )
+        if too_many and not args.skip_splink:
+            say(
+                f"  Splink's default dedupe skipped: more than --splink-up-to {args.splink_up_to:,}"
+            )
+        elif not args.skip_splink:
             say("  Splink's default dedupe of the same records ...")
             splink = measure_splink(warehouse, args.threads)
         report(people, landed, engagement, stages, peak, counts, args.threads, splink, quality)
@@ -514,6 +528,7 @@ def main() -> int:
                 "stages": [asdict(s) for s in stages],
                 "peak_mb": peak,
                 "splink": splink,
+                "splink_skipped": bool(too_many or args.skip_splink),
                 "generator_mb": generator_mb,
                 "precision": quality.precision,
                 "recall": quality.recall,
@@ -550,6 +565,8 @@ def curve(args: argparse.Namespace) -> int:
             command += ["--workdir", str(args.workdir)]
         if args.skip_splink:
             command.append("--skip-splink")
+        if args.splink_up_to is not None:
+            command += ["--splink-up-to", str(args.splink_up_to)]
         command += ["--part-people", str(args.part_people)]
         summary = None
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) as child:
@@ -592,7 +609,7 @@ def print_curve(results: list[dict]) -> None:
             + "".join(
                 f"{r['splink']['seconds']:>11.1f} / {r['splink']['peak_mb']:>6,.0f}"
                 if r["splink"]
-                else f"{'did not finish':>20}"
+                else f"{'skipped' if r.get('splink_skipped') else 'did not finish':>20}"
                 for r in results
             )
         )

@@ -80,6 +80,10 @@ GOOGLE_HEADER = [
     "Who referred you? (name, email or referral code)",
 ]
 REFERRED = 0.10  # share of Google Forms rows naming who referred them
+# Humans per set of ZIP prefixes (place_set_prefix): about the 1M-record benchmark's
+# organisation. The stride keeps every city's prefixes apart for 16 sets (10,240,000 humans).
+PLACE_SET_PEOPLE = 640_000
+PLACE_SET_STRIDE = 182
 TYPEFORM_HEADER = [
     "#",
     "What's your first name?",
@@ -183,10 +187,20 @@ def add_referrals(rng: random.Random, org: Organisation, start: int) -> None:
             row[-1] = referrer.emails[0]
 
 
+def place_set_prefix(zip_prefix: str, i: int) -> str:
+    """The ZIP prefix of human number i in a city whose first prefix is `zip_prefix`: a
+    larger organisation spans more of each city (PLACE_SET_PEOPLE humans a prefix), so
+    namesakes in one ZIP code stay as rare as in a smaller one. The first set is the
+    city's own prefix, so an organisation below PLACE_SET_PEOPLE is as it always was."""
+    step = i // PLACE_SET_PEOPLE
+    return zip_prefix if step == 0 else f"{(int(zip_prefix) + PLACE_SET_STRIDE * step) % 1000:03d}"
+
+
 def make_human(rng: random.Random, i: int, humans: list[Human], joined: datetime) -> Human:
     """Human number i; about 2% share the previous human's household phone and address.
     Phone numbers are unique up to 8,000,000 humans."""
     city, state, zip_prefix, areas = PLACES[rng.randrange(len(PLACES))]
+    zip_prefix = place_set_prefix(zip_prefix, i)
     given = GIVEN_NAMES[rng.randrange(len(GIVEN_NAMES))]
     family = FAMILY_NAMES[rng.randrange(len(FAMILY_NAMES))]
     household = bool(humans) and rng.random() < 0.02 and humans[-1].phone is not None

@@ -108,34 +108,49 @@ def load_decisions(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame | Non
 
 def _cluster_with_guard_rails(con: duckdb.DuckDBPyConnection) -> int:
     """Components over every link; a component with conflicting strong identifiers loses
-    its weakest probabilistic link until it has none left to lose."""
+    its weakest probabilistic link until it has none left to lose. After the first pass
+    only the components a pass cut are labelled and checked again (stage.id_open): the
+    others cannot change."""
     con.execute(
         "CREATE OR REPLACE TABLE stage.id_cuts (a VARCHAR, b VARCHAR, match_probability DOUBLE,"
         " records BIGINT, emails BIGINT, phones BIGINT, names BIGINT)"
     )
+    con.execute(
+        "CREATE OR REPLACE TABLE stage.id_conflicts (label VARCHAR, records BIGINT, "
+        "emails BIGINT, phones BIGINT, names BIGINT)"
+    )
     rounds = connected_components(con)
+    steps.run(con, "identity_open")
     for _ in range(MAX_CUTS):
         steps.run(con, "identity_conflicts")
         if _count(con, "stage.id_cut") == 0:
             break
-        rounds += connected_components(con)
+        rounds += connected_components(con, again=True)
+    # The open components' keys were working state: nothing of anyone is kept beyond it.
+    con.execute("DROP TABLE IF EXISTS stage.id_open")
+    con.execute("DROP TABLE IF EXISTS stage.id_open_edges")
     return rounds
 
 
-def connected_components(con: duckdb.DuckDBPyConnection) -> int:
+def connected_components(con: duckdb.DuckDBPyConnection, again: bool = False) -> int:
     """Step identity_components: label every record in `stage.id_labels` with the smallest
     record key of its component. Vectorised over integer arrays (min-label propagation
     with pointer jumping), so the loop is over rounds, never over records; returns the
-    rounds taken."""
+    rounds taken. `again`: label anew only the open components (stage.id_open, over
+    stage.id_open_edges: the ones the last guard-rail pass cut)."""
     steps.require(con, "identity_components")
+    records, edges = (
+        ("stage.id_open", "stage.id_open_edges")
+        if again
+        else ("stage.id_records", "stage.id_edges")
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _id_index AS "
-        "SELECT record_key, (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS i "
-        "FROM stage.id_records"
+        f"SELECT record_key, (row_number() OVER (ORDER BY record_key) - 1)::BIGINT AS i FROM {records}"
     )
     size = _count(con, "_id_index")
     ends = con.execute(
-        "SELECT ia.i AS a, ib.i AS b FROM stage.id_edges e "
+        f"SELECT ia.i AS a, ib.i AS b FROM {edges} e "
         "JOIN _id_index ia ON ia.record_key = e.a JOIN _id_index ib ON ib.record_key = e.b"
     ).fetchnumpy()
     a, b = np.asarray(ends["a"], dtype=np.int64), np.asarray(ends["b"], dtype=np.int64)
@@ -156,11 +171,19 @@ def connected_components(con: duckdb.DuckDBPyConnection) -> int:
         if np.array_equal(label[a], label[b]):
             break
     labels = pd.DataFrame({"i": np.arange(size, dtype=np.int64), "l": label})  # noqa: F841
-    con.execute(
-        "CREATE OR REPLACE TABLE stage.id_labels AS "
+    found = (
         "SELECT r.record_key, l.record_key AS label FROM labels x "
         "JOIN _id_index r ON r.i = x.i JOIN _id_index l ON l.i = x.l"
     )
+    if not again:
+        con.execute(f"CREATE OR REPLACE TABLE stage.id_labels AS {found}")
+        return rounds
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _id_found AS {found}")
+    for table in ("stage.id_open", "stage.id_labels"):
+        con.execute(
+            f"UPDATE {table} SET label = n.label FROM _id_found n "
+            f"WHERE {table}.record_key = n.record_key"
+        )
     return rounds
 
 

@@ -299,7 +299,9 @@ def build_person_metrics(
 # doing something (see Activity.action): a record that says several things is one action,
 # dated by the latest of them.
 _TEMPLATE = """\
-WITH acts AS (
+WITH acts AS NOT MATERIALIZED (
+    -- Read where used: materialised, every activity row with its flags would be held (or
+    -- spilled) whole before the first aggregate.
     SELECT
         *,
         activity_type IN ({actions}) AS is_action{flags}

@@ -166,19 +166,27 @@ STEPS: tuple[Step, ...] = (
         "stage.id_decisions, stage.id_scored, stage.id_edges",
         "$link, $review",
     ),
-    # identity_components and identity_conflicts repeat until no link is cut.
+    # identity_components and identity_conflicts repeat until no link is cut; after the
+    # first pass, only over the components the pass before cut (stage.id_open).
     python(
         "identity_components",
         "people",
         "transforms.identity:connected_components",
         "stage.id_records, stage.id_edges",
-        "stage.id_labels, stage.id_cuts",
+        "stage.id_labels, stage.id_cuts, stage.id_conflicts",
+    ),
+    sql(
+        "identity_open",
+        "people",
+        "stage.id_labels, stage.id_records, stage.id_edges",
+        "stage.id_open, stage.id_open_edges",
     ),
     sql(
         "identity_conflicts",
         "people",
-        "stage.id_records, stage.id_edges, stage.id_labels, stage.id_cuts",
-        "stage.id_conflicts, stage.id_cut, stage.id_cuts, stage.id_edges",
+        "stage.id_open, stage.id_open_edges, stage.id_conflicts, stage.id_cuts, stage.id_edges",
+        "stage.id_conflicts, stage.id_cut, stage.id_cuts, stage.id_edges, stage.id_open, "
+        "stage.id_open_edges",
     ),
     sql(
         "identity_review",

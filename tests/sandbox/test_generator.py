@@ -172,3 +172,23 @@ def test_parts_numbered_on_share_no_human_address_or_number():
     }
     assert {r[0] for r in second.truth} == {r[0] for r in first.truth}
     assert min(h.human_id for h in second.humans) > max(h.human_id for h in first.humans)
+
+
+def test_a_larger_organisation_spans_more_zip_codes_of_each_city():
+    """Past PLACE_SET_PEOPLE humans, the next humans live under other ZIP prefixes of the
+    same cities, never another city's: namesakes in a ZIP stay as rare at 10M records as
+    at 1M. Below it, every ZIP is the city's own prefix, as before."""
+    from sandbox.generator import PLACE_SET_PEOPLE, place_set_prefix
+    from sandbox.names import PLACES
+
+    sets = range(16)  # up to 10,240,000 humans
+    prefixes = [place_set_prefix(p[2], s * PLACE_SET_PEOPLE) for p in PLACES for s in sets]
+    assert len(set(prefixes)) == len(prefixes) and all(p.isdigit() for p in prefixes)
+    assert [place_set_prefix(p[2], PLACE_SET_PEOPLE - 1) for p in PLACES] == [p[2] for p in PLACES]
+
+    small = generate(300, 7)
+    own = {p[0]: p[2] for p in PLACES}
+    assert all(h.zip[:3] == own[h.city] for h in small.humans)
+    later = generate(300, 7, small.today, first_human=PLACE_SET_PEOPLE)
+    assert all(h.zip[:3] == place_set_prefix(own[h.city], PLACE_SET_PEOPLE) for h in later.humans)
+    assert not {h.zip for h in small.humans} & {h.zip for h in later.humans}

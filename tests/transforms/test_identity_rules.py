@@ -225,6 +225,101 @@ def test_guard_rail_cuts_the_weakest_link_between_conflicting_people(con):
     assert cuts == [("r2", "r3"), ("r1", "r4")]
 
 
+def _guard_rail_reference(records, edges, max_cuts):
+    """The guard rail as first written: every pass finds every component and checks every
+    one. Returns (labels, cuts, conflicts) to compare the incremental passes with."""
+
+    def components(edges):
+        parent = {r[0]: r[0] for r in records}
+
+        def root(x):
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for a, b, _, _ in edges:
+            ra, rb = root(a), root(b)
+            parent[max(ra, rb)] = min(ra, rb)
+        return {r[0]: root(r[0]) for r in records}
+
+    def conflicts(labels):
+        found = {}
+        for label in set(labels.values()):
+            members = [r for r in records if labels[r[0]] == label]
+            emails = {r[1] for r in members if r[1]}
+            phones = {r[2] for r in members if r[2] and r[3] != "landline"}
+            names = {r[4] for r in members if r[4]}
+            if len(emails) >= 2 and len(phones) >= 2 and len(names) >= 2:
+                found[label] = (len(members), len(emails), len(phones), len(names))
+        return found
+
+    edges, cuts = list(edges), []
+    for _ in range(max_cuts):
+        labels = components(edges)
+        found = conflicts(labels)
+        cut = []
+        for label in found:
+            weak = sorted(
+                (p, a, b)
+                for a, b, rule, p in edges
+                if rule == "probabilistic" and labels[a] == label
+            )
+            if weak:
+                cut.append((weak[0][1], weak[0][2]))
+        if not cut:
+            return labels, sorted(cuts), found
+        cuts += cut
+        edges = [e for e in edges if (e[0], e[1]) not in cut or e[2] != "probabilistic"]
+    raise AssertionError("the reference did not settle: choose another seed")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_guard_rail_checks_again_only_what_it_cut_and_ends_as_checking_everything(con, seed):
+    """Random components, some needing several cuts, some kept with rule links only: the
+    incremental passes end with the labels, cuts and kept conflicts of checking every
+    component in every pass."""
+    import random
+
+    from transforms.identity import MAX_CUTS
+
+    rng = random.Random(seed)
+    pick = lambda pool: rng.choice([*pool, None])  # noqa: E731
+    records = [
+        (f"r{i:02d}", pick("abcdef"), pick("123456"), pick(["mobile", "landline"]), pick("wxyz"))
+        for i in range(40)
+    ]
+    edges = []  # 8 groups of 5 records, each pair linked with even odds
+    for group in range(8):
+        keys = [r[0] for r in records[group * 5 : group * 5 + 5]]
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                if rng.random() < 0.5:
+                    probabilistic = rng.random() < 0.7
+                    p = round(rng.uniform(0.9, 1.0), 6) if probabilistic else None
+                    edges.append((a, b, "probabilistic" if probabilistic else "email", p))
+    con.execute("CREATE SCHEMA IF NOT EXISTS stage")
+    con.execute(
+        "CREATE OR REPLACE TABLE stage.id_records (record_key VARCHAR, email_key VARCHAR, "
+        "phone_key VARCHAR, phone_type VARCHAR, given_key VARCHAR)"
+    )
+    con.executemany("INSERT INTO stage.id_records VALUES (?, ?, ?, ?, ?)", records)
+    con.execute(
+        "CREATE OR REPLACE TABLE stage.id_edges "
+        "(a VARCHAR, b VARCHAR, rule VARCHAR, match_probability DOUBLE)"
+    )
+    con.executemany("INSERT INTO stage.id_edges VALUES (?, ?, ?, ?)", edges)
+
+    _cluster_with_guard_rails(con)
+
+    labels, cuts, kept = _guard_rail_reference(records, edges, MAX_CUTS)
+    assert dict(con.execute("SELECT record_key, label FROM stage.id_labels").fetchall()) == labels
+    assert sorted(con.execute("SELECT a, b FROM stage.id_cuts").fetchall()) == cuts
+    conflicts = con.execute(
+        "SELECT label, records, emails, phones, names FROM stage.id_conflicts"
+    ).fetchall()
+    assert sorted(conflicts) == sorted((label, *found) for label, found in kept.items())
+
+
 def test_guard_rail_keeps_rule_links_and_reports_them(con):
     land(
         con,
