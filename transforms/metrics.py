@@ -36,15 +36,24 @@ _WINDOW = re.compile(r"^[a-z0-9_]+$")  # a suffix: `petitions_30d`
 
 
 @dataclass(frozen=True)
+class Pick:
+    """`value` of a person's one per-type row of `activity_type` (NULL without one)."""
+
+    activity_type: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Column:
     """One column: `sql` over the parts joined at the end of `_TEMPLATE` (p people, a actions,
     t the per-type pivot, r/s recruits, co campaigns opened, ad addresses), stored as `type`.
-    `pivot`, if given, is computed per person from the per-type rows and read as t.<name>."""
+    `pivot`, if given, is computed per person from the per-type rows and read as t.<name>:
+    an aggregate over all of a person's rows, or a Pick from the row of one type."""
 
     name: str
     type: str
     sql: str
-    pivot: str | None = None
+    pivot: str | Pick | None = None
 
 
 @dataclass(frozen=True)
@@ -62,17 +71,18 @@ class Activity:
     action: bool = True
 
     def columns(self, windows: dict[str, int]) -> list[Column]:
-        where = f"FILTER (WHERE activity_type = '{self.type}')"
         chosen = self.windows if self.windows is not None else (*windows, TOTAL)
         found = []
         for w in chosen if self.stem else ():
             name = f"{self.stem}_{w}"
-            found.append(Column(name, COUNT, f"coalesce(t.{name}, 0)", f"max(n_{w}) {where}"))
+            found.append(Column(name, COUNT, f"coalesce(t.{name}, 0)", Pick(self.type, f"n_{w}")))
         if self.last:
-            found.append(Column(self.last, "TIMESTAMP", f"t.{self.last}", f"max(last_at) {where}"))
+            found.append(
+                Column(self.last, "TIMESTAMP", f"t.{self.last}", Pick(self.type, "last_at"))
+            )
         if self.ever:
             ever = f"coalesce(t.{self.ever}, 0) > 0"
-            found.append(Column(self.ever, "BOOLEAN NOT NULL", ever, f"max(n_total) {where}"))
+            found.append(Column(self.ever, "BOOLEAN NOT NULL", ever, Pick(self.type, "n_total")))
         return found
 
 
@@ -92,8 +102,7 @@ Entry = Column | Activity | Actions
 
 def latest(activity_type: str, name: str) -> Column:
     """The latest date of an activity type, as its own column."""
-    pivot = f"max(last_at) FILTER (WHERE activity_type = '{activity_type}')"
-    return Column(name, "TIMESTAMP", f"t.{name}", pivot)
+    return Column(name, "TIMESTAMP", f"t.{name}", Pick(activity_type, "last_at"))
 
 
 def person(name: str, kind: str = "VARCHAR") -> Column:
@@ -165,7 +174,7 @@ METRICS = Metrics(WINDOWS, (
     Column("days_since_last_action", "INTEGER", "date_diff('day', a.last_action_at, $as_of)"),
     Actions(),
     Column("form_submissions", "INTEGER NOT NULL", "coalesce(t.form_submissions, 0)",
-           "max(n_total) FILTER (WHERE activity_type = 'form_submission')"),
+           Pick("form_submission", "n_total")),
     Activity("petition_signature", "petitions", last="last_petition_at"),
     Activity("event_rsvp", "events_rsvped", last="last_rsvp_at"),
     Activity("event_attended", "events_attended", last="last_attended_at"),
@@ -175,12 +184,11 @@ METRICS = Metrics(WINDOWS, (
              ever="volunteered"),
     Activity("donation", "donations", last="last_donation_at"),
     Column("donated_amount_365d", "DECIMAL(14, 2) NOT NULL", "coalesce(t.donated_amount_365d, 0)",
-           "max(amount_365d) FILTER (WHERE activity_type = 'donation')"),
+           Pick("donation", "amount_365d")),
     Column("donated_amount_total", "DECIMAL(14, 2) NOT NULL",
-           "coalesce(t.donated_amount_total, 0)",
-           "max(amount_total) FILTER (WHERE activity_type = 'donation')"),
+           "coalesce(t.donated_amount_total, 0)", Pick("donation", "amount_total")),
     Column("recurring_donor", "BOOLEAN NOT NULL", "coalesce(t.recurring_donor, false)",
-           "max(recurring_365d) FILTER (WHERE activity_type = 'donation')"),
+           Pick("donation", "recurring_365d")),
     Activity("outreach", "outreaches", last="last_outreach_at"),
     Activity("referral"),  # an action; who recruited whom is counted below
     # Email opens, clicks, bounces, unsubscribes, tags and joining are not actions.
@@ -195,8 +203,7 @@ METRICS = Metrics(WINDOWS, (
     Column("recruits_365d", "INTEGER NOT NULL", "coalesce(r.recruits_365d, 0)"),
     Column("recruits_who_acted", "INTEGER NOT NULL", "coalesce(r.recruits_who_acted, 0)"),
     Column("second_degree_reach", "INTEGER NOT NULL", "coalesce(s.second_degree_reach, 0)"),
-    Column("recruited_by", "VARCHAR", "t.recruited_by",
-           "max(first_referrer) FILTER (WHERE activity_type = 'referral')"),
+    Column("recruited_by", "VARCHAR", "t.recruited_by", Pick("referral", "first_referrer")),
     # Consent, the latest answer across sources (people.sql), and what organisers recorded
     # in the portal (stage.organiser_contact): do not contact closes every channel, a wrong
     # number the phone it was recorded for.
@@ -269,16 +276,44 @@ def select_sql(metrics: Metrics = METRICS) -> str:
     type_windows = "".join(
         f"\n        count(*) FILTER (WHERE in_{name}) AS n_{name}," for name in metrics.windows
     )
-    pivots = "".join(f",\n        {c.pivot} AS {c.name}" for c in columns if c.pivot)
+    type_rows, by_type = _pivot(columns)
     listed = ",\n    ".join(f"{c.sql} AS {c.name}" for c in columns)
     return _TEMPLATE.format(
         actions=actions or "NULL",
         flags=flags,
         action_windows=action_windows,
         type_windows=type_windows,
-        pivots=pivots,
+        type_rows=type_rows,
+        by_type=by_type,
         columns=listed,
     )
+
+
+def _pivot(columns: list[Column]) -> tuple[str, str]:
+    """The CTEs of each picked type's rows, and by_type's SELECT: one row per person with
+    every pivot column. A Pick joins its type's rows rather than aggregating with a FILTER:
+    sixty filtered aggregate states per person outgrew memory at ten million records."""
+    picks: dict[str, list[Column]] = {}
+    for c in columns:
+        if isinstance(c.pivot, Pick):
+            picks.setdefault(c.pivot.activity_type, []).append(c)
+    type_rows = "".join(
+        f", type_{i} AS (\n    SELECT person_id"
+        + "".join(f",\n        {c.pivot.value} AS {c.name}" for c in picked)  # type: ignore[union-attr]
+        + f"\n    FROM per_type WHERE activity_type = '{activity_type}'\n)"
+        for i, (activity_type, picked) in enumerate(picks.items())
+    )
+    aggregates = "".join(f", {c.pivot} AS {c.name}" for c in columns if isinstance(c.pivot, str))
+    source = {c.name: "g" for c in columns if isinstance(c.pivot, str)}
+    for i, picked in enumerate(picks.values()):
+        source.update((c.name, f"type_{i}") for c in picked)
+    chosen = "".join(f",\n        {part}.{name}" for name, part in source.items())
+    joins = "".join(f"\n    LEFT JOIN type_{i} USING (person_id)" for i in range(len(picks)))
+    by_type = (
+        f"SELECT g.person_id{chosen}\n"
+        f"    FROM (SELECT person_id{aggregates} FROM per_type GROUP BY person_id) g{joins}"
+    )
+    return type_rows, by_type
 
 
 def build_person_metrics(
@@ -342,11 +377,8 @@ WITH acts AS NOT MATERIALIZED (
     FROM activities
     WHERE activity_type = 'email_open' AND occurred_at >= $as_of - INTERVAL 90 DAY
     GROUP BY person_id
-), by_type AS (
-    SELECT
-        person_id{pivots}
-    FROM per_type
-    GROUP BY person_id
+){type_rows}, by_type AS (
+    {by_type}
 ), pairs AS (
     -- Who recruited whom, and when first.
     SELECT referred_by_person_id AS recruiter, person_id AS recruit,
