@@ -49,12 +49,14 @@ def resolve(
     steps.run(con, "identity_review", {"link": link})
     merges_before = _count(con, "person_merges")
     steps.run(con, "identity_assign", {"now": now})
-    step("stable person ids")
+    links_written = _scalar(con, "SELECT rows_written FROM stage.id_sources_written")
+    step(f"stable person ids ({links_written} record links written)")
     source_priority(con, config)
     stage_status_history(con)
     steps.run(con, "people")
     people = _count(con, "people")
-    step("golden records")
+    people_written = _scalar(con, "SELECT rows_written FROM stage.people_written")
+    step(f"golden records ({people_written} written)")
     decided = dict(
         con.execute("SELECT status, count(*) FROM identity_decisions GROUP BY 1").fetchall()
     )
@@ -66,6 +68,8 @@ def resolve(
             con, "SELECT count(*) FROM identity_links WHERE rule = 'probabilistic'"
         ),
         "people": people,
+        "people_written": people_written,
+        "source_links_written": links_written,
         "new_person_ids": _scalar(con, "SELECT count(*) FROM stage.id_assigned WHERE is_new"),
         "merges_recorded": _count(con, "person_merges") - merges_before,
         "review_pending": _count(con, "identity_review"),

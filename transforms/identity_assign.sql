@@ -4,7 +4,7 @@
 --     person_registry, person_merges, person_sources, identity_links, identity_review,
 --     identity_decisions, identity_conflicts
 -- writes: person_registry, person_merges, person_sources, identity_links, identity_review,
---     identity_decisions, identity_conflicts, stage.id_assigned
+--     identity_decisions, identity_conflicts, stage.id_assigned, stage.id_sources_written
 -- params: $now
 -- udfs: -
 
@@ -93,11 +93,10 @@ FROM (
 WHERE reg.person_id = m.old_person_id
   AND reg.person_id NOT IN (SELECT person_id FROM stage.id_assigned);
 
-CREATE OR REPLACE TEMP TABLE _id_previous_links AS
-SELECT source, source_record_id, person_id, linked_at FROM person_sources;
-
-DELETE FROM person_sources;
-INSERT INTO person_sources BY NAME
+-- Only the links that changed are written: on a nightly run few do, and rewriting every
+-- row (and the key index) cost more than finding them.
+CREATE OR REPLACE TEMP TABLE _id_sources AS FROM person_sources LIMIT 0;
+INSERT INTO _id_sources BY NAME
 SELECT
     r.source,
     r.source_record_id,
@@ -110,8 +109,20 @@ FROM stage.id_records r
 JOIN stage.id_labels l USING (record_key)
 JOIN stage.id_assigned a USING (label)
 LEFT JOIN _id_record_rules rr USING (record_key)
-LEFT JOIN _id_previous_links prev
+LEFT JOIN person_sources prev
     ON prev.source = r.source AND prev.source_record_id = r.source_record_id;
+
+CREATE OR REPLACE TEMP TABLE _id_sources_changed AS FROM _id_sources EXCEPT FROM person_sources;
+DELETE FROM person_sources ps
+WHERE EXISTS (SELECT 1 FROM _id_sources_changed c
+              WHERE c.source = ps.source AND c.source_record_id = ps.source_record_id)
+   OR NOT EXISTS (SELECT 1 FROM _id_sources n
+                  WHERE n.source = ps.source AND n.source_record_id = ps.source_record_id);
+INSERT INTO person_sources FROM _id_sources_changed;
+CREATE OR REPLACE TABLE stage.id_sources_written AS
+SELECT count(*) AS rows_written FROM _id_sources_changed;
+DROP TABLE _id_sources;
+DROP TABLE _id_sources_changed;
 
 DELETE FROM identity_links;
 INSERT INTO identity_links (record_a, record_b, rule, match_probability)

@@ -1,7 +1,7 @@
 -- step: people
 -- reads: stg_source_records, person_sources, person_registry, stage.source_priority,
---     stage.status_history
--- writes: people
+--     stage.status_history, people
+-- writes: people, stage.people_written
 -- params: -
 -- udfs: -
 
@@ -119,7 +119,10 @@ FROM undeliverable u
 LEFT JOIN decided e ON e.person_id = u.person_id AND e.channel = 'email'
 LEFT JOIN decided p ON p.person_id = u.person_id AND p.channel = 'phone';
 
-CREATE OR REPLACE TEMP TABLE _people AS
+-- In the table's own column order, so that it compares with people row for row below.
+CREATE OR REPLACE TEMP TABLE _people AS FROM people LIMIT 0;
+
+INSERT INTO _people BY NAME
 WITH src AS (
     SELECT
         ps.person_id,
@@ -131,46 +134,41 @@ WITH src AS (
     FROM stg_source_records s
     JOIN person_sources ps USING (source, source_record_id)
     LEFT JOIN stage.source_priority sp USING (source)
+), ranked AS (
+    -- Each record's rank in its person: the highest source, then the latest change;
+    -- between records of one source changed at the same moment (rows of one sheet), the
+    -- later row, then the larger id, so every run picks the same value. One sort serves
+    -- every value below (an ordered aggregate per value sorted each person nine times).
+    SELECT
+        *,
+        row_number() OVER (
+            PARTITION BY person_id
+            ORDER BY priority DESC, modified_at DESC NULLS LAST, row_number DESC NULLS LAST,
+                     source_record_id DESC, source DESC
+        ) AS rank
+    FROM src
 ), rolled AS (
-    -- Each value from the highest source, then the latest change; between records of one
-    -- source changed at the same moment (rows of one sheet), the later row, then the
-    -- larger id, so every run picks the same value.
+    -- Each value from the best-ranked record that has one (arg_min passes over NULLs).
     SELECT
         person_id,
-        first(given_name ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE given_name IS NOT NULL) AS given_name,
-        first(family_name ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE family_name IS NOT NULL) AS family_name,
-        first(email ORDER BY email_status = 'subscribed' DESC, priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE email IS NOT NULL AND NOT email_opted_out) AS usable_email,
-        first(email ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE email IS NOT NULL) AS any_email,
-        first(phone ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE phone IS NOT NULL) AS phone,
-        first(address_line ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE address_line IS NOT NULL) AS address_line,
-        first(locality ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE locality IS NOT NULL) AS locality,
-        first(region ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE region IS NOT NULL) AS region,
-        first(postal_code ORDER BY priority DESC, modified_at DESC NULLS LAST,
-              row_number DESC NULLS LAST, source_record_id DESC)
-            FILTER (WHERE postal_code IS NOT NULL) AS postal_code,
+        arg_min(given_name, rank) AS given_name,
+        arg_min(family_name, rank) AS family_name,
+        -- A subscribed address before any other, then by rank.
+        arg_min(email, CASE WHEN email_status = 'subscribed' THEN 0 ELSE 1 END * 4294967296 + rank)
+            FILTER (WHERE NOT email_opted_out) AS usable_email,
+        arg_min(email, rank) AS any_email,
+        arg_min(phone, rank) AS phone,
+        arg_min(address_line, rank) AS address_line,
+        arg_min(locality, rank) AS locality,
+        arg_min(region, rank) AS region,
+        arg_min(postal_code, rank) AS postal_code,
         list_sort(list_distinct(list(source))) AS sources,
         list_sort(list(source || ':' || source_record_id)) AS source_ids,
         count(*) AS source_records,
         list_sort(list_distinct(flatten(list(platform_tags)))) AS platform_tags,
         min(created_at) AS first_seen,
         greatest(max(modified_at), max(created_at)) AS last_seen
-    FROM src
+    FROM ranked
     GROUP BY person_id
 )
 SELECT
@@ -206,12 +204,22 @@ FROM rolled r
 JOIN person_registry reg USING (person_id)
 LEFT JOIN _consent c USING (person_id);
 
+-- Only the golden records that changed are written: on a nightly run few do, and
+-- rewriting every row (and the key index) cost more than the query that made them.
+CREATE OR REPLACE TEMP TABLE _people_changed AS FROM _people EXCEPT FROM people;
+
 BEGIN TRANSACTION;
-DELETE FROM people;
-INSERT INTO people BY NAME SELECT * FROM _people;
+DELETE FROM people
+WHERE person_id IN (SELECT person_id FROM _people_changed)
+   OR person_id NOT IN (SELECT person_id FROM _people);
+INSERT INTO people FROM _people_changed;
+CREATE OR REPLACE TABLE stage.people_written AS
+SELECT count(*) AS rows_written FROM _people_changed;
 COMMIT;
 
 DROP TABLE _people;
+DROP TABLE _people_changed;
+
 DROP TABLE _consent;
 DROP TABLE _consent_current;
 DROP TABLE _consent_since;

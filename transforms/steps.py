@@ -201,7 +201,8 @@ STEPS: tuple[Step, ...] = (
         "stage.id_records, stage.id_edges, stage.id_rule_order, stage.id_labels, "
         "stage.id_cuts, stage.id_conflicts, stage.id_decisions, stage.id_review, "
         f"person_registry, person_merges, person_sources, {ID_TABLES}",
-        f"person_registry, person_merges, person_sources, {ID_TABLES}, stage.id_assigned",
+        f"person_registry, person_merges, person_sources, {ID_TABLES}, stage.id_assigned, "
+        "stage.id_sources_written",
         "$now",
     ),
     python(
@@ -222,8 +223,8 @@ STEPS: tuple[Step, ...] = (
         "people",
         "people",
         "stg_source_records, person_sources, person_registry, stage.source_priority, "
-        "stage.status_history",
-        "people",
+        "stage.status_history, people",
+        "people, stage.people_written",
     ),
     # -- activities: transforms/engagement.py
     sql(

@@ -111,12 +111,14 @@ def identity(
             "links": counts["links"],
             "links_probabilistic": counts["links_probabilistic"],
             "probabilistic": counts["probabilistic"],
+            "rows_written": counts["source_links_written"],
         },
     )
     yield dg.MaterializeResult(
         asset_key="people",
         metadata={
             "people": counts["people"],
+            "rows_written": counts["people_written"],
             "new_person_ids": counts["new_person_ids"],
             "merges_recorded": counts["merges_recorded"],
             "conflicts_split": counts["conflicts_split"],

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from tests.support.raw import NOW, an_person, land, mc_member
+from transforms import steps
 from transforms.identity import resolve
 from transforms.normalise import build_staging
 
@@ -139,6 +140,69 @@ def test_merge_keeps_the_older_id_and_records_the_other(con):
             "SELECT merged_into FROM person_registry WHERE person_id = ?", [newer]
         ).fetchone()[0]
         == older
+    )
+
+
+def test_a_rerun_writes_only_what_changed_and_ends_as_a_full_rewrite_would(con):
+    """people and person_sources are written as deltas: after a run with a rename, a new
+    person and a merge, only the changed rows were written, they hold what a full rewrite
+    would, and a run with nothing new writes nothing."""
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "ana@work.example", uuid="u-1"),
+            an_person("Bo", "Ng", "bo@example.org", uuid="u-2"),
+            an_person("Cy", "Tran", "cy@example.org", uuid="u-3"),
+        ],
+        mc=[mc_member("Ana", "Lima", "ana@home.example")],
+    )
+    build(con)
+    home = mc_member("A", "L", "ana@home.example")["id"]
+    her_ids = {person_of(con, "action_network", "u-1"), person_of(con, "mailchimp", home)}
+    bo, cy = person_of(con, "action_network", "u-2"), person_of(con, "action_network", "u-3")
+    cy_before = con.execute("SELECT * FROM people WHERE person_id = ?", [cy]).fetchall()
+    later = "2026-11-20T00:00:00Z"
+    land(
+        con,
+        an=[
+            an_person("Ana", "Lima", "ana@home.example", uuid="u-1", modified=later),
+            an_person("Robert", "Ng", "bo@example.org", uuid="u-2", modified=later),
+            an_person("Dee", "Okafor", "dee@example.org", uuid="u-4"),
+        ],
+    )
+    build_staging(con, "US")
+    counts = resolve(con, NOW + timedelta(days=1))
+
+    dee, ana = person_of(con, "action_network", "u-4"), person_of(con, "action_network", "u-1")
+    assert person_of(con, "mailchimp", home) == ana and len(her_ids) == 2 and ana in her_ids
+    # Her golden record, Bo's (renamed) and Dee's (new); not Cy's. Her two records are
+    # linked by email now (one of them moved to her kept id); Dee's record is new.
+    assert (counts["people_written"], counts["source_links_written"]) == (3, 3)
+    links = con.execute(
+        "SELECT source, source_record_id, person_id, match_rule FROM person_sources ORDER BY ALL"
+    ).fetchall()
+    assert links == sorted(
+        [
+            ("action_network", "u-1", ana, "email"),
+            ("action_network", "u-2", bo, "single"),
+            ("action_network", "u-3", cy, "single"),
+            ("action_network", "u-4", dee, "single"),
+            ("mailchimp", home, ana, "email"),
+        ]
+    )
+    written = sorted(con.execute("FROM people").fetchall())
+    # A full rewrite of people ends the same; a run with nothing new writes nothing.
+    con.execute("DELETE FROM people")
+    steps.run(con, "people")
+    assert sorted(con.execute("FROM people").fetchall()) == written
+    again = resolve(con, NOW + timedelta(days=2))
+    assert (again["people_written"], again["source_links_written"]) == (0, 0)
+    assert sorted(con.execute("FROM people").fetchall()) == written
+    people = {r[0] for r in con.execute("SELECT person_id FROM people").fetchall()}
+    assert people == {ana, bo, cy, dee}  # her other id left people with its merge
+    assert con.execute("SELECT * FROM people WHERE person_id = ?", [cy]).fetchall() == cy_before
+    assert con.execute("SELECT given_name FROM people WHERE person_id = ?", [bo]).fetchone() == (
+        "Robert",
     )
 
 
