@@ -324,16 +324,18 @@ def land_parts(
 
 def scratch_connection(warehouse: Path | str, threads: int | str):
     """An in-memory DuckDB with the warehouse attached read-only as `wh`, on the build's
-    threads and DUCKDB_MEMORY_LIMIT."""
+    threads and DUCKDB_MEMORY_LIMIT (DuckDB's share of it, as the build's connections)."""
     import os
 
     import duckdb
+
+    from warehouse.connection import duckdb_share
 
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
     limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
     if limit:
-        con.execute(f"SET memory_limit = '{limit}'")
+        con.execute(f"SET memory_limit = '{duckdb_share(limit)}'")
     con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
     return con
 

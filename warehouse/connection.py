@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +30,25 @@ DAMAGE_PROBE = "SELECT version FROM schema_migrations"
 LOCK_SIGN = "could not set lock"
 # A new warehouse's scratch file older than this was left by a killed process.
 STALE_SCRATCH_SECONDS = 3600
+# DUCKDB_MEMORY_LIMIT is the whole process's budget, not DuckDB's alone. DuckDB keeps to
+# its own memory_limit, but the interpreter (about 200 MB with Dagster loaded), the Arrow
+# tables handed to Python and DuckDB's allocations outside its buffer pool come on top:
+# 310 MB over the limit at 1M records and 3GB, about 1 GB at 10M and 8GB (docs/scaling.md).
+# So DuckDB gets four fifths; the fifth left over is for the rest of the process.
+DUCKDB_SHARE = 0.8
+SMALLEST_BUDGET = 10**9
+NO_LIMIT = ("none", "-1")
+BYTES_PER_UNIT = {
+    **dict.fromkeys(("b", "byte", "bytes"), 1),
+    **dict.fromkeys(("k", "kb", "kilobyte", "kilobytes"), 10**3),
+    **dict.fromkeys(("m", "mb", "megabyte", "megabytes"), 10**6),
+    **dict.fromkeys(("g", "gb", "gigabyte", "gigabytes"), 10**9),
+    **dict.fromkeys(("t", "tb", "terabyte", "terabytes"), 10**12),
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 # Another program holding the file: wait for it, as dagster-duckdb did (about 100 s).
 LOCK_WAITS = tuple(0.1 * 2**i for i in range(10))
 
@@ -81,8 +101,9 @@ def memory_limit_problem(limit: str) -> str | None:
 def prepare(con: duckdb.DuckDBPyConnection, path: str | Path = "") -> duckdb.DuckDBPyConnection:
     """Session settings every step relies on, then any pending migrations: checked once per
     process for the file at `path` (warehouse/migrate.py), every time without a path.
-    DUCKDB_MEMORY_LIMIT (e.g. 3GB) caps DuckDB's memory on a small machine: beyond it,
-    large joins and sorts spill to disk instead of failing the run. A damaged file raises
+    DUCKDB_MEMORY_LIMIT (e.g. 3GB) is the process's memory budget on a small machine:
+    DuckDB gets four fifths of it, and beyond that large joins and sorts spill to disk
+    instead of failing the run. A damaged file raises
     WarehouseError; each migration is one transaction, rolled back if it cannot finish."""
     con.execute("SET TimeZone = 'UTC'")
     limit = os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip()
@@ -100,7 +121,8 @@ def prepare(con: duckdb.DuckDBPyConnection, path: str | Path = "") -> duckdb.Duc
 
 
 def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    """SET memory_limit, or a ValueError naming DUCKDB_MEMORY_LIMIT and what it takes."""
+    """SET memory_limit to DuckDB's share of the budget, or a ValueError naming
+    DUCKDB_MEMORY_LIMIT and what it takes."""
     try:
         con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     except duckdb.Error:
@@ -108,6 +130,32 @@ def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
             f"DUCKDB_MEMORY_LIMIT={limit!r} is not a memory size DuckDB understands "
             "(e.g. 3GB or 2500MB); leave it empty for DuckDB's default (80% of RAM)"
         ) from None
+    con.execute(f"SET memory_limit = '{duckdb_share(limit)}'")
+
+
+def duckdb_share(budget: str) -> str:
+    """DuckDB's own memory_limit for a process budget (DUCKDB_MEMORY_LIMIT): four fifths
+    of it. A ValueError for a budget too small to hold the process or not a size."""
+    text = budget.strip().lower()
+    if text in NO_LIMIT:
+        return text
+    percent = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
+    if percent:
+        return f"{float(percent[1]) * DUCKDB_SHARE:g}%"
+    size = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text)
+    if not size or size[2] not in BYTES_PER_UNIT:
+        raise ValueError(
+            f"DUCKDB_MEMORY_LIMIT={budget!r} is not a size Groundswell can divide "
+            "(e.g. 3GB, 2500MB or 50%); leave it empty for DuckDB's default (80% of RAM)"
+        )
+    total = float(size[1]) * BYTES_PER_UNIT[size[2]]
+    if total < SMALLEST_BUDGET:
+        raise ValueError(
+            f"DUCKDB_MEMORY_LIMIT={budget!r} is less than Groundswell needs: the Python "
+            "process alone takes about 200 MB of it. Give it at least 1GB, or leave it "
+            "empty for DuckDB's default (80% of RAM)"
+        )
+    return f"{int(total * DUCKDB_SHARE)}B"
 
 
 def open_database(path: str | Path, config: dict | None = None) -> duckdb.DuckDBPyConnection:

@@ -72,6 +72,7 @@ def test_the_default_layout_is_accepted(project):
         ({"ACTION_NETWORK_RATE": "-1"}, "ACTION_NETWORK_RATE=-1 is out of range"),
         ({"SANDBOX_PEOPLE": "lots"}, "SANDBOX_PEOPLE='lots'"),
         ({"DUCKDB_MEMORY_LIMIT": "banana"}, "DUCKDB_MEMORY_LIMIT='banana' is not a memory size"),
+        ({"DUCKDB_MEMORY_LIMIT": "512MB"}, "DUCKDB_MEMORY_LIMIT='512MB' is less than"),
         ({"SANDBOX": "maybe"}, "SANDBOX='maybe' is not auto, on or off"),
         ({"NIGHTLY_SCHEDULE": "sometimes"}, "NIGHTLY_SCHEDULE='sometimes' is not on or off"),
         ({"SCHEDULE_TIMEZONE": "Mars/Olympus"}, "SCHEDULE_TIMEZONE='Mars/Olympus'"),

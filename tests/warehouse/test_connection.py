@@ -22,13 +22,46 @@ def test_memory_limit_from_the_environment(tmp_path, monkeypatch):
         limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     finally:
         con.close()
-    assert limit == "1.3 GiB"  # 1,500 MB as DuckDB shows it
+    # The budget is the process's: DuckDB gets four fifths, 1,200 MB as DuckDB shows it.
+    assert limit == "1.1 GiB"
+
+
+@pytest.mark.parametrize(
+    ("budget", "share"),
+    [
+        ("3GB", "2400000000B"),
+        ("8 gb", "6400000000B"),
+        ("2500MB", "2000000000B"),
+        ("3GiB", "2576980377B"),
+        ("1GB", "800000000B"),
+        ("50%", "40%"),
+        ("none", "none"),
+    ],
+)
+def test_duckdb_gets_four_fifths_of_the_budget(budget, share):
+    assert connection.duckdb_share(budget) == share
 
 
 def test_a_memory_limit_duckdb_cannot_read_is_refused_by_name(tmp_path, monkeypatch):
     monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="DUCKDB_MEMORY_LIMIT='lots'"):
         connect(tmp_path / "w.duckdb")
+
+
+def test_a_budget_too_small_for_the_process_is_refused_by_name(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    con = connect(path)
+    con.execute("CREATE TABLE kept AS SELECT range AS n FROM range(1000)")
+    con.close()
+    monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "900MB")
+    with pytest.raises(ValueError, match=r"DUCKDB_MEMORY_LIMIT='900MB' is less than .*1GB"):
+        connect(path)
+    monkeypatch.delenv("DUCKDB_MEMORY_LIMIT")  # fixed: the warehouse is as it was
+    con = connect(path)
+    try:
+        assert con.execute("SELECT count(*) FROM kept").fetchone()[0] == 1000
+    finally:
+        con.close()
 
 
 def _warehouse_bytes(path) -> bytes:
