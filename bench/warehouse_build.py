@@ -554,22 +554,31 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def size_command(args: argparse.Namespace, records: int) -> list[str]:
+    """The run of this benchmark that builds one size of the curve, on the curve's own
+    options (seed, threads, ladder, workdir, --keep, Splink's)."""
+    command = [sys.executable, __file__, "--records", str(records), "--summary-json"]
+    command += ["--seed", str(args.seed), "--threads", str(args.threads)]
+    command += ["--ladder", str(args.ladder)]
+    if args.workdir:
+        command += ["--workdir", str(args.workdir)]
+    if args.keep:
+        command.append("--keep")
+    if args.skip_splink:
+        command.append("--skip-splink")
+    if args.splink_up_to is not None:
+        command += ["--splink-up-to", str(args.splink_up_to)]
+    command += ["--part-people", str(args.part_people)]
+    return command
+
+
 def curve(args: argparse.Namespace) -> int:
     """Each size built by a run of this benchmark of its own (so the generator's memory of
     one size is not carried into the next), then one table: each step's wall seconds and
     peak MB at every size, and the time ratio of the largest to the smallest."""
     results = []
     for records in args.records:
-        command = [sys.executable, __file__, "--records", str(records), "--summary-json"]
-        command += ["--seed", str(args.seed), "--threads", str(args.threads)]
-        command += ["--ladder", str(args.ladder)]
-        if args.workdir:
-            command += ["--workdir", str(args.workdir)]
-        if args.skip_splink:
-            command.append("--skip-splink")
-        if args.splink_up_to is not None:
-            command += ["--splink-up-to", str(args.splink_up_to)]
-        command += ["--part-people", str(args.part_people)]
+        command = size_command(args, records)
         summary = None
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) as child:
             for line in child.stdout:

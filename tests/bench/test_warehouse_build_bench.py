@@ -96,3 +96,31 @@ def test_people_are_split_into_parts_sized_alike():
     assert split_people(5, 10) == [5]
     assert split_people(5_920_000, 2_000_000) == [1_973_334, 1_973_333, 1_973_333]
     assert sum(split_people(1_000_001, 1000)) == 1_000_001
+
+
+def test_each_size_of_the_curve_runs_on_the_curves_options():
+    """--keep and the rest reach every size's run: the curve's warehouses are kept."""
+    from argparse import Namespace
+
+    from bench.warehouse_build import size_command
+
+    args = Namespace(
+        seed=7,
+        threads=2,
+        ladder=Path("ladder.yaml"),
+        workdir=Path("/scratch"),
+        keep=True,
+        skip_splink=False,
+        splink_up_to=5_000_000,
+        part_people=1000,
+    )
+    command = size_command(args, 3000)
+    assert command[2:] == [
+        "--records", "3000", "--summary-json", "--seed", "7", "--threads", "2",
+        "--ladder", "ladder.yaml", "--workdir", "/scratch", "--keep",
+        "--splink-up-to", "5000000", "--part-people", "1000",
+    ]  # fmt: skip
+    args.keep, args.skip_splink, args.splink_up_to = False, True, None
+    command = size_command(args, 3000)
+    assert "--keep" not in command and "--skip-splink" in command
+    assert "--splink-up-to" not in command
