@@ -84,6 +84,8 @@ REFERRED = 0.10  # share of Google Forms rows naming who referred them
 # organisation. The stride keeps every city's prefixes apart for 16 sets (10,240,000 humans).
 PLACE_SET_PEOPLE = 640_000
 PLACE_SET_STRIDE = 182
+# House numbers a place set has of each street (place_set_number): 1 to 9,998 in the first.
+PLACE_SET_NUMBERS = 10_000
 TYPEFORM_HEADER = [
     "#",
     "What's your first name?",
@@ -196,6 +198,13 @@ def place_set_prefix(zip_prefix: str, i: int) -> str:
     return zip_prefix if step == 0 else f"{(int(zip_prefix) + PLACE_SET_STRIDE * step) % 1000:03d}"
 
 
+def place_set_number(number: int, i: int) -> int:
+    """House `number` (1 to 9,998) of human number i: each place set has its own stretch of
+    every street, as it has its own ZIP codes, so people at one street address stay as few
+    at 10M records as at 1M. The first set keeps the number, as it always was."""
+    return number + PLACE_SET_NUMBERS * (i // PLACE_SET_PEOPLE)
+
+
 def make_human(rng: random.Random, i: int, humans: list[Human], joined: datetime) -> Human:
     """Human number i; about 2% share the previous human's household phone and address.
     Phone numbers are unique up to 8,000,000 humans."""
@@ -222,7 +231,7 @@ def make_human(rng: random.Random, i: int, humans: list[Human], joined: datetime
         if rng.random() < 0.8:
             area = areas[rng.randrange(len(areas))]
             phone = f"{area}{200 + (i // 10000) % 800:03d}{i % 10000:04d}"
-        number = rng.randrange(1, 9999)
+        number = place_set_number(rng.randrange(1, 9999), i)
         street = STREETS[rng.randrange(len(STREETS))]
         zip_code = f"{zip_prefix}{rng.randrange(100):02d}"
     return Human(

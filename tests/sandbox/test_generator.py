@@ -192,3 +192,23 @@ def test_a_larger_organisation_spans_more_zip_codes_of_each_city():
     later = generate(300, 7, small.today, first_human=PLACE_SET_PEOPLE)
     assert all(h.zip[:3] == place_set_prefix(own[h.city], PLACE_SET_PEOPLE) for h in later.humans)
     assert not {h.zip for h in small.humans} & {h.zip for h in later.humans}
+
+
+def test_a_larger_organisation_spans_more_of_each_street():
+    """Past PLACE_SET_PEOPLE humans, house numbers move on to another stretch of the same
+    streets, so namesakes at one street address stay as rare at 10M records as at 1M (they
+    had grown with the square of the organisation). The first set's numbers are as before:
+    the same draws, so the 1M benchmark's organisation does not change."""
+    from sandbox.generator import PLACE_SET_NUMBERS, PLACE_SET_PEOPLE, place_set_number
+
+    assert place_set_number(1, 0) == 1 and place_set_number(9998, PLACE_SET_PEOPLE - 1) == 9998
+    assert place_set_number(1, PLACE_SET_PEOPLE) == PLACE_SET_NUMBERS + 1
+
+    small = generate(300, 7)
+    assert all(1 <= h.street_number <= 9998 for h in small.humans)
+    later = generate(300, 7, small.today, first_human=2 * PLACE_SET_PEOPLE)
+    # The same draws: the third set's numbers are the first set's, moved on two stretches
+    # (the people known only from paper sheets, after them, are drawn differently).
+    assert [h.street_number for h in later.humans[:300]] == [
+        h.street_number + 2 * PLACE_SET_NUMBERS for h in small.humans[:300]
+    ]
