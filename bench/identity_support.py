@@ -524,8 +524,11 @@ class ScaleRun:
     measured: Measured
 
 
-def workspace(directory: Path | None) -> Path:
-    return Path(tempfile.mkdtemp(prefix="gs-identity-", dir=directory))
+def workspace(directory: Path | None, prefix: str = "gs-identity-") -> Path:
+    """A new folder for one run's files, inside `directory` (made if missing) or a temp dir."""
+    if directory:
+        directory.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
 
 
 def prepare(people: int, seed: int, workdir: Path, log: Log = print) -> tuple:

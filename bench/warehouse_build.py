@@ -40,7 +40,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -69,6 +68,7 @@ from bench.identity_support import (  # noqa: E402
     run_child,
     splink_default,
     truth_table,
+    workspace,
 )
 
 BATCH = "bench-warehouse"
@@ -497,7 +497,7 @@ def main() -> int:
         return curve(args)
     people = args.people or people_for_records(args.records[0] if args.records else 50_000)
 
-    workdir = Path(tempfile.mkdtemp(prefix="gs-warehouse-", dir=args.workdir))
+    workdir = workspace(args.workdir, "gs-warehouse-")
     try:
         say(f"Warehouse build: {people:,} people (seed {args.seed}), threads={args.threads}")
         warehouse = workdir / "warehouse.duckdb"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -237,14 +238,46 @@ def _prior_rules() -> list:
     return [block_on("email_key"), block_on("phone_key", "given_key")]
 
 
-def _train(linker, settings: Probabilistic) -> dict:
-    """Prior from pairs the rules are sure of, u by seeded random sampling, m by EM on
-    small blocks; returns the trained model."""
+# The levels that say one household (the same phone, mailbox, or house number and
+# street): a random pair lands in them only by chance, so never landing in the sample
+# bounds how rare they are. The fuzzy levels (an email one letter apart) are not bounded
+# so: namesakes land in them far more often than random pairs (ana.lima12@, ana.lima13@).
+RARE_LEVELS = {
+    ("phone_key", "Exact match on phone_key"),
+    ("email", "Exact match on email_key"),
+    ("street", "Same number and street"),
+}
+# About Splink's default u for such a level: a sample bounding u no lower says nothing new.
+UNSEEN_MOST = 0.001
+
+
+def unseen_u(model: dict, pairs: float) -> dict:
+    """`model` with u = 3 / `pairs` on each of RARE_LEVELS none of the `pairs` random pairs
+    fell in: the most the sample allows at 95% confidence. Splink would leave the level on
+    a generic default of about 1 in 1,000, weighing a shared phone or address like a
+    shared town."""
+    bound = 3 / pairs
+    if bound >= UNSEEN_MOST:  # too few pairs to say more than Splink's default does
+        return model
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            rare = (comparison["output_column_name"], level.get("label_for_charts")) in RARE_LEVELS
+            if rare and level.get("u_probability") is None:
+                level["u_probability"] = bound
+    return model
+
+
+def _train(make_linker: Callable[[object], Any], settings: Probabilistic, records: int) -> dict:
+    """Prior from pairs the rules are sure of, u by seeded random sampling (unseen levels
+    by `unseen_u`), m by EM on small blocks; returns the trained model."""
     from splink import block_on
 
-    training = linker.training
-    training.estimate_probability_two_random_records_match(_prior_rules(), recall=0.8)
-    training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=settings.seed)
+    linker = make_linker(_settings(settings.backend))
+    linker.training.estimate_probability_two_random_records_match(_prior_rules(), recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=settings.seed)
+    sampled_pairs = min(U_MAX_PAIRS, records * (records - 1) / 2)
+    trained = make_linker(unseen_u(linker.misc.save_model_to_json(), sampled_pairs))
+    training = trained.training
     # Small blocks (a mailbox, a phone) train fast and between them cover every
     # comparison: names and address are learnt where email agrees, email where phone does.
     training.estimate_parameters_using_expectation_maximisation(
@@ -258,7 +291,7 @@ def _train(linker, settings: Probabilistic) -> dict:
     training.estimate_parameters_using_expectation_maximisation(
         _beside_name_and_address("address_block"), fix_u_probabilities=True
     )
-    return linker.misc.save_model_to_json()
+    return trained.misc.save_model_to_json()
 
 
 SCORED_COLUMNS = (
@@ -379,22 +412,27 @@ def score_pairs(
         _input_table(con, TRAIN_VIEW, f"hash(record_key || '{settings.seed}') % 1000 < {share}")
     try:
         with _engine(con, settings) as (register, land):
-            model_settings = _settings(settings.backend)
-            trainer = Linker(
-                register(TRAIN_VIEW if sampled else INPUT_VIEW),
-                model_settings,
-                log_level=logging.ERROR,
-            )
-            linker = trainer
+            # Each table is registered once (a backend may take a name only once); every
+            # Linker made is kept, so the tables Splink made are all dropped.
+            inputs: dict[str, Any] = {}
+            linkers: list[Any] = []
+
+            def make_linker(table: str, model: object) -> Any:
+                if table not in inputs:
+                    inputs[table] = register(table)
+                linkers.append(Linker(inputs[table], model, log_level=logging.ERROR))
+                return linkers[-1]
+
             try:
-                model = _train(trainer, settings)
-                trained_on = _count(con, TRAIN_VIEW if sampled else INPUT_VIEW)
+                training_table = TRAIN_VIEW if sampled else INPUT_VIEW
+                trained_on = _count(con, training_table)
+                model = _train(lambda m: make_linker(training_table, m), settings, trained_on)
                 log(
                     f"Probabilistic model trained on {trained_on} of {records} records "
                     f"(seed {settings.seed}, on {settings.backend})"
                 )
+                linker = make_linker(INPUT_VIEW, model)
                 if sampled:
-                    linker = Linker(register(INPUT_VIEW), model, log_level=logging.ERROR)
                     linker.training.estimate_probability_two_random_records_match(
                         _prior_rules(), recall=0.8
                     )
@@ -402,7 +440,7 @@ def score_pairs(
                     linker.inference.predict(threshold_match_probability=settings.review_threshold)
                 )
             finally:
-                for used in {id(trainer): trainer, id(linker): linker}.values():
+                for used in linkers:
                     used.table_management.delete_tables_created_by_splink_from_db()
     finally:
         con.execute(f"DROP TABLE IF EXISTS {INPUT_VIEW}")

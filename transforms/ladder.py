@@ -20,7 +20,7 @@ from transforms.ladder_config import (
     template_sql,
     validate,
 )
-from warehouse.load import transaction
+from warehouse.load import replace_rows, transaction
 
 INPUT = "_ladder_input"
 INPUT_SQL = f"""
@@ -128,10 +128,9 @@ def build_ladder(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime) 
             {"now": now},
         )
     with transaction(con):
-        # The current ladder swapped whole, and this run appended to the history: a re-run
+        # The current ladder replaced whole, and this run appended to the history: a re-run
         # at the same time replaces that run's rows only, earlier runs are never touched.
-        con.execute("DELETE FROM ladder")
-        con.execute("INSERT INTO ladder BY NAME SELECT * FROM _ladder")
+        replace_rows(con, "ladder", "_ladder", ("person_id",))
         con.execute("DELETE FROM ladder_history WHERE computed_at = $now", {"now": now})
         con.execute(
             "INSERT INTO ladder_history BY NAME "

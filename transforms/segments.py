@@ -36,7 +36,7 @@ from transforms.ladder_config import (
     validate_lists,
 )
 from transforms.segment_keys import LIST_PREFIX, TIER_PREFIX, list_segment
-from warehouse.load import transaction
+from warehouse.load import replace_rows, transaction
 
 # The rows lists read, in the warehouse (step list_input), and its name in the sandbox.
 LIST_TABLE = "stage.list_input"
@@ -214,10 +214,9 @@ def build_segments(con: duckdb.DuckDBPyConnection, ladder: Ladder, now: datetime
                 {"now": now},
             )
     with transaction(con):
-        # The lists swapped whole, and this run appended to list_history: a re-run at the
+        # The lists replaced whole, and this run appended to list_history: a re-run at the
         # same time replaces that run's rows only, earlier runs are never touched.
-        con.execute("DELETE FROM segment_members")
-        con.execute("INSERT INTO segment_members BY NAME SELECT * FROM _segments")
+        replace_rows(con, "segment_members", "_segments", ("segment", "person_id"))
         con.execute(f"DELETE FROM {LIST_HISTORY} WHERE computed_at = $now", {"now": now})
         con.execute(
             f"INSERT INTO {LIST_HISTORY} BY NAME "

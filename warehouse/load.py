@@ -30,6 +30,25 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def replace_rows(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, keys: tuple[str, ...]
+) -> None:
+    """Make keyed `table` hold exactly the rows of `source` (same columns), in place: a row
+    whose key is in both is updated, the others inserted or deleted. Deleting and inserting
+    every row of a table with a primary key costs the key's index at COMMIT: 11 s for the
+    ladder's 606,000 rows at 1M records, against 0.5 s for this. Run it in a transaction."""
+    columns = [c for c in con.sql(f"SELECT * FROM {source} LIMIT 0").columns if c not in keys]
+    on = " AND ".join(f'target."{k}" = incoming."{k}"' for k in keys)
+    changes = ", ".join(f'"{c}" = incoming."{c}"' for c in columns)
+    matched = f"UPDATE SET {changes}" if columns else "DO NOTHING"
+    con.execute(
+        f"MERGE INTO {table} AS target USING {source} AS incoming ON {on} "
+        f"WHEN MATCHED THEN {matched} "
+        "WHEN NOT MATCHED THEN INSERT BY NAME "
+        "WHEN NOT MATCHED BY SOURCE THEN DELETE"
+    )
+
+
 def append(
     con: duckdb.DuckDBPyConnection,
     table: str,

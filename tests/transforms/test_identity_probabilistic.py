@@ -120,3 +120,87 @@ def test_a_large_organisation_trains_on_a_repeatable_sample(warehouse):
     first = links(warehouse, "probabilistic")
     resolve(warehouse, NOW, config)
     assert links(warehouse, "probabilistic") == first
+
+
+def test_a_rare_level_no_random_pair_fell_in_gets_three_in_the_pairs_sampled():
+    """Splink leaves such a level on a generic default (about 1 in 1,000, far too common
+    for a shared phone or street address); the sample says at most 3 in its pairs. A fuzzy
+    level keeps Splink's default: namesakes' emails are one letter apart far more often
+    than random pairs'."""
+    from transforms.identity_scoring import unseen_u
+
+    def level(label: str, **values) -> dict:
+        return {"label_for_charts": label, **values}
+
+    def model() -> dict:
+        return {
+            "comparisons": [
+                {
+                    "output_column_name": "street",
+                    "comparison_levels": [
+                        level("street missing", is_null_level=True),
+                        level("Same number and street", m_probability=1.0),  # never sampled
+                        level("Same number, street missing", m_probability=0.01),
+                        level("All other comparisons", u_probability=0.99),
+                    ],
+                },
+                {
+                    "output_column_name": "phone_key",
+                    "comparison_levels": [level("Exact match on phone_key", u_probability=4e-6)],
+                },
+                {
+                    "output_column_name": "email",
+                    "comparison_levels": [level("Levenshtein distance of email_key <= 1")],
+                },
+            ]
+        }
+
+    street, phone, email = unseen_u(model(), 1_000_000)["comparisons"]
+    assert [lv.get("u_probability") for lv in street["comparison_levels"]] == [
+        None,
+        3e-6,
+        None,
+        0.99,
+    ]
+    assert phone["comparison_levels"][0]["u_probability"] == 4e-6  # sampled: kept
+    assert "u_probability" not in email["comparison_levels"][0]
+    # A sample of under 3,000 pairs bounds nothing Splink's default does not.
+    few = unseen_u(model(), 2_000)["comparisons"][0]
+    assert "u_probability" not in few["comparison_levels"][1]
+
+
+def test_a_rare_level_the_sample_missed_gets_the_bound_in_the_trained_model(warehouse, first):
+    """Trained as a run trains it, on the organisation with every street name made unique
+    (a hash of the record), so no random pair can share a street: that level's u is the
+    sample's bound, not Splink's default, and every other rare level has its own u too."""
+    from splink import DuckDBAPI, Linker
+
+    from transforms.identity_scoring import (
+        INPUT_VIEW,
+        RARE_LEVELS,
+        U_MAX_PAIRS,
+        _input_table,
+        _train,
+    )
+
+    settings = parse_identity_config({}).probabilistic
+    _input_table(warehouse, INPUT_VIEW, "TRUE")
+    try:
+        warehouse.execute(
+            "CREATE OR REPLACE TEMP TABLE _unique_streets AS "
+            f"SELECT * REPLACE (md5(record_key) AS street_name) FROM {INPUT_VIEW}"
+        )
+        records = warehouse.execute("SELECT count(*) FROM _unique_streets").fetchall()[0][0]
+        table = DuckDBAPI(connection=warehouse).register("_unique_streets")
+        model = _train(lambda m: Linker(table, m), settings, records)
+    finally:
+        warehouse.execute(f"DROP TABLE IF EXISTS {INPUT_VIEW}")
+        warehouse.execute("DROP TABLE IF EXISTS _unique_streets")
+    u = {
+        (c["output_column_name"], lv.get("label_for_charts")): lv.get("u_probability")
+        for c in model["comparisons"]
+        for lv in c["comparison_levels"]
+    }
+    assert u.keys() >= RARE_LEVELS  # the names still match the comparisons' levels
+    assert u[("street", "Same number and street")] == 3 / U_MAX_PAIRS
+    assert all(u[rare] is not None and 0 < u[rare] < 0.001 for rare in RARE_LEVELS)
