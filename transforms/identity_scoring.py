@@ -2,7 +2,8 @@
 past one machine: identity.yaml's probabilistic.backend): blocking
 rules and comparisons for names (with nicknames, either way round), email, phone, street,
 town and postcode (with the slips of typed-up sheets);
-u by seeded random sampling, m by expectation maximisation, so runs are repeatable."""
+u by seeded random sampling (bounded where the sample misses a rare level), m by
+expectation maximisation, so runs are repeatable."""
 
 from __future__ import annotations
 
@@ -254,8 +255,8 @@ UNSEEN_MOST = 0.001
 def unseen_u(model: dict, pairs: float) -> dict:
     """`model` with u = 3 / `pairs` on each of RARE_LEVELS none of the `pairs` random pairs
     fell in: the most the sample allows at 95% confidence. Splink would leave the level on
-    a generic default of about 1 in 1,000, weighing a shared phone or address like a
-    shared town."""
+    a generic default of about 1 in 1,000, weighing a shared phone or street address no
+    more than a shared postcode."""
     bound = 3 / pairs
     if bound >= UNSEEN_MOST:  # too few pairs to say more than Splink's default does
         return model
