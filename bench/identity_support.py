@@ -6,8 +6,8 @@ and the two baselines (exact email, Splink alone with default settings).
 Only the product's public steps are called (`build_staging`, `resolve`); results are read
 from the contract tables `stg_source_records`, `person_sources` and `people`.
 
-Run as `python -m bench.identity_support measure WAREHOUSE NOW THREADS` it is the child
-that does the measured work and prints one line of JSON."""
+`_child` is the measured work, in a process of its own (`run_child`, bench/child.py); it
+prints one line of JSON."""
 
 from __future__ import annotations
 
@@ -188,14 +188,14 @@ class Measured:
         return sum(s.cpu_seconds for s in self.stages)
 
 
-def run_child(module: str, *args: str) -> dict:
-    """`python -m <module> <args>` in a child process, so only the measured work's memory
-    is counted; returns the JSON object it printed last."""
+def run_child(target: str, *args: str) -> dict:
+    """`target` ("module:function") called with `args` in a child process of its own
+    (bench/child.py), so only the measured work's memory is counted; returns the JSON
+    object it printed last."""
     paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "bench.child", target, *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
@@ -207,7 +207,7 @@ def measure(warehouse: Path, now: datetime, threads: int = 2) -> Measured:
     """Normalise + resolve (+ the golden record, built inside resolve) on a prepared
     warehouse file, in a child process so only that work's memory is counted."""
     result = run_child(
-        "bench.identity_support", "measure", str(warehouse), now.isoformat(), str(threads)
+        "bench.identity_support:_child", str(warehouse), now.isoformat(), str(threads)
     )
     return Measured(
         [Stage(**s) for s in result["stages"]], result["peak_mb"], result.get("counts", {})
@@ -617,9 +617,3 @@ def run_scale(
     warehouse.unlink(missing_ok=True)
     log(f"  normalise + resolve: {measured.seconds:.1f} s, peak {measured.peak_mb:,.0f} MB")
     return ScaleRun(people, landed.records, generated, landed_s, measured)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "measure":
-        sys.exit(_child(*sys.argv[2:]))
-    sys.exit("usage: python -m bench.identity_support measure WAREHOUSE NOW THREADS")

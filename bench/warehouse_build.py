@@ -298,8 +298,7 @@ def land_parts(
     landed, engagement, first_human, peak, now = Landed(0, 0, 0, 0), {}, 0, 0.0, None
     for index, count in enumerate(parts):
         result = run_child(
-            "bench.warehouse_build",
-            "--land-part",
+            "bench.warehouse_build:_land_part_child",
             str(warehouse),
             str(workdir),
             str(index),
@@ -434,7 +433,7 @@ def _splink_child(warehouse: str, threads: str) -> int:
 def measure_splink(warehouse: Path, threads: int) -> dict | None:
     """Splink's run, or None (said why) when it fails: the build's figures still print."""
     try:
-        return run_child("bench.warehouse_build", "--splink", str(warehouse), str(threads))
+        return run_child("bench.warehouse_build:_splink_child", str(warehouse), str(threads))
     except RuntimeError as exc:
         say(f"  Splink's default dedupe did not finish: {exc}")
         return None
@@ -444,8 +443,7 @@ def measure(
     warehouse: Path, now: datetime, threads: int, ladder: Path, exports: Path
 ) -> tuple[list[Stage], float, dict]:
     result = run_child(
-        "bench.warehouse_build",
-        "--child",
+        "bench.warehouse_build:_child",
         str(warehouse),
         now.isoformat(),
         str(threads),
@@ -702,10 +700,4 @@ def report(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "--child":
-        sys.exit(_child(*sys.argv[2:]))
-    if len(sys.argv) == 9 and sys.argv[1] == "--land-part":
-        sys.exit(_land_part_child(*sys.argv[2:]))
-    if len(sys.argv) == 4 and sys.argv[1] == "--splink":
-        sys.exit(_splink_child(*sys.argv[2:]))
     sys.exit(main())

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -235,17 +236,17 @@ def forget(
     they hold copies of people's data, and the next run rebuilds them. The hashes are kept
     first in the keeper beside the warehouse (`keeper`, by default the one beside the
     connection's file), outside its backups, so a restored backup is erased again."""
-    region = _register_phones(con, default_phone_region)
-    found = find(con, target)
-    keeper = keeper or _keeper_of(con)
-    if keeper is not None:
-        # Intent first: a forget killed after this still ends up in the keeper.
-        forgotten.remember_forget(con, keeper, now)
-    with transaction(con):
-        steps.run(con, "erasure", {"now": now})
-        purge_named(con)  # their raw records and what points at them
-        _purge(con, region, None)  # every landed row, against the new keys
-        steps.clear_stage(con)
+    with _phones_registered(con, default_phone_region) as region:
+        found = find(con, target)
+        keeper = keeper or _keeper_of(con)
+        if keeper is not None:
+            # Intent first: a forget killed after this still ends up in the keeper.
+            forgotten.remember_forget(con, keeper, now)
+        with transaction(con):
+            steps.run(con, "erasure", {"now": now})
+            purge_named(con)  # their raw records and what points at them
+            _purge(con, region, None)  # every landed row, against the new keys
+            steps.clear_stage(con)
     con.execute("CHECKPOINT")  # write the deletions through to the database file
     return found
 
@@ -325,22 +326,26 @@ def purge_suppressed(
     only rows landed since the last purge, unless the suppressions changed since."""
     if not con.execute("SELECT count(*) FROM erasure_suppressions").fetchall()[0][0]:
         return {}
-    region = _register_phones(con, default_phone_region)
-    steps.run(con, "macros")
-    steps.run(con, "erasure_macros")
-    with transaction(con):
-        return _purge(con, region, _purged_through(con))
+    with _phones_registered(con, default_phone_region) as region:
+        steps.run(con, "macros")
+        steps.run(con, "erasure_macros")
+        with transaction(con):
+            return _purge(con, region, _purged_through(con))
 
 
-def _register_phones(con: duckdb.DuckDBPyConnection, default_phone_region: str | None) -> str:
+@contextmanager
+def _phones_registered(
+    con: duckdb.DuckDBPyConnection, default_phone_region: str | None
+) -> Iterator[str]:
     """The phone parser for the region staging uses (the last staging's when none is
-    given), registered before any statement leaves a result open on the connection."""
+    given), registered before any statement leaves a result open on the connection, and
+    its workers stopped after; gives the region."""
     if not default_phone_region:
         rows = con.execute("SELECT any_value(region) FROM phone_parses").fetchall()
         default_phone_region = rows[0][0] if rows else None
     region = phones.region_code(default_phone_region)
-    phones.register(con, region)
-    return region
+    with phones.register(con, region):
+        yield region
 
 
 def contacts_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -44,22 +44,22 @@ def build_staging(
 
 
 def _stage(con: duckdb.DuckDBPyConnection, default_phone_region: str, listed: Placeholders) -> None:
-    phones.register(con, default_phone_region)
-    nicknames.build(con)
-    steps.run(con, "macros")
-    stage_platforms(con)
-    steps.run(
-        con,
-        "staging",
-        {
-            "placeholder_emails": list(listed.emails),
-            "placeholder_phones": list(listed.phones),
-            "placeholder_names": list(listed.names),
-            "placeholder_addresses": list(listed.addresses),
-            "phone_region": phones.region_code(default_phone_region),
-            "phone_parser": phones.PARSER,
-        },
-    )
+    with phones.register(con, default_phone_region):
+        nicknames.build(con)
+        steps.run(con, "macros")
+        stage_platforms(con)
+        steps.run(
+            con,
+            "staging",
+            {
+                "placeholder_emails": list(listed.emails),
+                "placeholder_phones": list(listed.phones),
+                "placeholder_names": list(listed.names),
+                "placeholder_addresses": list(listed.addresses),
+                "phone_region": phones.region_code(default_phone_region),
+                "phone_parser": phones.PARSER,
+            },
+        )
 
 
 def stage_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:
