@@ -680,8 +680,9 @@ def report(
     print(f"Exported rows: {', '.join(f'{k} {v:,}' for k, v in exported.items())}")
     print(
         f"Each step in one child process with DuckDB threads={threads}; wall and cpu seconds "
-        "(user + system over all threads); peak MB is the process's peak resident memory "
-        "during the step (total: the whole process, interpreter included)."
+        "(user + system over all threads, staging's phone-parsing workers included); peak MB "
+        "is the process's peak resident memory during the step (total: the whole process, "
+        "interpreter included; each phone-parsing worker holds about 20 MB more)."
     )
     if quality:
         print(
