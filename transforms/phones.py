@@ -33,10 +33,11 @@ log = logging.getLogger(__name__)
 
 PHONE_PARTS = duckdb.struct_type({"e164": "VARCHAR", "valid": "BOOLEAN", "kind": "VARCHAR"})
 ARROW_PARTS = pa.struct([("e164", pa.string()), ("valid", pa.bool_()), ("kind", pa.string())])
-# Names what a stored parse was made with: bump the suffix when the rules below change.
+# Names what a stored parse was made with: bump the suffix when the rules in
+# transforms/phone_parse.py change.
 PARSER = f"phonenumbers {phonenumbers.__version__}; rules 1"
 # Numbers parsed in this process before workers start: a nightly run's few new numbers
-# (or a test's) never pay the second or so workers take to start.
+# (or a test's) never pay for starting them.
 POOL_AFTER = 20_000
 # What one batch (half of DuckDB's 2,048 rows, about 25 ms) may take, the workers' start
 # included, before parsing goes on in this process.
