@@ -3,13 +3,21 @@
 -- writes: utc_ts(), form_ts(), clean_email(), email_key(), name_norm(), address_norm(),
 --     street_parts(), street_name_key(), consent_text(), consent_refused(),
 --     consent_yes_words(), consent_yes_rest(), consent_names(), consent_qualified(),
---     consent_answer(), answer_norm(), says_yes(), attended_answer(), referral_code()
+--     consent_answer(), answer_norm(), says_yes(), attended_answer(), referral_code(),
+--     version_order()
 -- params: -
 -- udfs: -
 
 -- Value macros every step that reads raw records shares, so staging and activities
 -- normalise exactly alike. They are kept in the warehouse (main schema), so every later
 -- step reads them by name.
+
+-- The order of a raw record's versions, latest last: by the platform's modified time (a
+-- version without one is the oldest), then by when it was loaded. Each record's latest
+-- version is its arg_max(rowid, version_order(...)): the row is chosen by number first and
+-- its payload read once, where a window sorted every payload (and spilled at 10M records).
+CREATE OR REPLACE MACRO version_order(modified_at, loaded_at) AS
+    (coalesce(modified_at, '-infinity'::TIMESTAMP), loaded_at);
 
 CREATE OR REPLACE MACRO utc_ts(s) AS
     CAST(TRY_CAST(nullif(trim(s), '') AS TIMESTAMPTZ) AS TIMESTAMP);

@@ -71,7 +71,7 @@ CONSENT_MACROS = (
 VALUE_MACROS = (
     "utc_ts(), form_ts(), clean_email(), email_key(), name_norm(), address_norm(), "
     "street_parts(), street_name_key(), " + CONSENT_MACROS + ", "
-    "answer_norm(), says_yes(), attended_answer(), referral_code()"
+    "answer_norm(), says_yes(), attended_answer(), referral_code(), version_order()"
 )
 ID_TABLES = "identity_links, identity_review, identity_decisions, identity_conflicts"
 

@@ -1,6 +1,6 @@
 -- step: activities_action_network
 -- reads: raw_action_network, stg_source_records, person_sources, sync_ledger, utc_ts(),
---     current_taggings(), answer_norm(), referral_code()
+--     current_taggings(), answer_norm(), referral_code(), version_order()
 -- writes: stage.an_objects, stage.an_actions, stage.activities_action_network,
 --     stage.referral_candidates_action_network, stage.referral_claims_action_network,
 --     stage.activity_stats_action_network
@@ -20,8 +20,10 @@ WITH latest AS (
     SELECT resource, record_id, payload
     FROM raw_action_network
     WHERE resource IN ('petitions', 'events', 'forms', 'fundraising_pages', 'advocacy_campaigns')
-    QUALIFY row_number() OVER (
-        PARTITION BY resource, record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+      AND rowid IN (SELECT arg_max(rowid, version_order(modified_at, loaded_at))
+                    FROM raw_action_network
+                    WHERE resource IN ('petitions', 'events', 'forms', 'fundraising_pages', 'advocacy_campaigns')
+                    GROUP BY resource, record_id)
 ), typed AS (
     SELECT resource, record_id, json_transform(payload, '{
         "title": "VARCHAR", "name": "VARCHAR", "created_date": "VARCHAR", "start_date": "VARCHAR",
@@ -49,8 +51,10 @@ WITH latest AS (
     SELECT resource, record_id, payload
     FROM raw_action_network
     WHERE resource IN ('signatures', 'attendances', 'submissions', 'donations', 'outreaches')
-    QUALIFY row_number() OVER (
-        PARTITION BY resource, record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+      AND rowid IN (SELECT arg_max(rowid, version_order(modified_at, loaded_at))
+                    FROM raw_action_network
+                    WHERE resource IN ('signatures', 'attendances', 'submissions', 'donations', 'outreaches')
+                    GROUP BY resource, record_id)
 ), typed AS (
     SELECT resource, record_id, json_transform(payload, '{
         "created_date": "VARCHAR", "status": "VARCHAR", "attended": "BOOLEAN",

@@ -1,5 +1,5 @@
 -- step: stage_action_network
--- reads: raw_action_network, sync_cursors, utc_ts()
+-- reads: raw_action_network, sync_cursors, utc_ts(), version_order()
 -- writes: current_taggings(), stage.stg_action_network
 -- params: -
 -- udfs: -
@@ -36,8 +36,8 @@ WITH an_tags AS (
     SELECT record_id, payload, modified_at
     FROM raw_action_network
     WHERE resource = 'people'
-    QUALIFY row_number() OVER (
-        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+      AND rowid IN (SELECT arg_max(rowid, version_order(modified_at, loaded_at))
+                    FROM raw_action_network WHERE resource = 'people' GROUP BY record_id)
 ), an_typed AS (
     SELECT
         record_id,

@@ -1,5 +1,5 @@
 -- step: activities_mailchimp
--- reads: raw_mailchimp, stg_source_records, person_sources, utc_ts()
+-- reads: raw_mailchimp, stg_source_records, person_sources, utc_ts(), version_order()
 -- writes: stage.mc_events, stage.activities_mailchimp, stage.activity_stats_mailchimp
 -- params: $namespace
 -- udfs: -
@@ -15,8 +15,8 @@ WITH latest AS (
     SELECT record_id, payload
     FROM raw_mailchimp
     WHERE resource = 'email_activity'
-    QUALIFY row_number() OVER (
-        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+      AND rowid IN (SELECT arg_max(rowid, version_order(modified_at, loaded_at))
+                    FROM raw_mailchimp WHERE resource = 'email_activity' GROUP BY record_id)
 ), campaigns AS (
     SELECT record_id AS campaign_id,
            coalesce(nullif(trim(payload ->> '$.settings.title'), ''),

@@ -1,5 +1,5 @@
 -- step: stage_mailchimp
--- reads: raw_mailchimp, utc_ts()
+-- reads: raw_mailchimp, utc_ts(), version_order()
 -- writes: stage.stg_mailchimp
 -- params: -
 -- udfs: -
@@ -13,8 +13,8 @@ WITH mc AS (
     SELECT record_id, payload, modified_at
     FROM raw_mailchimp
     WHERE resource = 'members'
-    QUALIFY row_number() OVER (
-        PARTITION BY record_id ORDER BY modified_at DESC NULLS LAST, loaded_at DESC) = 1
+      AND rowid IN (SELECT arg_max(rowid, version_order(modified_at, loaded_at))
+                    FROM raw_mailchimp WHERE resource = 'members' GROUP BY record_id)
 ), mc_rows AS (
     SELECT
         'mailchimp' AS source,

@@ -1,6 +1,7 @@
 """Staging and identity on hand-built records in a real DuckDB file."""
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 from tests.support.raw import NOW, an_person, land, mc_member
 from transforms import steps
@@ -261,3 +262,27 @@ def test_latest_raw_version_wins(con):
         1,
         "Lima-Silva",
     )
+
+
+def test_latest_version_is_by_modified_time_then_load_time(con):
+    """An undated version is older than any dated one; versions modified at the same time
+    go by the later load; a record with only undated versions takes its latest load."""
+
+    def put(uuid: str, family: str, modified: datetime | None, days_ago: int) -> None:
+        payload = an_person("Ana", family, f"{uuid}@example.org", uuid=uuid)
+        con.execute(
+            "INSERT INTO raw_action_network (resource, record_id, modified_at, payload,"
+            " batch_id, loaded_at) VALUES ('people', ?, ?, ?, 'test', ?)",
+            [uuid, modified, json.dumps(payload), NOW - timedelta(days=days_ago)],
+        )
+
+    put("u-1", "Undated", None, 0)
+    put("u-1", "Early", datetime(2026, 1, 1), 4)
+    put("u-1", "TiedLater", datetime(2026, 2, 1), 1)
+    put("u-1", "TiedFirst", datetime(2026, 2, 1), 2)
+    put("u-2", "Newer", None, 1)
+    put("u-2", "Older", None, 3)
+    build(con)
+    assert con.execute(
+        "SELECT source_record_id, family_name FROM stg_source_records ORDER BY 1"
+    ).fetchall() == [("u-1", "TiedLater"), ("u-2", "Newer")]
